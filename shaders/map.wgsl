@@ -1,0 +1,176 @@
+// Elementwise map: out[i] = kernel(in0[i], in1[i]) for i < params.n.
+//
+// This file is a template. The library replaces the function `kernel` (from
+// its `fn kernel` line to the end of the file) with the traced expression;
+// everything above it is used as written. As written, the file is a valid
+// shader that copies in0 to out, so tests compile it on its own.
+//
+// The `op_*` helpers give every operation the library's semantics (those of
+// Rust's f32, see src/expr/ops.rs) where WGSL leaves NaN, infinity or
+// precision to the implementation. NaN tests are done on the bits, so that no
+// compiler can assume them away.
+
+struct Params {
+    // Elements in this dispatch.
+    n: u32,
+    // Invocations per row of the dispatch grid (workgroups in x * 256), for
+    // grids taller than one row when more than 65535 workgroups are needed.
+    row_stride: u32,
+    // +infinity and NaN, supplied by the host: WGSL cannot spell them as constants.
+    inf: f32,
+    nan: f32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> in0: array<f32>;
+@group(0) @binding(2) var<storage, read> in1: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = gid.x + gid.y * params.row_stride;
+    if i >= params.n {
+        return;
+    }
+    out[i] = kernel(in0[i], in1[i]);
+}
+
+fn is_nan(x: f32) -> bool {
+    return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+
+fn is_inf(x: f32) -> bool {
+    return (bitcast<u32>(x) & 0x7fffffffu) == 0x7f800000u;
+}
+
+fn is_finite(x: f32) -> bool {
+    return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u;
+}
+
+fn truth(b: bool) -> f32 {
+    return select(0.0, 1.0, b);
+}
+
+// Division refined by one Newton step: WGSL only promises 2.5 ulp.
+fn op_div(a: f32, b: f32) -> f32 {
+    let q = a / b;
+    let r = fma(-q, b, a);
+    let refined = q + r / b;
+    let usable = is_finite(q) && q != 0.0 && is_finite(refined);
+    return select(q, refined, usable);
+}
+
+// Square root refined by one Newton step: WGSL allows sqrt as 1/inversesqrt.
+fn op_sqrt(x: f32) -> f32 {
+    let s = sqrt(x);
+    let r = fma(-s, s, x);
+    let refined = s + r * (0.5 / s);
+    let usable = x > 0.0 && is_finite(x) && is_finite(refined);
+    let exact_special = select(s, params.nan, x < 0.0 || is_nan(x));
+    return select(exact_special, refined, usable);
+}
+
+fn op_min(a: f32, b: f32) -> f32 {
+    return select(select(min(a, b), a, is_nan(b)), b, is_nan(a));
+}
+
+fn op_max(a: f32, b: f32) -> f32 {
+    return select(select(max(a, b), a, is_nan(b)), b, is_nan(a));
+}
+
+fn op_clamp(v: f32, lo: f32, hi: f32) -> f32 {
+    return select(op_min(op_max(v, lo), hi), v, is_nan(v));
+}
+
+fn op_select(c: f32, t: f32, f: f32) -> f32 {
+    return select(f, t, c != 0.0 || is_nan(c));
+}
+
+fn op_lt(a: f32, b: f32) -> f32 {
+    return truth(a < b && !is_nan(a) && !is_nan(b));
+}
+
+fn op_le(a: f32, b: f32) -> f32 {
+    return truth(a <= b && !is_nan(a) && !is_nan(b));
+}
+
+fn op_gt(a: f32, b: f32) -> f32 {
+    return truth(a > b && !is_nan(a) && !is_nan(b));
+}
+
+fn op_ge(a: f32, b: f32) -> f32 {
+    return truth(a >= b && !is_nan(a) && !is_nan(b));
+}
+
+fn op_eq(a: f32, b: f32) -> f32 {
+    return truth(a == b && !is_nan(a));
+}
+
+fn op_floor(x: f32) -> f32 {
+    return select(floor(x), x, !is_finite(x));
+}
+
+fn op_ceil(x: f32) -> f32 {
+    return select(ceil(x), x, !is_finite(x));
+}
+
+// Reduces |x| > pi by whole turns (two-part 2*pi) before the builtin, which
+// the Vulkan spec only bounds on [-pi, pi].
+fn reduce_turns(x: f32) -> f32 {
+    let k = round(x * 0.15915494309189535);
+    let r = fma(-k, 6.28125, x);
+    let reduced = fma(-k, 0.0019353071795864769, r);
+    return select(x, reduced, abs(x) > 3.1415927);
+}
+
+fn op_sin(x: f32) -> f32 {
+    return select(sin(reduce_turns(x)), params.nan, !is_finite(x));
+}
+
+fn op_cos(x: f32) -> f32 {
+    return select(cos(reduce_turns(x)), params.nan, !is_finite(x));
+}
+
+fn op_tan(x: f32) -> f32 {
+    let r = reduce_turns(x);
+    return select(sin(r) / cos(r), params.nan, !is_finite(x));
+}
+
+fn op_exp(x: f32) -> f32 {
+    var y = exp(x);
+    y = select(y, params.inf, x > 88.72284);
+    y = select(y, 0.0, x < -103.97208);
+    return select(y, x, is_nan(x));
+}
+
+fn op_ln(x: f32) -> f32 {
+    var y = log(x);
+    y = select(y, -params.inf, x == 0.0);
+    y = select(y, params.inf, is_inf(x) && x > 0.0);
+    return select(y, params.nan, x < 0.0 || is_nan(x));
+}
+
+fn op_tanh(x: f32) -> f32 {
+    return select(tanh(clamp(x, -9.0, 9.0)), x, is_nan(x));
+}
+
+// f32::powf semantics (C99 powf special cases) around exp2(b * log2(|a|)).
+fn op_pow(a: f32, b: f32) -> f32 {
+    let abs_a = abs(a);
+    let b_integral = is_finite(b) && floor(b) == b;
+    let b_odd = b_integral && abs(b) < 16777216.0 && fract(b * 0.5) != 0.0;
+    var mag = exp2(b * log2(abs_a));
+    // Zero and infinite bases, and infinite exponents, without relying on the builtins.
+    mag = select(mag, select(0.0, params.inf, b < 0.0), abs_a == 0.0);
+    mag = select(mag, select(0.0, params.inf, b > 0.0), is_inf(a));
+    mag = select(mag, select(0.0, params.inf, (abs_a > 1.0) == (b > 0.0)), is_inf(b) && abs_a != 1.0);
+    var y = select(mag, -mag, b_odd && bitcast<u32>(a) >= 0x80000000u);
+    y = select(y, params.nan, a < 0.0 && is_finite(a) && !b_integral && is_finite(b));
+    y = select(y, params.nan, is_nan(a) || is_nan(b));
+    y = select(y, 1.0, a == 1.0 || b == 0.0 || (a == -1.0 && is_inf(b)));
+    return y;
+}
+
+fn kernel(x0: f32, x1: f32) -> f32 {
+    return x0;
+}

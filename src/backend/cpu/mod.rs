@@ -1,0 +1,84 @@
+//! The CPU backend: rayon across cores, SIMD within each core.
+//!
+//! A kernel is compiled once into a register [`Program`] (cached, keyed by the
+//! kernel) and run block by block by the multiversioned executor in
+//! [`exec`]. Large inputs are split into one task per few blocks and run on
+//! rayon's global pool; small ones run on the calling thread, so a tiny call
+//! pays neither for waking the pool nor for synchronisation.
+
+mod exec;
+pub mod math;
+mod program;
+
+use crate::expr::Kernel;
+use exec::{run_block, Scratch, BLOCK};
+pub(crate) use program::Program;
+use rayon::prelude::*;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// Most inputs a kernel can read (`map2`).
+const MAX_INPUTS: usize = 2;
+
+/// Compiled programs kept at most; beyond this the cache starts over, so a
+/// program that builds a new kernel per call cannot grow memory without bound.
+const CACHE_CAPACITY: usize = 1024;
+
+/// The compiled program for `kernel`, from the process-wide cache.
+pub(crate) fn program(kernel: &Kernel) -> Arc<Program> {
+    static CACHE: OnceLock<Mutex<HashMap<Kernel, Arc<Program>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    let mut cache = cache
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(p) = cache.get(kernel) {
+        return Arc::clone(p);
+    }
+    if cache.len() >= CACHE_CAPACITY {
+        cache.clear();
+    }
+    let p = Arc::new(Program::compile(kernel));
+    cache.insert(kernel.clone(), Arc::clone(&p));
+    p
+}
+
+/// The number of threads rayon's global pool runs.
+pub(crate) fn threads() -> usize {
+    rayon::current_num_threads()
+}
+
+/// Runs `program` over whole arrays. `parallel` chooses between rayon's pool
+/// and the calling thread. All inputs are as long as `out`.
+pub(crate) fn map(program: &Program, inputs: &[&[f32]], out: &mut [f32], parallel: bool) {
+    debug_assert_eq!(program.arity, inputs.len());
+    debug_assert!(inputs.len() <= MAX_INPUTS);
+    if !parallel {
+        let mut scratch = Scratch::new(program);
+        run_range(program, inputs, 0, out, &mut scratch);
+        return;
+    }
+    // A few tasks per thread balance load; a task is a whole number of blocks.
+    let per_task = out.len().div_ceil(threads() * 4).div_ceil(BLOCK).max(16) * BLOCK;
+    out.par_chunks_mut(per_task).enumerate().for_each_init(
+        || Scratch::new(program),
+        |scratch, (task, chunk)| run_range(program, inputs, task * per_task, chunk, scratch),
+    );
+}
+
+/// Runs `program` over `out`, which is elements `start..start + out.len()`.
+fn run_range(
+    program: &Program,
+    inputs: &[&[f32]],
+    start: usize,
+    out: &mut [f32],
+    scratch: &mut Scratch,
+) {
+    let mut block_inputs: [&[f32]; MAX_INPUTS] = [&[]; MAX_INPUTS];
+    for (b, block) in out.chunks_mut(BLOCK).enumerate() {
+        let s = start + b * BLOCK;
+        for (slot, input) in block_inputs.iter_mut().zip(inputs) {
+            *slot = &input[s..s + block.len()];
+        }
+        run_block(program, &block_inputs[..inputs.len()], block, scratch);
+    }
+}

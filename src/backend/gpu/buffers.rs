@@ -1,0 +1,101 @@
+//! A pool of device buffers reused between calls.
+//!
+//! Creating a buffer costs a driver allocation; a loop of maps would pay it
+//! several times per call. Buffers are handed out rounded up to a power of
+//! two (so sizes that differ a little share buffers) and come back to the
+//! pool when their [`Pooled`] handle drops. The pool keeps at most
+//! [`MAX_IDLE_BYTES`] of idle buffers; beyond that, returned buffers are freed.
+
+use std::ops::Deref;
+use std::sync::Mutex;
+
+/// Idle bytes the pool keeps for reuse.
+const MAX_IDLE_BYTES: u64 = 1 << 30;
+
+/// Smallest buffer the pool hands out.
+const MIN_SIZE: u64 = 256;
+
+/// Idle buffers with their usages.
+pub(crate) struct BufferPool {
+    idle: Mutex<Vec<(wgpu::BufferUsages, wgpu::Buffer)>>,
+}
+
+/// A buffer on loan from a [`BufferPool`]; returned when dropped.
+pub(crate) struct Pooled<'a> {
+    pool: &'a BufferPool,
+    usage: wgpu::BufferUsages,
+    buffer: Option<wgpu::Buffer>,
+}
+
+impl BufferPool {
+    pub const fn new() -> BufferPool {
+        BufferPool {
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// A buffer of at least `size` bytes with exactly `usage`.
+    pub fn acquire<'a>(
+        &'a self,
+        device: &wgpu::Device,
+        size: u64,
+        usage: wgpu::BufferUsages,
+        max_size: u64,
+    ) -> Pooled<'a> {
+        let rounded = size.max(MIN_SIZE).next_power_of_two();
+        let rounded = if rounded > max_size {
+            size.max(MIN_SIZE)
+        } else {
+            rounded
+        };
+        let reused = {
+            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+            // The smallest idle buffer that fits, but not one wastefully large.
+            let best = idle
+                .iter()
+                .enumerate()
+                .filter(|(_, (u, b))| {
+                    *u == usage && b.size() >= size && b.size() <= rounded.max(size) * 2
+                })
+                .min_by_key(|(_, (_, b))| b.size())
+                .map(|(i, _)| i);
+            best.map(|i| idle.swap_remove(i).1)
+        };
+        let buffer = reused.unwrap_or_else(|| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("gpu-compute pooled"),
+                size: rounded,
+                usage,
+                mapped_at_creation: false,
+            })
+        });
+        Pooled {
+            pool: self,
+            usage,
+            buffer: Some(buffer),
+        }
+    }
+
+    fn give_back(&self, usage: wgpu::BufferUsages, buffer: wgpu::Buffer) {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let held: u64 = idle.iter().map(|(_, b)| b.size()).sum();
+        if held + buffer.size() <= MAX_IDLE_BYTES {
+            idle.push((usage, buffer));
+        }
+    }
+}
+
+impl Deref for Pooled<'_> {
+    type Target = wgpu::Buffer;
+    fn deref(&self) -> &wgpu::Buffer {
+        self.buffer.as_ref().expect("present until drop")
+    }
+}
+
+impl Drop for Pooled<'_> {
+    fn drop(&mut self) {
+        if let Some(b) = self.buffer.take() {
+            self.pool.give_back(self.usage, b);
+        }
+    }
+}

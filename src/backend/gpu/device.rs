@@ -1,0 +1,147 @@
+//! Finding an adapter and opening the process-wide GPU device.
+//!
+//! The device is opened on first use only ([`shared`]), so a program whose
+//! calls all run on the CPU never loads a GPU driver. Adapters are ranked
+//! discrete > integrated > virtual > other > software (lavapipe, llvmpipe);
+//! the first one that yields a device is used, with the adapter's own limits
+//! (larger buffers and bindings than wgpu's defaults) and the optional
+//! features the library can use (`SUBGROUP`, `TIMESTAMP_QUERY`).
+
+use crate::error::{Error, Result};
+use std::sync::OnceLock;
+
+/// What the library knows about the adapter it runs GPU kernels on.
+#[derive(Clone, Debug)]
+pub struct AdapterSummary {
+    /// The adapter's name, for example `"NVIDIA H100 80GB HBM3"` or `"llvmpipe (LLVM 15.0.6, 256 bits)"`.
+    pub name: String,
+    /// The graphics API wgpu uses for it, for example `"vulkan"`.
+    pub api: String,
+    /// Discrete, integrated, virtual, other, or `Cpu` for software rasterisers.
+    pub device_type: wgpu::DeviceType,
+    /// The driver's name and version, as reported.
+    pub driver: String,
+    /// Whether subgroup operations are enabled on the device.
+    pub subgroups: bool,
+    /// Whether timestamp queries are enabled on the device.
+    pub timestamps: bool,
+    /// The largest storage binding the device accepts, in bytes.
+    pub max_storage_binding: u64,
+}
+
+impl AdapterSummary {
+    /// Whether this is a software implementation running on the CPU.
+    pub fn is_software(&self) -> bool {
+        self.device_type == wgpu::DeviceType::Cpu
+    }
+}
+
+impl std::fmt::Display for AdapterSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({:?}, {}", self.name, self.device_type, self.api)?;
+        if !self.driver.is_empty() {
+            write!(f, ", {}", self.driver)?;
+        }
+        f.write_str(")")
+    }
+}
+
+/// An open device and its queue.
+pub(crate) struct Device {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub summary: AdapterSummary,
+    pub limits: wgpu::Limits,
+}
+
+/// The process-wide device, opened on first call. A failure is remembered, so
+/// later calls fail fast with the same error.
+pub(crate) fn shared() -> Result<&'static Device> {
+    static DEVICE: OnceLock<Result<Device>> = OnceLock::new();
+    DEVICE.get_or_init(open).as_ref().map_err(Clone::clone)
+}
+
+fn rank(t: wgpu::DeviceType) -> u8 {
+    match t {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Other => 3,
+        wgpu::DeviceType::Cpu => 4,
+    }
+}
+
+fn open() -> Result<Device> {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    // OpenGL lacks what compute needs on many drivers; use it only if asked for.
+    if wgpu::Backends::from_env().is_none() {
+        desc.backends = wgpu::Backends::PRIMARY;
+    }
+    let backends = desc.backends;
+    let instance = wgpu::Instance::new(desc);
+    let mut adapters = pollster::block_on(instance.enumerate_adapters(backends));
+    if adapters.is_empty() {
+        return Err(Error::NoAdapter {
+            tried: format!(
+                "no adapter found on backends {backends:?} (set WGPU_BACKEND to try others; \
+                 on Linux without a GPU, install mesa-vulkan-drivers for lavapipe)"
+            ),
+        });
+    }
+    adapters.sort_by_key(|a| rank(a.get_info().device_type));
+    let mut failures = Vec::new();
+    for adapter in adapters {
+        let info = adapter.get_info();
+        match open_adapter(&adapter, &info) {
+            Ok(device) => {
+                tracing::debug!(adapter = %device.summary, "GPU device opened");
+                return Ok(device);
+            }
+            Err(e) => failures.push(format!("{} ({:?}): {e}", info.name, info.backend)),
+        }
+    }
+    Err(Error::NoAdapter {
+        tried: format!("every adapter failed: {}", failures.join("; ")),
+    })
+}
+
+fn open_adapter(adapter: &wgpu::Adapter, info: &wgpu::AdapterInfo) -> Result<Device> {
+    let wanted = wgpu::Features::SUBGROUP | wgpu::Features::TIMESTAMP_QUERY;
+    let features = adapter.features() & wanted;
+    let limits = adapter.limits();
+    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+        label: Some("gpu-compute"),
+        required_features: features,
+        required_limits: limits.clone(),
+        ..Default::default()
+    }))
+    .map_err(|e| Error::DeviceCreation {
+        adapter: info.name.clone(),
+        reason: e.to_string(),
+    })?;
+    // The default handler panics; errors are caught with error scopes where
+    // they can happen, so anything left over is only logged.
+    device.on_uncaptured_error(std::sync::Arc::new(|e: wgpu::Error| {
+        tracing::error!("uncaptured wgpu error: {e}");
+    }));
+    let summary = AdapterSummary {
+        name: info.name.clone(),
+        api: info.backend.to_str().to_string(),
+        device_type: info.device_type,
+        driver: [info.driver.as_str(), info.driver_info.as_str()]
+            .iter()
+            .filter(|s| !s.is_empty())
+            .copied()
+            .collect::<Vec<_>>()
+            .join(" "),
+        subgroups: features.contains(wgpu::Features::SUBGROUP),
+        timestamps: features.contains(wgpu::Features::TIMESTAMP_QUERY),
+        max_storage_binding: limits.max_storage_buffer_binding_size,
+    };
+    Ok(Device {
+        device,
+        queue,
+        summary,
+        limits,
+    })
+}

@@ -1,0 +1,179 @@
+//! Running a map kernel on host slices: upload, dispatch, read back, in
+//! chunks.
+//!
+//! Inputs are processed in chunks of at most [`MAX_CHUNK_BYTES`] per array
+//! (and never more than the device's storage-binding limit), so any length
+//! works, including arrays larger than one binding. Each chunk's dispatch is
+//! a 2D grid when it needs more workgroups than one dimension allows.
+
+use super::buffers::BufferPool;
+use super::device::Device;
+use super::pipelines::map_pipeline;
+use crate::error::{Error, Result};
+use crate::expr::Kernel;
+
+/// Threads per workgroup; must match `@workgroup_size` in `shaders/map.wgsl`.
+pub(crate) const WORKGROUP_SIZE: u32 = 256;
+
+/// Largest chunk per array, in bytes: wgpu's default storage-binding limit.
+/// Bigger chunks gain nothing measurable and would make pooled buffers huge.
+pub(crate) const MAX_CHUNK_BYTES: u64 = 128 << 20;
+
+/// The uniform block of `shaders/map.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    n: u32,
+    row_stride: u32,
+    inf: f32,
+    nan: f32,
+}
+
+static POOL: BufferPool = BufferPool::new();
+
+/// Elements per chunk on `device`.
+pub(crate) fn chunk_elements(device: &Device) -> usize {
+    let bytes = MAX_CHUNK_BYTES
+        .min(device.limits.max_storage_buffer_binding_size)
+        .min(device.limits.max_buffer_size);
+    (bytes / 4) as usize
+}
+
+/// The dispatch grid for `n` threads: `(x, y)` workgroups with
+/// `x <= max_per_dimension`.
+pub(crate) fn grid(n: usize, max_per_dimension: u32) -> (u32, u32) {
+    let groups = n.div_ceil(WORKGROUP_SIZE as usize).max(1);
+    let x = groups.min(max_per_dimension as usize);
+    let y = groups.div_ceil(x);
+    (x as u32, y as u32)
+}
+
+/// `out[i] = kernel(inputs[0][i], …)` on the GPU. Inputs are as long as `out`.
+pub(crate) fn map(
+    device: &Device,
+    kernel: &Kernel,
+    inputs: &[&[f32]],
+    out: &mut [f32],
+) -> Result<()> {
+    let n = out.len();
+    if n == 0 {
+        return Ok(());
+    }
+    let pipeline = map_pipeline(device, kernel)?;
+    let d = &device.device;
+    let chunk = chunk_elements(device).min(n);
+    let bytes = (chunk * 4) as u64;
+    let max = device.limits.max_buffer_size;
+    use wgpu::BufferUsages as U;
+    let uniform = POOL.acquire(
+        d,
+        std::mem::size_of::<Params>() as u64,
+        U::UNIFORM | U::COPY_DST,
+        max,
+    );
+    let in0 = POOL.acquire(d, bytes, U::STORAGE | U::COPY_DST, max);
+    let in1 = (inputs.len() > 1).then(|| POOL.acquire(d, bytes, U::STORAGE | U::COPY_DST, max));
+    let result = POOL.acquire(d, bytes, U::STORAGE | U::COPY_SRC, max);
+    let readback = POOL.acquire(d, bytes, U::MAP_READ | U::COPY_DST, max);
+    let bind_group = d.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some("gpu-compute map"),
+        layout: &pipeline.layout,
+        entries: &[
+            wgpu::BindGroupEntry {
+                binding: 0,
+                resource: uniform.as_entire_binding(),
+            },
+            wgpu::BindGroupEntry {
+                binding: 1,
+                resource: in0.as_entire_binding(),
+            },
+            wgpu::BindGroupEntry {
+                binding: 2,
+                // A kernel with one input never reads in1; bind in0 there.
+                resource: in1.as_deref().unwrap_or(&in0).as_entire_binding(),
+            },
+            wgpu::BindGroupEntry {
+                binding: 3,
+                resource: result.as_entire_binding(),
+            },
+        ],
+    });
+    let max_groups = device.limits.max_compute_workgroups_per_dimension;
+    for start in (0..n).step_by(chunk) {
+        let end = (start + chunk).min(n);
+        let len = end - start;
+        let (gx, gy) = grid(len, max_groups);
+        let params = Params {
+            n: len as u32,
+            row_stride: gx * WORKGROUP_SIZE,
+            inf: f32::INFINITY,
+            nan: f32::NAN,
+        };
+        let q = &device.queue;
+        q.write_buffer(&uniform, 0, bytemuck::bytes_of(&params));
+        q.write_buffer(&in0, 0, bytemuck::cast_slice(&inputs[0][start..end]));
+        if let Some(in1) = &in1 {
+            q.write_buffer(in1, 0, bytemuck::cast_slice(&inputs[1][start..end]));
+        }
+        let mut encoder = d.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("gpu-compute map"),
+        });
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("gpu-compute map"),
+                timestamp_writes: None,
+            });
+            pass.set_pipeline(&pipeline.pipeline);
+            pass.set_bind_group(0, &bind_group, &[]);
+            pass.dispatch_workgroups(gx, gy, 1);
+        }
+        let len_bytes = (len * 4) as u64;
+        encoder.copy_buffer_to_buffer(&result, 0, &readback, 0, len_bytes);
+        let submission = q.submit([encoder.finish()]);
+        read_back(
+            device,
+            &readback,
+            len_bytes,
+            submission,
+            &mut out[start..end],
+        )?;
+    }
+    Ok(())
+}
+
+/// Waits for `submission`, then copies the first `len_bytes` of `buffer` into `out`.
+pub(crate) fn read_back(
+    device: &Device,
+    buffer: &wgpu::Buffer,
+    len_bytes: u64,
+    submission: wgpu::SubmissionIndex,
+    out: &mut [f32],
+) -> Result<()> {
+    let slice = buffer.slice(0..len_bytes);
+    let (tx, rx) = std::sync::mpsc::channel();
+    slice.map_async(wgpu::MapMode::Read, move |r| {
+        let _ = tx.send(r);
+    });
+    let gpu_err = |what: &str, reason: String| Error::Gpu {
+        what: what.to_string(),
+        reason,
+    };
+    device
+        .device
+        .poll(wgpu::PollType::Wait {
+            submission_index: Some(submission),
+            timeout: None,
+        })
+        .map_err(|e| gpu_err("waiting for a map kernel", e.to_string()))?;
+    rx.recv()
+        .map_err(|e| gpu_err("reading back a map result", e.to_string()))?
+        .map_err(|e| gpu_err("reading back a map result", e.to_string()))?;
+    {
+        let view = slice
+            .get_mapped_range()
+            .map_err(|e| gpu_err("reading back a map result", e.to_string()))?;
+        out.copy_from_slice(bytemuck::cast_slice(&view));
+    }
+    buffer.unmap();
+    Ok(())
+}

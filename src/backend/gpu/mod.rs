@@ -1,0 +1,15 @@
+//! The GPU backend: WGSL compute shaders through wgpu.
+//!
+//! * [`device`]: adapter choice and the process-wide device, opened lazily.
+//! * [`codegen`]: a kernel becomes WGSL, from the template in `shaders/`.
+//! * [`pipelines`]: compiled pipelines, cached per kernel.
+//! * [`buffers`]: device buffers reused between calls.
+//! * [`map`]: running a map over host slices, chunked to any length.
+
+pub(crate) mod buffers;
+pub(crate) mod codegen;
+pub(crate) mod device;
+pub(crate) mod map;
+pub(crate) mod pipelines;
+
+pub use device::AdapterSummary;

@@ -1,0 +1,329 @@
+//! [`Context`]: a backend choice plus the calls that run kernels on it, and
+//! the process-wide default context used by the free functions.
+
+use crate::backend::{cpu, gpu, scalar, Backend};
+use crate::dispatch::{CostModel, Dispatch, Reason, Workload};
+use crate::error::{Error, Result};
+use crate::expr::{Expr, Kernel};
+use std::sync::{Mutex, OnceLock};
+
+/// The environment variable that picks the default context's backend.
+pub const BACKEND_ENV: &str = "GPU_BACKEND";
+
+/// Runs kernels on one [`Backend`] (or chooses per call, for
+/// [`Backend::Auto`]) and records each decision.
+///
+/// `Context` is `Send + Sync`: share one between threads freely. Compiled
+/// kernels are cached process-wide, so creating contexts is cheap.
+///
+/// ```
+/// use gpu::{Backend, Context};
+/// let ctx = Context::new(Backend::Cpu)?;
+/// let y = ctx.map(&[1.0, 2.0, 3.0], |v| v * 2.0 + 1.0)?;
+/// assert_eq!(y, vec![3.0, 5.0, 7.0]);
+/// # Ok::<(), gpu::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Context {
+    backend: Backend,
+    cost: CostModel,
+    last: Mutex<Option<Dispatch>>,
+}
+
+impl Context {
+    /// A context for `backend`.
+    ///
+    /// `Backend::Gpu` opens the GPU device now and fails with
+    /// [`Error::NoAdapter`] if there is none; every other backend always
+    /// succeeds and `Auto` opens the GPU only when a call could use it.
+    ///
+    /// ```
+    /// let ctx = gpu::Context::new(gpu::Backend::Scalar)?;
+    /// assert_eq!(ctx.backend(), gpu::Backend::Scalar);
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
+    pub fn new(backend: Backend) -> Result<Context> {
+        if backend == Backend::Gpu {
+            gpu::device::shared()?;
+        }
+        Ok(Context {
+            backend,
+            cost: CostModel::default(),
+            last: Mutex::new(None),
+        })
+    }
+
+    /// A context for the backend named by `GPU_BACKEND` (`auto`, `gpu`,
+    /// `cpu` or `scalar`; `auto` when unset).
+    ///
+    /// ```
+    /// let ctx = gpu::Context::from_env()?;
+    /// println!("default backend: {}", ctx.backend());
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
+    pub fn from_env() -> Result<Context> {
+        let backend = match std::env::var(BACKEND_ENV) {
+            Ok(v) if v.trim().is_empty() => Backend::Auto,
+            Ok(v) => v.parse::<Backend>().map_err(|_| Error::UnknownBackend {
+                value: v,
+                source_note: " (from GPU_BACKEND)",
+            })?,
+            Err(std::env::VarError::NotPresent) => Backend::Auto,
+            Err(std::env::VarError::NotUnicode(v)) => {
+                return Err(Error::UnknownBackend {
+                    value: v.to_string_lossy().into_owned(),
+                    source_note: " (from GPU_BACKEND)",
+                })
+            }
+        };
+        Context::new(backend)
+    }
+
+    /// The backend this context was created for.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The cost model `Auto` decides with.
+    pub fn cost_model(&self) -> &CostModel {
+        &self.cost
+    }
+
+    /// The decision made for the most recent call on this context (from any
+    /// thread), or `None` before the first call.
+    pub fn last_dispatch(&self) -> Option<Dispatch> {
+        self.last.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// `f` applied to every element of `x`, in a new vector.
+    ///
+    /// ```
+    /// let ctx = gpu::Context::new(gpu::Backend::Auto)?;
+    /// assert_eq!(ctx.map(&[4.0, 9.0], |v| v.sqrt())?, vec![2.0, 3.0]);
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
+    pub fn map(&self, x: &[f32], f: impl FnOnce(Expr) -> Expr) -> Result<Vec<f32>> {
+        let kernel = Kernel::unary(f)?;
+        let mut out = vec![0.0; x.len()];
+        self.run_kernel("map", &kernel, &[x], &mut out)?;
+        Ok(out)
+    }
+
+    /// `f` applied to pairs of elements of `a` and `b`, which must have the
+    /// same length.
+    ///
+    /// ```
+    /// let ctx = gpu::Context::new(gpu::Backend::Cpu)?;
+    /// let z = ctx.map2(&[1.0, -2.0], &[3.0, 4.0], |a, b| (a * b).max(0.0))?;
+    /// assert_eq!(z, vec![3.0, 0.0]);
+    /// assert!(ctx.map2(&[1.0], &[1.0, 2.0], |a, b| a + b).is_err());
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
+    pub fn map2(
+        &self,
+        a: &[f32],
+        b: &[f32],
+        f: impl FnOnce(Expr, Expr) -> Expr,
+    ) -> Result<Vec<f32>> {
+        check_lengths("map2", "a", a.len(), "b", b.len())?;
+        let kernel = Kernel::binary(f)?;
+        let mut out = vec![0.0; a.len()];
+        self.run_kernel("map2", &kernel, &[a, b], &mut out)?;
+        Ok(out)
+    }
+
+    /// `f` applied to every element of `x`, written into `out` (same length).
+    ///
+    /// ```
+    /// let ctx = gpu::Context::new(gpu::Backend::Cpu)?;
+    /// let mut out = vec![0.0; 2];
+    /// ctx.map_into(&[0.0, 1.0], &mut out, |v| v.exp())?;
+    /// assert_eq!(out[0], 1.0);
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
+    pub fn map_into(&self, x: &[f32], out: &mut [f32], f: impl FnOnce(Expr) -> Expr) -> Result<()> {
+        check_lengths("map_into", "x", x.len(), "out", out.len())?;
+        let kernel = Kernel::unary(f)?;
+        self.run_kernel("map_into", &kernel, &[x], out)
+    }
+
+    /// `f` applied to pairs of elements of `a` and `b`, written into `out`;
+    /// all three have the same length.
+    ///
+    /// ```
+    /// let ctx = gpu::Context::new(gpu::Backend::Cpu)?;
+    /// let mut out = vec![0.0; 2];
+    /// ctx.map2_into(&[1.0, 2.0], &[10.0, 20.0], &mut out, |a, b| a + b)?;
+    /// assert_eq!(out, vec![11.0, 22.0]);
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
+    pub fn map2_into(
+        &self,
+        a: &[f32],
+        b: &[f32],
+        out: &mut [f32],
+        f: impl FnOnce(Expr, Expr) -> Expr,
+    ) -> Result<()> {
+        check_lengths("map2_into", "a", a.len(), "b", b.len())?;
+        check_lengths("map2_into", "a", a.len(), "out", out.len())?;
+        let kernel = Kernel::binary(f)?;
+        self.run_kernel("map2_into", &kernel, &[a, b], out)
+    }
+
+    /// Runs an already traced kernel: `out[i] = kernel(inputs[0][i], …)`.
+    ///
+    /// ```
+    /// let k = gpu::Kernel::binary(|a, b| a - b)?;
+    /// let ctx = gpu::Context::new(gpu::Backend::Scalar)?;
+    /// let mut out = vec![0.0; 2];
+    /// ctx.run(&k, &[&[5.0, 6.0], &[1.0, 1.0]], &mut out)?;
+    /// assert_eq!(out, vec![4.0, 5.0]);
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
+    pub fn run(&self, kernel: &Kernel, inputs: &[&[f32]], out: &mut [f32]) -> Result<()> {
+        if inputs.len() != kernel.arity() {
+            return Err(Error::ArityMismatch {
+                op: "run",
+                expected: kernel.arity(),
+                given: inputs.len(),
+            });
+        }
+        for input in inputs {
+            check_lengths("run", "an input", input.len(), "out", out.len())?;
+        }
+        self.run_kernel("run", kernel, inputs, out)
+    }
+
+    fn run_kernel(
+        &self,
+        op: &'static str,
+        kernel: &Kernel,
+        inputs: &[&[f32]],
+        out: &mut [f32],
+    ) -> Result<()> {
+        let n = out.len();
+        let workload = Workload {
+            n,
+            bytes_in: 4.0 * inputs.len() as f64,
+            bytes_out: 4.0,
+            work: kernel.work_per_element(),
+        };
+        let (backend, threads, reason) = self.decide(&workload);
+        let dispatch = Dispatch {
+            op,
+            backend,
+            requested: self.backend,
+            n,
+            threads,
+            reason,
+        };
+        tracing::debug!(target: "gpu::dispatch", kernel = %kernel, "{dispatch}");
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(dispatch);
+        match backend {
+            Backend::Scalar => scalar::map(kernel, inputs, out),
+            Backend::Gpu => gpu::map::map(gpu::device::shared()?, kernel, inputs, out)?,
+            Backend::Cpu | Backend::Auto => {
+                cpu::map(&cpu::program(kernel), inputs, out, threads > 1)
+            }
+        }
+        Ok(())
+    }
+
+    /// Where a call runs, on how many CPU threads, and why.
+    fn decide(&self, w: &Workload) -> (Backend, usize, Reason) {
+        match self.backend {
+            Backend::Scalar => (Backend::Scalar, 1, Reason::Requested),
+            Backend::Gpu => (Backend::Gpu, 0, Reason::Requested),
+            Backend::Cpu => (Backend::Cpu, self.cost.cpu_plan(w).0, Reason::Requested),
+            Backend::Auto => {
+                if w.n == 0 {
+                    return (Backend::Cpu, 1, Reason::Empty);
+                }
+                let (threads, cpu_s) = self.cost.cpu_plan(w);
+                let gpu_s = self.cost.gpu_seconds(w);
+                if gpu_s >= cpu_s {
+                    return (
+                        Backend::Cpu,
+                        threads,
+                        Reason::CostModel { cpu_s, gpu_s: None },
+                    );
+                }
+                match gpu::device::shared() {
+                    Err(e) => (
+                        Backend::Cpu,
+                        threads,
+                        Reason::GpuUnavailable { why: e.to_string() },
+                    ),
+                    Ok(d) if d.summary.is_software() => (
+                        Backend::Cpu,
+                        threads,
+                        Reason::GpuIsSoftware {
+                            adapter: d.summary.name.clone(),
+                        },
+                    ),
+                    Ok(_) => (
+                        Backend::Gpu,
+                        0,
+                        Reason::CostModel {
+                            cpu_s,
+                            gpu_s: Some(gpu_s),
+                        },
+                    ),
+                }
+            }
+        }
+    }
+}
+
+fn check_lengths(
+    op: &'static str,
+    left_name: &'static str,
+    left: usize,
+    right_name: &'static str,
+    right: usize,
+) -> Result<()> {
+    if left == right {
+        Ok(())
+    } else {
+        Err(Error::LengthMismatch {
+            op,
+            left_name,
+            left,
+            right_name,
+            right,
+        })
+    }
+}
+
+/// The process-wide context the free functions ([`crate::map`] and friends)
+/// use, created on first use from `GPU_BACKEND`.
+///
+/// An invalid `GPU_BACKEND` makes this (and every free function) return the
+/// same [`Error::UnknownBackend`] each time.
+///
+/// ```
+/// gpu::map(&[1.0], |v| v * 3.0)?;
+/// let d = gpu::default_context()?.last_dispatch();
+/// println!("{d:?}");
+/// # Ok::<(), gpu::Error>(())
+/// ```
+pub fn default_context() -> Result<&'static Context> {
+    static DEFAULT: OnceLock<Result<Context>> = OnceLock::new();
+    DEFAULT
+        .get_or_init(Context::from_env)
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// The GPU adapter the GPU backend uses, opening the device if it is not open
+/// yet; an error if there is none.
+///
+/// ```
+/// match gpu::adapter() {
+///     Ok(a) => println!("GPU: {a}"),
+///     Err(e) => println!("no GPU: {e}"),
+/// }
+/// ```
+pub fn adapter() -> Result<gpu::AdapterSummary> {
+    Ok(gpu::device::shared()?.summary.clone())
+}

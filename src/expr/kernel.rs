@@ -1,0 +1,236 @@
+//! [`Kernel`]: a traced expression as data.
+//!
+//! A kernel is a list of [`Node`]s in topological order (every operand comes
+//! before its use) whose last node is the result. Equal subexpressions are
+//! stored once, nodes the result does not use are dropped, and constant
+//! subexpressions are folded while tracing, so two closures that compute the
+//! same thing produce equal kernels. Kernels are `Eq + Hash`, which is what the
+//! backends key their compiled forms on.
+
+use super::ops::{BinaryOp, TernaryOp, UnaryOp};
+use std::fmt;
+
+/// Index of a node inside its [`Kernel`].
+pub type NodeId = u32;
+
+/// One step of a kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Node {
+    /// The `i`-th input array's element.
+    Input(u8),
+    /// A constant, stored as its bit pattern so that kernels can be hashed.
+    Const(u32),
+    /// An operation on one earlier node.
+    Unary(UnaryOp, NodeId),
+    /// An operation on two earlier nodes.
+    Binary(BinaryOp, NodeId, NodeId),
+    /// An operation on three earlier nodes.
+    Ternary(TernaryOp, NodeId, NodeId, NodeId),
+}
+
+impl Node {
+    /// The constant's value, if this node is a constant.
+    pub fn constant(&self) -> Option<f32> {
+        match *self {
+            Node::Const(bits) => Some(f32::from_bits(bits)),
+            _ => None,
+        }
+    }
+
+    /// The nodes this node reads.
+    pub fn operands(&self) -> impl Iterator<Item = NodeId> {
+        let (list, len): ([NodeId; 3], usize) = match *self {
+            Node::Input(_) | Node::Const(_) => ([0; 3], 0),
+            Node::Unary(_, a) => ([a, 0, 0], 1),
+            Node::Binary(_, a, b) => ([a, b, 0], 2),
+            Node::Ternary(_, a, b, c) => ([a, b, c], 3),
+        };
+        list.into_iter().take(len)
+    }
+}
+
+/// A traced elementwise kernel: `arity` inputs, one output.
+///
+/// Made by tracing a closure over [`Expr`](crate::Expr) values, for example
+/// with [`Kernel::unary`]; printable, comparable and hashable.
+///
+/// ```
+/// let k = gpu::Kernel::unary(|v| v * 2.0 + 1.0)?;
+/// assert_eq!(k.to_string(), "x0 * 2 + 1");
+/// assert_eq!(k.eval(&[3.0]), 7.0);
+/// # Ok::<(), gpu::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Kernel {
+    nodes: Vec<Node>,
+    arity: u8,
+}
+
+impl Kernel {
+    /// Builds a kernel from nodes in topological order whose last node is the
+    /// result. Used by the tracer, which guarantees the invariants.
+    pub(crate) fn from_nodes(nodes: Vec<Node>, arity: u8) -> Kernel {
+        debug_assert!(!nodes.is_empty());
+        Kernel { nodes, arity }
+    }
+
+    /// The nodes, in topological order; the last one is the result.
+    pub fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+
+    /// How many input arrays the kernel reads (1 for `map`, 2 for `map2`).
+    pub fn arity(&self) -> usize {
+        self.arity as usize
+    }
+
+    /// The id of the result node (always the last one).
+    pub fn root(&self) -> NodeId {
+        (self.nodes.len() - 1) as NodeId
+    }
+
+    /// Number of operations (nodes that are neither inputs nor constants):
+    /// the work per element, used by the cost model.
+    pub fn op_count(&self) -> usize {
+        self.nodes
+            .iter()
+            .filter(|n| !matches!(n, Node::Input(_) | Node::Const(_)))
+            .count()
+    }
+
+    /// Weighted work per element, in units of one addition: transcendental
+    /// functions count more than arithmetic. Used by the cost model.
+    pub fn work_per_element(&self) -> f64 {
+        self.nodes
+            .iter()
+            .map(|n| match n {
+                Node::Input(_) | Node::Const(_) => 0.0,
+                Node::Unary(op, _) => match op {
+                    UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Floor | UnaryOp::Ceil => 1.0,
+                    UnaryOp::Sqrt => 4.0,
+                    UnaryOp::Sin | UnaryOp::Cos | UnaryOp::Exp | UnaryOp::Ln => 16.0,
+                    UnaryOp::Tan | UnaryOp::Tanh => 24.0,
+                },
+                Node::Binary(op, _, _) => match op {
+                    BinaryOp::Div => 4.0,
+                    BinaryOp::Pow => 60.0,
+                    _ => 1.0,
+                },
+                Node::Ternary(_, _, _, _) => 2.0,
+            })
+            .sum()
+    }
+
+    /// Evaluates the kernel on one element with the reference semantics of
+    /// [`crate::expr::ops`]: `inputs[i]` is the `i`-th input's value.
+    ///
+    /// Missing inputs read as NaN.
+    ///
+    /// ```
+    /// let k = gpu::Kernel::binary(|a, b| (a * b).max(0.0))?;
+    /// assert_eq!(k.eval(&[2.0, -3.0]), 0.0);
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
+    pub fn eval(&self, inputs: &[f32]) -> f32 {
+        let mut values = Vec::with_capacity(self.nodes.len());
+        self.eval_with(inputs, &mut values)
+    }
+
+    /// [`Kernel::eval`] with caller-provided scratch space, so that a loop
+    /// over many elements does not allocate.
+    pub(crate) fn eval_with(&self, inputs: &[f32], values: &mut Vec<f32>) -> f32 {
+        values.clear();
+        for node in &self.nodes {
+            let v = match *node {
+                Node::Input(i) => inputs.get(i as usize).copied().unwrap_or(f32::NAN),
+                Node::Const(bits) => f32::from_bits(bits),
+                Node::Unary(op, a) => op.apply(values[a as usize]),
+                Node::Binary(op, a, b) => op.apply(values[a as usize], values[b as usize]),
+                Node::Ternary(op, a, b, c) => {
+                    op.apply(values[a as usize], values[b as usize], values[c as usize])
+                }
+            };
+            values.push(v);
+        }
+        values[values.len() - 1]
+    }
+
+    fn write_node(&self, f: &mut fmt::Formatter<'_>, id: NodeId, parent_prec: u8) -> fmt::Result {
+        match self.nodes[id as usize] {
+            Node::Input(i) => write!(f, "x{i}"),
+            Node::Const(bits) => write_constant(f, f32::from_bits(bits)),
+            Node::Unary(UnaryOp::Neg, a) => {
+                f.write_str("-")?;
+                self.write_node(f, a, PREC_UNARY)
+            }
+            Node::Unary(op, a) => {
+                self.write_node(f, a, PREC_UNARY)?;
+                write!(f, ".{}()", op.name())
+            }
+            Node::Binary(op, a, b) => match op.symbol() {
+                Some(sym) => {
+                    let prec = infix_precedence(op);
+                    if prec < parent_prec {
+                        f.write_str("(")?;
+                    }
+                    self.write_node(f, a, prec)?;
+                    write!(f, " {sym} ")?;
+                    // Left-associative: the right operand needs parentheses at equal precedence.
+                    self.write_node(f, b, prec + 1)?;
+                    if prec < parent_prec {
+                        f.write_str(")")?;
+                    }
+                    Ok(())
+                }
+                None => {
+                    self.write_node(f, a, PREC_UNARY)?;
+                    write!(f, ".{}(", op.name())?;
+                    self.write_node(f, b, 0)?;
+                    f.write_str(")")
+                }
+            },
+            Node::Ternary(op, a, b, c) => {
+                self.write_node(f, a, PREC_UNARY)?;
+                write!(f, ".{}(", op.name())?;
+                self.write_node(f, b, 0)?;
+                f.write_str(", ")?;
+                self.write_node(f, c, 0)?;
+                f.write_str(")")
+            }
+        }
+    }
+}
+
+const PREC_COMPARE: u8 = 1;
+const PREC_ADD: u8 = 2;
+const PREC_MUL: u8 = 3;
+const PREC_UNARY: u8 = 5;
+
+fn infix_precedence(op: BinaryOp) -> u8 {
+    match op {
+        BinaryOp::Add | BinaryOp::Sub => PREC_ADD,
+        BinaryOp::Mul | BinaryOp::Div => PREC_MUL,
+        _ => PREC_COMPARE,
+    }
+}
+
+fn write_constant(f: &mut fmt::Formatter<'_>, c: f32) -> fmt::Result {
+    if c.is_nan() {
+        f.write_str("NaN")
+    } else if c.is_infinite() {
+        f.write_str(if c > 0.0 { "inf" } else { "-inf" })
+    } else if c.is_sign_negative() {
+        write!(f, "({c:?})")
+    } else if c.fract() == 0.0 && c.abs() < 1e15 {
+        write!(f, "{c}")
+    } else {
+        write!(f, "{c:?}")
+    }
+}
+
+impl fmt::Display for Kernel {
+    /// Prints the kernel as a Rust-like expression over `x0`, `x1`, … .
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write_node(f, self.root(), 0)
+    }
+}

@@ -1,0 +1,157 @@
+//! # gpu-compute
+//!
+//! Data-parallel compute on whatever hardware you have. Write an elementwise
+//! kernel once, as an ordinary Rust closure; it runs as a WGSL compute shader
+//! through wgpu, as SIMD code on every CPU core through rayon, or as a plain
+//! scalar loop, and a dispatcher picks the fastest for each call.
+//!
+//! ```
+//! let x: Vec<f32> = (0..1000).map(|i| i as f32).collect();
+//! let y = gpu::map(&x, |v| v * 2.0 + 1.0)?;
+//! assert_eq!(y[10], 21.0);
+//!
+//! let z = gpu::map2(&x, &y, |a, b| (a * b).max(0.0))?;
+//! let mut out = vec![0.0; x.len()];
+//! gpu::map_into(&x, &mut out, |v| v.sin() * (-v).exp())?;
+//!
+//! // Choose a backend explicitly, and see what ran and why.
+//! let ctx = gpu::Context::new(gpu::Backend::Cpu)?;
+//! let y = ctx.map(&x, |v| v * v + v.sin())?;
+//! println!("{}", ctx.last_dispatch().unwrap());
+//! # Ok::<(), gpu::Error>(())
+//! ```
+//!
+//! ## How it works
+//!
+//! The closure receives [`Expr`] handles and is called once: every operation
+//! on them records a node, so the closure becomes a [`Kernel`], a small
+//! expression tree that is data (printable, hashable, comparable). From that
+//! one tree the GPU backend generates WGSL (`shaders/map.wgsl` is the
+//! template), the CPU backend compiles a register program whose every
+//! instruction is a vectorised loop over a block of 1024 elements, and the
+//! scalar backend interprets it element by element as the reference. Compiled
+//! forms are cached per kernel, so calling the same map in a loop compiles
+//! once.
+//!
+//! ## Backends
+//!
+//! | [`Backend`] | runs | chosen by `Auto` when |
+//! |---|---|---|
+//! | `Gpu` | WGSL through wgpu (Vulkan, Metal, DX12) | the cost model, transfers included, says it wins, on a hardware adapter |
+//! | `Cpu` | rayon across cores + SIMD (AVX-512, AVX2, SSE4.2 or NEON, picked at run time) | otherwise; on one thread for small inputs |
+//! | `Scalar` | one element at a time | never: it is the reference, and for tests |
+//!
+//! `Auto` never fails for lack of a GPU, and never picks a software adapter
+//! (lavapipe, llvmpipe) over the CPU backend. An explicit `Backend::Gpu`
+//! without a usable adapter is an error. See [`Dispatch`] for the record of
+//! each decision.
+//!
+//! ## Environment
+//!
+//! * `GPU_BACKEND` = `auto` | `gpu` | `cpu` | `scalar`: the backend of the
+//!   default context used by the free functions (default `auto`).
+//! * `WGPU_BACKEND` (e.g. `vulkan`, `gl`): which graphics APIs wgpu may use.
+//! * `GPU_REQUIRE_ADAPTER=1` (tests only): a missing adapter fails the GPU
+//!   tests instead of skipping them.
+//!
+//! ## Semantics and accuracy
+//!
+//! Every operation means what the same `f32` method means in Rust (see
+//! [`expr::ops`] for the conventions on comparisons, `select`, `clamp` and
+//! NaN), on every backend, including for NaN, infinities and signed zeros,
+//! with these differences in rounding, all tested:
+//!
+//! | operation | Cpu | Gpu |
+//! |---|---|---|
+//! | `+ - *`, `neg abs floor ceil min max clamp select`, comparisons | bit-exact | within 1 ulp\* |
+//! | `/`, `sqrt` | bit-exact | within 1 ulp\* (refined by a Newton step) |
+//! | `sin cos` | 2 ulp, or 2⁻²⁴·(1+\|x\|) absolute near zeros | 2⁻¹¹ absolute (Vulkan's bound) after exact reduction to [-π, π] |
+//! | `tan` | 4 ulp (worse next to poles, as sin/cos) | from sin/cos |
+//! | `exp` | 2 ulp | 3 + 2·\|x\| ulp (Vulkan's bound) |
+//! | `ln` | 2 ulp | 3 ulp, or 2⁻²¹ absolute on [0.5, 2] |
+//! | `tanh` | 4 ulp, or 2⁻²³ absolute | 2⁻¹¹ absolute… from `exp` |
+//! | `powf` | bit-exact (libm) | from `exp2(y·log2 x)`: relative 2⁻²¹·(1+\|y·log2 x\|) |
+//!
+//! \* GPUs may flush subnormal inputs and results to zero (WGSL allows it;
+//! lavapipe does): on the GPU backend a subnormal may read or come back as a
+//! zero of either sign. Contracting `a * b + c` into a fused multiply-add is
+//! also allowed on the GPU, so compound expressions are compared with error
+//! bounds that follow each operation's rounding.
+//!
+//! CPU `sin`, `cos`, `tan` fall back to libm for |x| > 8192, `exp` outside
+//! [-87, 88] and `ln` off the positive normal range, so edge inputs are
+//! exactly libm's.
+
+#![deny(missing_docs)]
+
+mod backend;
+mod context;
+pub mod dispatch;
+mod error;
+pub mod expr;
+
+pub use backend::gpu::AdapterSummary;
+pub use backend::Backend;
+pub use context::{adapter, default_context, Context, BACKEND_ENV};
+pub use dispatch::{Dispatch, Reason};
+pub use error::{Error, Result};
+pub use expr::{Expr, Kernel};
+
+#[doc(hidden)]
+pub mod __private {
+    //! Internals exposed for the crate's own tests and benches; not part of
+    //! the API and free to change.
+    pub use crate::backend::cpu::math;
+    pub use crate::backend::gpu::codegen::{kernel_function, map_shader, MAP_TEMPLATE};
+}
+
+/// `f` applied to every element of `x`, on the default context's backend.
+///
+/// ```
+/// let y = gpu::map(&[1.0, 2.0], |v| v * 2.0 + 1.0)?;
+/// assert_eq!(y, vec![3.0, 5.0]);
+/// # Ok::<(), gpu::Error>(())
+/// ```
+pub fn map(x: &[f32], f: impl FnOnce(Expr) -> Expr) -> Result<Vec<f32>> {
+    default_context()?.map(x, f)
+}
+
+/// `f` applied to pairs of elements of `a` and `b` (same length).
+///
+/// ```
+/// let z = gpu::map2(&[1.0, 2.0], &[3.0, 4.0], |a, b| a * b)?;
+/// assert_eq!(z, vec![3.0, 8.0]);
+/// # Ok::<(), gpu::Error>(())
+/// ```
+pub fn map2(a: &[f32], b: &[f32], f: impl FnOnce(Expr, Expr) -> Expr) -> Result<Vec<f32>> {
+    default_context()?.map2(a, b, f)
+}
+
+/// `f` applied to every element of `x`, written into `out` (same length).
+///
+/// ```
+/// let mut out = vec![0.0; 3];
+/// gpu::map_into(&[1.0, 4.0, 9.0], &mut out, |v| v.sqrt())?;
+/// assert_eq!(out, vec![1.0, 2.0, 3.0]);
+/// # Ok::<(), gpu::Error>(())
+/// ```
+pub fn map_into(x: &[f32], out: &mut [f32], f: impl FnOnce(Expr) -> Expr) -> Result<()> {
+    default_context()?.map_into(x, out, f)
+}
+
+/// `f` applied to pairs of elements of `a` and `b`, written into `out`.
+///
+/// ```
+/// let mut out = vec![0.0; 2];
+/// gpu::map2_into(&[1.0, 2.0], &[1.0, 1.0], &mut out, |a, b| a - b)?;
+/// assert_eq!(out, vec![0.0, 1.0]);
+/// # Ok::<(), gpu::Error>(())
+/// ```
+pub fn map2_into(
+    a: &[f32],
+    b: &[f32],
+    out: &mut [f32],
+    f: impl FnOnce(Expr, Expr) -> Expr,
+) -> Result<()> {
+    default_context()?.map2_into(a, b, out, f)
+}
