@@ -45,7 +45,7 @@ fn pow2i(n: i32) -> f32 {
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
-    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_HI: f32 = 0.693_359_375;
     const LN2_LO: f32 = -2.121_944_4e-4;
     let (nf, n) = round_with_magic(x * LOG2E);
     let r = x - nf * LN2_HI - nf * LN2_LO;
@@ -86,7 +86,7 @@ pub fn ln(x: f32) -> f32 {
     );
     let ef = e as f32;
     let y = p * f * z - 2.121_944_4e-4 * ef - 0.5 * z;
-    f + y + 0.693_359_4 * ef
+    f + y + 0.693_359_375 * ef
 }
 
 /// Reduces `x` (|x| <= 8192) to `r` in `[-pi/4, pi/4]` with `x = r + n * pi/2`,
@@ -96,8 +96,8 @@ fn sincos_reduced(x: f32) -> (f32, f32, i32) {
     const FRAC_2_PI: f32 = std::f32::consts::FRAC_2_PI;
     // pi/2 split in three; the first two have few mantissa bits so n * part is exact.
     const PIO2_1: f32 = 1.570_312_5;
-    const PIO2_2: f32 = 4.837_513e-4;
-    const PIO2_3: f32 = 7.549_79e-8;
+    const PIO2_2: f32 = 4.837_512_969_970_703e-4;
+    const PIO2_3: f32 = 7.549_789_954_891_882e-8;
     let (nf, n) = round_with_magic(x * FRAC_2_PI);
     let r = ((x - nf * PIO2_1) - nf * PIO2_2) - nf * PIO2_3;
     let z = r * r;
