@@ -1,4 +1,8 @@
 //! The one integration-test binary: a module per area.
 
+mod accuracy;
+mod api;
 mod conformance;
+mod properties;
+mod shaders;
 mod support;

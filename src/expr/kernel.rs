@@ -160,11 +160,13 @@ impl Kernel {
             Node::Input(i) => write!(f, "x{i}"),
             Node::Const(bits) => write_constant(f, f32::from_bits(bits)),
             Node::Unary(UnaryOp::Neg, a) => {
-                f.write_str("-")?;
-                self.write_node(f, a, PREC_UNARY)
+                let wrap = parent_prec > PREC_UNARY;
+                f.write_str(if wrap { "(-" } else { "-" })?;
+                self.write_node(f, a, PREC_UNARY)?;
+                f.write_str(if wrap { ")" } else { "" })
             }
             Node::Unary(op, a) => {
-                self.write_node(f, a, PREC_UNARY)?;
+                self.write_node(f, a, PREC_METHOD)?;
                 write!(f, ".{}()", op.name())
             }
             Node::Binary(op, a, b) => match op.symbol() {
@@ -183,14 +185,14 @@ impl Kernel {
                     Ok(())
                 }
                 None => {
-                    self.write_node(f, a, PREC_UNARY)?;
+                    self.write_node(f, a, PREC_METHOD)?;
                     write!(f, ".{}(", op.name())?;
                     self.write_node(f, b, 0)?;
                     f.write_str(")")
                 }
             },
             Node::Ternary(op, a, b, c) => {
-                self.write_node(f, a, PREC_UNARY)?;
+                self.write_node(f, a, PREC_METHOD)?;
                 write!(f, ".{}(", op.name())?;
                 self.write_node(f, b, 0)?;
                 f.write_str(", ")?;
@@ -205,6 +207,8 @@ const PREC_COMPARE: u8 = 1;
 const PREC_ADD: u8 = 2;
 const PREC_MUL: u8 = 3;
 const PREC_UNARY: u8 = 5;
+/// The receiver of a method call binds tighter than unary minus.
+const PREC_METHOD: u8 = 6;
 
 fn infix_precedence(op: BinaryOp) -> u8 {
     match op {

@@ -57,8 +57,14 @@ pub(crate) struct Device {
 /// The process-wide device, opened on first call. A failure is remembered, so
 /// later calls fail fast with the same error.
 pub(crate) fn shared() -> Result<&'static Device> {
-    static DEVICE: OnceLock<Result<Device>> = OnceLock::new();
     DEVICE.get_or_init(open).as_ref().map_err(Clone::clone)
+}
+
+static DEVICE: OnceLock<Result<Device>> = OnceLock::new();
+
+/// Whether anything has tried to open the GPU device yet in this process.
+pub fn touched() -> bool {
+    DEVICE.get().is_some()
 }
 
 fn rank(t: wgpu::DeviceType) -> u8 {

@@ -1,0 +1,314 @@
+//! The public API's contract: errors that name their numbers, the
+//! environment variable, the tracer's rules, and the dispatcher's decisions.
+
+use gpu::{Backend, Context, Dispatch, Error, Expr, Kernel, Reason};
+use std::process::Command;
+
+#[test]
+fn map2_length_mismatch_names_both_lengths() {
+    let ctx = Context::new(Backend::Cpu).unwrap();
+    let err = ctx
+        .map2(&[1.0, 2.0, 3.0], &[1.0, 2.0], |a, b| a + b)
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::LengthMismatch {
+                left: 3,
+                right: 2,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "map2: lengths differ: a has 3 elements, b has 2"
+    );
+}
+
+#[test]
+fn map_into_length_mismatch_names_both_lengths() {
+    let ctx = Context::new(Backend::Scalar).unwrap();
+    let mut out = vec![0.0; 4];
+    let err = ctx.map_into(&[1.0; 5], &mut out, |v| v).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "map_into: lengths differ: x has 5 elements, out has 4"
+    );
+    let err = ctx
+        .map2_into(&[1.0; 4], &[1.0; 4], &mut [0.0; 3], |a, b| a * b)
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "map2_into: lengths differ: a has 4 elements, out has 3"
+    );
+}
+
+#[test]
+fn run_checks_arity_and_lengths() {
+    let ctx = Context::new(Backend::Cpu).unwrap();
+    let k = Kernel::binary(|a, b| a + b).unwrap();
+    let err = ctx.run(&k, &[&[1.0]], &mut [0.0]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "run: the kernel reads 2 input(s) but 1 were given"
+    );
+    let err = ctx.run(&k, &[&[1.0], &[1.0, 2.0]], &mut [0.0]).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("an input has 2 elements, out has 1"),
+        "{err}"
+    );
+}
+
+#[test]
+fn backend_names_parse() {
+    for (s, b) in [
+        ("auto", Backend::Auto),
+        ("GPU", Backend::Gpu),
+        (" cpu ", Backend::Cpu),
+        ("Scalar", Backend::Scalar),
+    ] {
+        assert_eq!(s.parse::<Backend>().unwrap(), b);
+        assert_eq!(b.to_string().parse::<Backend>().unwrap(), b);
+    }
+    let err = "cuda".parse::<Backend>().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "unknown backend \"cuda\": valid values are auto, gpu, cpu, scalar"
+    );
+}
+
+/// Runs one `#[ignore]`d test of this binary in a child process with `env`,
+/// so that environment variables and process-wide state stay isolated.
+fn run_child(test: &str, env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        test,
+        "--exact",
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ]);
+    cmd.env_remove("GPU_BACKEND");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "child {test} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+#[test]
+fn invalid_gpu_backend_env_is_an_error_listing_valid_values() {
+    run_child("api::child_invalid_env", &[("GPU_BACKEND", "cuda")]);
+}
+
+#[test]
+#[ignore = "run by invalid_gpu_backend_env_is_an_error_listing_valid_values in a child process"]
+fn child_invalid_env() {
+    let err = gpu::map(&[1.0], |v| v).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "unknown backend \"cuda\" (from GPU_BACKEND): valid values are auto, gpu, cpu, scalar"
+    );
+    // The same error every time, not a panic or a silent fallback.
+    assert!(matches!(
+        gpu::default_context(),
+        Err(Error::UnknownBackend { .. })
+    ));
+    assert!(Context::from_env().is_err());
+}
+
+#[test]
+fn gpu_backend_env_selects_the_default_backend() {
+    run_child("api::child_scalar_env", &[("GPU_BACKEND", "scalar")]);
+}
+
+#[test]
+#[ignore = "run by gpu_backend_env_selects_the_default_backend in a child process"]
+fn child_scalar_env() {
+    assert_eq!(gpu::map(&[1.0, 2.0], |v| v * 2.0).unwrap(), vec![2.0, 4.0]);
+    let d = gpu::default_context().unwrap().last_dispatch().unwrap();
+    assert_eq!(d.backend, Backend::Scalar);
+    assert_eq!(d.reason, Reason::Requested);
+}
+
+#[test]
+fn cpu_only_calls_never_touch_the_gpu() {
+    run_child("api::child_cpu_only", &[]);
+}
+
+#[test]
+#[ignore = "run by cpu_only_calls_never_touch_the_gpu in a child process"]
+fn child_cpu_only() {
+    let x: Vec<f32> = (0..100_000).map(|i| i as f32).collect();
+    for _ in 0..3 {
+        gpu::map(&x[..1000], |v| v * 2.0 + 1.0).unwrap();
+        gpu::map(&x, |v| v.max(0.0)).unwrap();
+        Context::new(Backend::Cpu)
+            .unwrap()
+            .map(&x, |v| v.sin())
+            .unwrap();
+    }
+    assert!(
+        !gpu::__private::gpu_touched(),
+        "a CPU-only program opened the GPU"
+    );
+}
+
+#[test]
+fn auto_runs_tiny_inputs_on_one_cpu_thread_without_looking_at_the_gpu() {
+    let ctx = Context::new(Backend::Auto).unwrap();
+    ctx.map(&[1.0; 1000], |v| v * 2.0 + 1.0).unwrap();
+    let d: Dispatch = ctx.last_dispatch().unwrap();
+    assert_eq!((d.backend, d.threads, d.n), (Backend::Cpu, 1, 1000));
+    assert!(
+        matches!(d.reason, Reason::CostModel { gpu_s: None, .. }),
+        "{d}"
+    );
+    assert!(
+        d.to_string()
+            .starts_with("map of 1000 elements on cpu (1 thread): cost model"),
+        "{d}"
+    );
+}
+
+#[test]
+fn auto_never_prefers_a_software_adapter() {
+    let ctx = Context::new(Backend::Auto).unwrap();
+    // Heavy enough per element that the cost model asks for the GPU.
+    let x = vec![0.5f32; 1 << 22];
+    ctx.map(&x, |v| v.sin().exp().tanh().powf(1.5).cos().ln())
+        .unwrap();
+    let d = ctx.last_dispatch().unwrap();
+    match gpu::adapter() {
+        Ok(a) if a.is_software() => {
+            assert_eq!(d.backend, Backend::Cpu, "{d}");
+            assert!(matches!(d.reason, Reason::GpuIsSoftware { .. }), "{d}");
+        }
+        Ok(_) => assert_eq!(d.backend, Backend::Gpu, "{d}"),
+        Err(_) => {
+            assert_eq!(d.backend, Backend::Cpu, "{d}");
+            assert!(matches!(d.reason, Reason::GpuUnavailable { .. }), "{d}");
+        }
+    }
+}
+
+#[test]
+fn explicit_gpu_without_adapter_is_an_error_not_a_panic() {
+    // Restricting wgpu to a backend this machine cannot have leaves no adapter.
+    run_child("api::child_no_adapter", &[("WGPU_BACKEND", "metal")]);
+}
+
+#[test]
+#[ignore = "run by explicit_gpu_without_adapter_is_an_error_not_a_panic in a child process"]
+fn child_no_adapter() {
+    let err = Context::new(Backend::Gpu).unwrap_err();
+    assert!(matches!(err, Error::NoAdapter { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .starts_with("no usable GPU adapter: no adapter found on backends"),
+        "{err}"
+    );
+    // Auto still works, on the CPU.
+    let ctx = Context::new(Backend::Auto).unwrap();
+    ctx.map(&vec![1.0; 1 << 22], |v| {
+        v.sin().exp().tanh().powf(1.5).cos().ln()
+    })
+    .unwrap();
+    let d = ctx.last_dispatch().unwrap();
+    assert_eq!(d.backend, Backend::Cpu);
+    assert!(matches!(d.reason, Reason::GpuUnavailable { .. }), "{d}");
+}
+
+#[test]
+fn forced_cpu_uses_every_thread_on_large_inputs() {
+    let ctx = Context::new(Backend::Cpu).unwrap();
+    ctx.map(&vec![1.0; 1 << 20], |v| v + 1.0).unwrap();
+    let d = ctx.last_dispatch().unwrap();
+    assert_eq!(d.threads, rayon::current_num_threads(), "{d}");
+    assert_eq!(d.reason, Reason::Requested);
+}
+
+#[test]
+fn kernels_print_as_rust() {
+    let cases: [(fn(Expr) -> Expr, &str); 6] = [
+        (|v| v * 2.0 + 1.0, "x0 * 2 + 1"),
+        (|v| (v + 1.0) * 2.0, "(x0 + 1) * 2"),
+        (|v| v.sin() * (-v).exp(), "x0.sin() * (-x0).exp()"),
+        (|v| 1.0 - (v - 2.0), "1 - (x0 - 2)"),
+        (
+            |v| v.max(0.5).clamp(-1.0, 1.0),
+            "x0.max(0.5).clamp((-1.0), 1)",
+        ),
+        (
+            |v| v.lt(0.0).select(-v, v * 0.25),
+            "(x0 < 0).select(-x0, x0 * 0.25)",
+        ),
+    ];
+    for (f, want) in cases {
+        assert_eq!(Kernel::unary(f).unwrap().to_string(), want);
+    }
+}
+
+#[test]
+fn tracing_shares_subexpressions_and_folds_constants() {
+    let k = Kernel::unary(|v| v * v + v * v).unwrap();
+    assert_eq!(k.nodes().len(), 3, "{:?}", k.nodes()); // x0, x0*x0, sum
+    let k = Kernel::unary(|v| v + Expr::constant(1.0) * 2.0 + 0.5f32.sqrt() * 0.0).unwrap();
+    assert_eq!(k.to_string(), "x0 + 2 + 0");
+    // Same closure, same kernel: equal and equally hashed, so caches hit.
+    assert_eq!(
+        Kernel::unary(|v| v.sin() + 1.0).unwrap(),
+        Kernel::unary(|v| v.sin() + 1.0).unwrap()
+    );
+    // Unused inputs and dead code vanish; arity stays.
+    let k = Kernel::binary(|a, _b| {
+        let _unused = a.exp();
+        a * 3.0
+    })
+    .unwrap();
+    assert_eq!(
+        (k.arity(), k.to_string().as_str(), k.nodes().len()),
+        (2, "x0 * 3", 3)
+    );
+}
+
+#[test]
+fn an_expr_from_another_trace_is_an_error() {
+    let mut leaked = None;
+    Kernel::unary(|v| {
+        leaked = Some(v);
+        v
+    })
+    .unwrap();
+    let leaked = leaked.unwrap();
+    let err = Kernel::unary(|v| v + leaked).unwrap_err();
+    assert!(matches!(err, Error::ForeignExpr { .. }), "{err:?}");
+    let err = gpu::map(&[1.0], |_| leaked * 2.0).unwrap_err();
+    assert!(
+        err.to_string().starts_with("invalid kernel closure"),
+        "{err}"
+    );
+}
+
+#[test]
+fn traces_nest_and_survive_panics() {
+    // A map inside a traced closure is its own trace.
+    let k = Kernel::unary(|v| {
+        let inner = gpu::map(&[1.0, 2.0], |w| w * 10.0).unwrap();
+        v + inner[1]
+    })
+    .unwrap();
+    assert_eq!(k.to_string(), "x0 + 20");
+    let caught = std::panic::catch_unwind(|| Kernel::unary(|_v| panic!("user bug")));
+    assert!(caught.is_err());
+    assert_eq!(Kernel::unary(|v| v * 2.0).unwrap().to_string(), "x0 * 2");
+}
