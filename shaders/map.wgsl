@@ -9,6 +9,14 @@
 // Rust's f32, see src/expr/ops.rs) where WGSL leaves NaN, infinity or
 // precision to the implementation. NaN tests are done on the bits, so that no
 // compiler can assume them away.
+//
+// WGSL also lets shader compilers simplify as if NaN and infinity did not
+// exist (lavapipe folds `x - x` to 0 and `x * 0` to 0, which are NaN for
+// infinite x). The generated kernel therefore passes every operand through
+// `oa`/`ob`/`oc`, an OR with a zero the host supplies at run time: the
+// compiler cannot see through it, so it can neither apply such identities
+// nor fuse a multiply and an add into one rounding. Each operand slot has
+// its own zero, so that equal operands stay distinct values.
 
 struct Params {
     // Elements in this dispatch.
@@ -19,6 +27,11 @@ struct Params {
     // +infinity and NaN, supplied by the host: WGSL cannot spell them as constants.
     inf: f32,
     nan: f32,
+    // Zeros the compiler cannot know, one per operand slot (see above).
+    zero_a: u32,
+    zero_b: u32,
+    zero_c: u32,
+    _pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -33,6 +46,18 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     out[i] = kernel(in0[i], in1[i]);
+}
+
+fn oa(x: f32) -> f32 {
+    return bitcast<f32>(bitcast<u32>(x) | params.zero_a);
+}
+
+fn ob(x: f32) -> f32 {
+    return bitcast<f32>(bitcast<u32>(x) | params.zero_b);
+}
+
+fn oc(x: f32) -> f32 {
+    return bitcast<f32>(bitcast<u32>(x) | params.zero_c);
 }
 
 fn is_nan(x: f32) -> bool {
@@ -151,7 +176,8 @@ fn op_ln(x: f32) -> f32 {
 }
 
 fn op_tanh(x: f32) -> f32 {
-    return select(tanh(clamp(x, -9.0, 9.0)), x, is_nan(x));
+    // tanh(±10) rounds to ±1 in f32; clamping keeps exp-based builtins in range.
+    return select(tanh(clamp(x, -10.0, 10.0)), x, is_nan(x));
 }
 
 // f32::powf semantics (C99 powf special cases) around exp2(b * log2(|a|)).

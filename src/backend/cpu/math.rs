@@ -150,8 +150,9 @@ pub fn tanh(x: f32) -> f32 {
             * z
             * x
             + x;
-    // tanh(9) rounds to 1.0 in f32, so clamping keeps exp in range without changing results.
-    let t = exp(2.0 * a.min(9.0));
+    // tanh(10) rounds to 1.0 in f32 (tanh(9) does not), so clamping keeps exp
+    // in range without changing results.
+    let t = exp(2.0 * a.min(10.0));
     let large = 1.0 - 2.0 / (t + 1.0);
     let large = f32::from_bits(large.to_bits() | (x.to_bits() & 0x8000_0000));
     if a < 0.625 {

@@ -17,6 +17,13 @@ use rayon::prelude::*;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
+/// Rayon tasks per thread (at least): enough that work-stealing evens out
+/// cores slowed by other load.
+const TASKS_PER_THREAD: usize = 8;
+
+/// Most blocks per task, so that huge inputs still balance well.
+const MAX_TASK_BLOCKS: usize = 16;
+
 /// Most inputs a kernel can read (`map2`).
 const MAX_INPUTS: usize = 2;
 
@@ -53,14 +60,18 @@ pub(crate) fn map(program: &Program, inputs: &[&[f32]], out: &mut [f32], paralle
     debug_assert_eq!(program.arity, inputs.len());
     debug_assert!(inputs.len() <= MAX_INPUTS);
     if !parallel {
-        let mut scratch = Scratch::new(program);
+        let mut scratch = Scratch::new(program, out.len());
         run_range(program, inputs, 0, out, &mut scratch);
         return;
     }
     // A few tasks per thread balance load; a task is a whole number of blocks.
-    let per_task = out.len().div_ceil(threads() * 4).div_ceil(BLOCK).max(16) * BLOCK;
+    let blocks = out.len().div_ceil(BLOCK);
+    let per_task = blocks
+        .div_ceil(threads() * TASKS_PER_THREAD)
+        .clamp(1, MAX_TASK_BLOCKS)
+        * BLOCK;
     out.par_chunks_mut(per_task).enumerate().for_each_init(
-        || Scratch::new(program),
+        || Scratch::new(program, per_task),
         |scratch, (task, chunk)| run_range(program, inputs, task * per_task, chunk, scratch),
     );
 }

@@ -4,7 +4,10 @@
 //! Each node becomes one `let`, in the kernel's topological order, so shared
 //! subexpressions are computed once. Operations whose WGSL builtins leave
 //! NaN, infinities or precision to the implementation call the template's
-//! `op_*` helpers, which pin them to the library's semantics.
+//! `op_*` helpers, which pin them to the library's semantics, and every
+//! operand goes through the template's opaque `oa`/`ob`/`oc` so that the
+//! shader compiler can neither fold NaN-unsafe identities (`x - x`, `x * 0`)
+//! nor contract `a * b + c` into one rounding.
 
 use crate::expr::{BinaryOp, Kernel, Node, TernaryOp, UnaryOp};
 use std::fmt::Write;
@@ -34,14 +37,19 @@ pub fn kernel_function(kernel: &Kernel) -> String {
         let value = match *node {
             Node::Input(k) => format!("x{k}"),
             Node::Const(bits) => constant(f32::from_bits(bits)),
-            Node::Unary(op, a) => unary(op, &v(a)),
-            Node::Binary(op, a, b) => binary(op, &v(a), &v(b)),
+            Node::Unary(op, a) => unary(op, &operand(a, 'a')),
+            Node::Binary(op, a, b) => binary(op, &operand(a, 'a'), &operand(b, 'b')),
             Node::Ternary(op, a, b, c) => {
                 let f = match op {
                     TernaryOp::Select => "op_select",
                     TernaryOp::Clamp => "op_clamp",
                 };
-                format!("{f}({}, {}, {})", v(a), v(b), v(c))
+                format!(
+                    "{f}({}, {}, {})",
+                    operand(a, 'a'),
+                    operand(b, 'b'),
+                    operand(c, 'c')
+                )
             }
         };
         let _ = writeln!(body, "    let v{i} = {value};");
@@ -50,8 +58,9 @@ pub fn kernel_function(kernel: &Kernel) -> String {
     body
 }
 
-fn v(id: u32) -> String {
-    format!("v{id}")
+/// Node `id` read in operand slot `slot`, through that slot's opaque zero.
+fn operand(id: u32, slot: char) -> String {
+    format!("o{slot}(v{id})")
 }
 
 /// A WGSL expression for the constant `c`, exact to the bit.

@@ -27,6 +27,10 @@ struct Params {
     row_stride: u32,
     inf: f32,
     nan: f32,
+    zero_a: u32,
+    zero_b: u32,
+    zero_c: u32,
+    pad: u32,
 }
 
 static POOL: BufferPool = BufferPool::new();
@@ -108,6 +112,10 @@ pub(crate) fn map(
             row_stride: gx * WORKGROUP_SIZE,
             inf: f32::INFINITY,
             nan: f32::NAN,
+            zero_a: 0,
+            zero_b: 0,
+            zero_c: 0,
+            pad: 0,
         };
         let q = &device.queue;
         q.write_buffer(&uniform, 0, bytemuck::bytes_of(&params));

@@ -1,0 +1,225 @@
+//! The benchmark: every kernel on every available backend, as a table or as
+//! JSON lines in the schema shared with `../shared/anchors` (see DESIGN.md):
+//! `{"kernel", "backend", "mode", "n", "median_s", "gbps"}` plus `"chose"`
+//! for `auto`.
+//!
+//! ```text
+//! cargo run --release --example bench              # table
+//! cargo run --release --example bench -- --json    # JSON lines
+//! cargo run --release --example bench -- --quick   # fewer repetitions
+//! ```
+//!
+//! `rayon_loop` lines are the hand-written rayon loop for the same
+//! expression, measured in the same run as the yardstick for the CPU
+//! backend's generated program.
+
+use anyhow::Result;
+use clap::Parser;
+use gpu::{Backend, Context, Expr};
+use rayon::prelude::*;
+use std::time::Instant;
+
+#[derive(Parser)]
+#[command(about = "Benchmark map kernels on every backend")]
+struct Args {
+    /// Print one JSON object per line instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Fewer repetitions (for a quick look; medians are noisier).
+    #[arg(long)]
+    quick: bool,
+    /// Element counts, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [1000usize, 1 << 24])]
+    n: Vec<usize>,
+    /// Backends, comma-separated (default: all available).
+    #[arg(long, value_delimiter = ',')]
+    backend: Vec<Backend>,
+    /// Kernels, comma-separated (default: all).
+    #[arg(long, value_delimiter = ',')]
+    kernel: Vec<String>,
+}
+
+struct MapKernel {
+    name: &'static str,
+    expr: fn(Expr) -> Expr,
+    handwritten: fn(f32) -> f32,
+}
+
+const KERNELS: [MapKernel; 2] = [
+    MapKernel {
+        name: "map_affine",
+        expr: |v| v * 2.0 + 1.0,
+        handwritten: |v| v * 2.0 + 1.0,
+    },
+    MapKernel {
+        name: "map_transcend",
+        expr: |v| v.sin() * (-v).exp(),
+        handwritten: |v| v.sin() * (-v).exp(),
+    },
+];
+
+struct Row {
+    kernel: &'static str,
+    backend: String,
+    mode: &'static str,
+    n: usize,
+    median_s: f64,
+    bytes: f64,
+    chose: Option<String>,
+}
+
+impl Row {
+    fn gbps(&self) -> f64 {
+        self.bytes / self.median_s / 1e9
+    }
+
+    fn json(&self) -> String {
+        let chose = self
+            .chose
+            .as_ref()
+            .map(|c| format!(", \"chose\": \"{c}\""))
+            .unwrap_or_default();
+        format!(
+            "{{\"kernel\": \"{}\", \"backend\": \"{}\", \"mode\": \"{}\", \"n\": {}, \"median_s\": {:e}, \"gbps\": {:.3}{chose}}}",
+            self.kernel,
+            self.backend,
+            self.mode,
+            self.n,
+            self.median_s,
+            self.gbps()
+        )
+    }
+}
+
+/// Median seconds of `reps` timed calls, after one untimed warm-up call.
+fn median(reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+    f()?;
+    let mut times = Vec::with_capacity(reps);
+    for _ in 0..reps {
+        let t = Instant::now();
+        f()?;
+        times.push(t.elapsed().as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
+}
+
+fn reps_for(n: usize, backend: Backend, quick: bool) -> usize {
+    let base = if n <= 1 << 14 {
+        2001
+    } else if backend == Backend::Scalar {
+        5
+    } else {
+        21
+    };
+    if quick {
+        (base / 4).max(3) | 1
+    } else {
+        base
+    }
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let backends = if args.backend.is_empty() {
+        vec![Backend::Gpu, Backend::Cpu, Backend::Scalar, Backend::Auto]
+    } else {
+        args.backend.clone()
+    };
+    let mut rows = Vec::new();
+    let emit = |row: Row, rows: &mut Vec<Row>| {
+        if args.json {
+            println!("{}", row.json());
+        }
+        rows.push(row);
+    };
+    if !args.json {
+        match gpu::adapter() {
+            Ok(a) => println!("GPU adapter: {a}"),
+            Err(e) => println!("GPU: none ({e})"),
+        }
+        println!("CPU threads: {}\n", rayon::current_num_threads());
+    }
+    for k in KERNELS
+        .iter()
+        .filter(|k| args.kernel.is_empty() || args.kernel.iter().any(|a| a == k.name))
+    {
+        for &n in &args.n {
+            let x: Vec<f32> = (0..n)
+                .map(|i| ((i as u64 * 2_654_435_761) % 1_000_003) as f32 / 1_000_003.0)
+                .collect();
+            let mut out = vec![0.0f32; n];
+            let bytes = 8.0 * n as f64;
+            for &backend in &backends {
+                let ctx = match Context::new(backend) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        if !args.json {
+                            println!("{:<14} {backend:<10} skipped: {e}", k.name);
+                        }
+                        continue;
+                    }
+                };
+                let reps = reps_for(n, backend, args.quick);
+                let median_s = median(reps, || Ok(ctx.map_into(&x, &mut out, k.expr)?))?;
+                let chose = (backend == Backend::Auto).then(|| {
+                    let d = ctx.last_dispatch().expect("a call was made");
+                    d.backend.to_string()
+                });
+                let row = Row {
+                    kernel: k.name,
+                    backend: backend.to_string(),
+                    mode: "host",
+                    n,
+                    median_s,
+                    bytes,
+                    chose,
+                };
+                emit(row, &mut rows);
+            }
+            // The yardstick: what a Rust user would write by hand with rayon.
+            let f = k.handwritten;
+            let median_s = median(reps_for(n, Backend::Cpu, args.quick), || {
+                out.par_iter_mut()
+                    .zip(x.par_iter())
+                    .for_each(|(o, &v)| *o = f(v));
+                Ok(())
+            })?;
+            let row = Row {
+                kernel: k.name,
+                backend: "rayon_loop".into(),
+                mode: "host",
+                n,
+                median_s,
+                bytes,
+                chose: None,
+            };
+            emit(row, &mut rows);
+        }
+    }
+    if !args.json {
+        println!(
+            "{:<14} {:<11} {:<5} {:>9} {:>12} {:>9} {:>10}  chose",
+            "kernel", "backend", "mode", "n", "median", "GB/s", "vs scalar"
+        );
+        for r in &rows {
+            let scalar = rows
+                .iter()
+                .find(|s| s.kernel == r.kernel && s.n == r.n && s.backend == "scalar")
+                .map(|s| format!("{:.1}x", s.median_s / r.median_s))
+                .unwrap_or_default();
+            println!(
+                "{:<14} {:<11} {:<5} {:>9} {:>9.3} ms {:>9.2} {:>10}  {}",
+                r.kernel,
+                r.backend,
+                r.mode,
+                r.n,
+                r.median_s * 1e3,
+                r.gbps(),
+                scalar,
+                r.chose.as_deref().unwrap_or("")
+            );
+        }
+    }
+    Ok(())
+}
