@@ -5,7 +5,9 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use gpu::{Backend, Context, Expr};
 
-fn kernels() -> [(&'static str, fn(Expr) -> Expr); 2] {
+type NamedKernel = (&'static str, fn(Expr) -> Expr);
+
+fn kernels() -> [NamedKernel; 2] {
     [
         ("map_affine", |v| v * 2.0 + 1.0),
         ("map_transcend", |v| v.sin() * (-v).exp()),

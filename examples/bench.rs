@@ -10,8 +10,8 @@
 //! ```
 //!
 //! `rayon_loop` lines are the hand-written rayon loop for the same
-//! expression, measured in the same run as the yardstick for the CPU
-//! backend's generated program.
+//! expression, the yardstick for the CPU backend's generated program; the
+//! two are timed alternately, so drift on a noisy machine hits both alike.
 
 use anyhow::Result;
 use clap::Parser;
@@ -42,21 +42,34 @@ struct Args {
 struct MapKernel {
     name: &'static str,
     expr: fn(Expr) -> Expr,
-    handwritten: fn(f32) -> f32,
 }
 
 const KERNELS: [MapKernel; 2] = [
     MapKernel {
         name: "map_affine",
         expr: |v| v * 2.0 + 1.0,
-        handwritten: |v| v * 2.0 + 1.0,
     },
     MapKernel {
         name: "map_transcend",
         expr: |v| v.sin() * (-v).exp(),
-        handwritten: |v| v.sin() * (-v).exp(),
     },
 ];
+
+/// What a Rust user writes by hand with rayon, with the closure inlined.
+fn rayon_loop(x: &[f32], out: &mut [f32], f: impl Fn(f32) -> f32 + Sync) {
+    out.par_iter_mut()
+        .zip(x.par_iter())
+        .for_each(|(o, &v)| *o = f(v));
+}
+
+/// The hand-written rayon loop for kernel `name`.
+fn handwritten(name: &str, x: &[f32], out: &mut [f32]) {
+    match name {
+        "map_affine" => rayon_loop(x, out, |v| v * 2.0 + 1.0),
+        "map_transcend" => rayon_loop(x, out, |v| v.sin() * (-v).exp()),
+        _ => unreachable!("every kernel has a hand-written loop"),
+    }
+}
 
 struct Row {
     kernel: &'static str,
@@ -89,6 +102,29 @@ impl Row {
             self.gbps()
         )
     }
+}
+
+/// Median seconds of `f` and of `g`, timed alternately `reps` times each
+/// after a warm-up, so that drift on a noisy machine hits both equally.
+fn median_pair(
+    reps: usize,
+    mut f: impl FnMut() -> Result<()>,
+    mut g: impl FnMut() -> Result<()>,
+) -> Result<(f64, f64)> {
+    f()?;
+    g()?;
+    let (mut a, mut b) = (Vec::with_capacity(reps), Vec::with_capacity(reps));
+    for _ in 0..reps {
+        let t = Instant::now();
+        f()?;
+        a.push(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        g()?;
+        b.push(t.elapsed().as_secs_f64());
+    }
+    a.sort_by(f64::total_cmp);
+    b.sort_by(f64::total_cmp);
+    Ok((a[reps / 2], b[reps / 2]))
 }
 
 /// Median seconds of `reps` timed calls, after one untimed warm-up call.
@@ -161,7 +197,25 @@ fn main() -> Result<()> {
                     }
                 };
                 let reps = reps_for(n, backend, args.quick);
-                let median_s = median(reps, || Ok(ctx.map_into(&x, &mut out, k.expr)?))?;
+                let (median_s, yardstick_s) = if backend == Backend::Cpu {
+                    // The yardstick, what a Rust user would write by hand with
+                    // rayon, is timed interleaved with the CPU backend.
+                    let mut out2 = vec![0.0f32; n];
+                    let (a, b) = median_pair(
+                        reps,
+                        || Ok(ctx.map_into(&x, &mut out, k.expr)?),
+                        || {
+                            handwritten(k.name, &x, &mut out2);
+                            Ok(())
+                        },
+                    )?;
+                    (a, Some(b))
+                } else {
+                    (
+                        median(reps, || Ok(ctx.map_into(&x, &mut out, k.expr)?))?,
+                        None,
+                    )
+                };
                 let chose = (backend == Backend::Auto).then(|| {
                     let d = ctx.last_dispatch().expect("a call was made");
                     d.backend.to_string()
@@ -176,25 +230,19 @@ fn main() -> Result<()> {
                     chose,
                 };
                 emit(row, &mut rows);
+                if let Some(median_s) = yardstick_s {
+                    let row = Row {
+                        kernel: k.name,
+                        backend: "rayon_loop".into(),
+                        mode: "host",
+                        n,
+                        median_s,
+                        bytes,
+                        chose: None,
+                    };
+                    emit(row, &mut rows);
+                }
             }
-            // The yardstick: what a Rust user would write by hand with rayon.
-            let f = k.handwritten;
-            let median_s = median(reps_for(n, Backend::Cpu, args.quick), || {
-                out.par_iter_mut()
-                    .zip(x.par_iter())
-                    .for_each(|(o, &v)| *o = f(v));
-                Ok(())
-            })?;
-            let row = Row {
-                kernel: k.name,
-                backend: "rayon_loop".into(),
-                mode: "host",
-                n,
-                median_s,
-                bytes,
-                chose: None,
-            };
-            emit(row, &mut rows);
         }
     }
     if !args.json {

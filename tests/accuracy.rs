@@ -74,8 +74,11 @@ struct Worst {
     abs_per_x: f64,
 }
 
+/// An input, the backend's result, and the `f64` reference.
+type Sample = (f32, f32, f64);
+
 /// Each input with the backend's result and the reference.
-fn measure(backend: Backend, s: &Sweep, n: usize) -> Option<(Worst, Vec<(f32, f32, f64)>)> {
+fn measure(backend: Backend, s: &Sweep, n: usize) -> Option<(Worst, Vec<Sample>)> {
     let ctx = context(backend, &format!("accuracy::{}", s.name))?;
     let x: Vec<f32> = (0..n)
         .map(|i| {

@@ -239,7 +239,8 @@ fn forced_cpu_uses_every_thread_on_large_inputs() {
 
 #[test]
 fn kernels_print_as_rust() {
-    let cases: [(fn(Expr) -> Expr, &str); 6] = [
+    type Case = (fn(Expr) -> Expr, &'static str);
+    let cases: [Case; 6] = [
         (|v| v * 2.0 + 1.0, "x0 * 2 + 1"),
         (|v| (v + 1.0) * 2.0, "(x0 + 1) * 2"),
         (|v| v.sin() * (-v).exp(), "x0.sin() * (-x0).exp()"),

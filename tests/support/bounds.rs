@@ -31,7 +31,7 @@ pub struct Model {
     pub exp: (f64, f64, f64),
     pub ln: (f64, f64, f64),
     pub tanh: (f64, f64, f64),
-    /// `powf`: `(ulps, relative error per unit of |y · log2 x|)`.
+    /// `powf`: `(ulps, relative error per unit of 1 + |y| + 2·|y · log2 x|)`.
     pub pow: (f64, f64),
 }
 
@@ -82,7 +82,8 @@ pub const GPU: Model = Model {
     exp: (3.0, 0.0, 0.0),
     ln: (3.0, 1.0 / (1 << 21) as f64, 0.0),
     tanh: (8.0, 1.0 / (1 << 20) as f64, 0.0),
-    pow: (4.0, 2.0 * EPS),
+    // Vulkan: log2 within 2^-21 absolute near 1, exp2 within 3 + 2|t| ulp.
+    pow: (4.0, 4.0 * EPS),
 };
 
 /// One unit in the last place of `x` as an f32 (of the largest finite f32 for infinities).
@@ -161,7 +162,8 @@ impl Model {
                 let (u, per) = self.pow;
                 let t = (b as f64 * (a as f64).abs().log2()).abs();
                 let t = if t.is_finite() { t } else { 0.0 };
-                self.rounding(u, r) + (r as f64).abs() * per * (1.0 + t)
+                let y = if b.is_finite() { (b as f64).abs() } else { 0.0 };
+                self.rounding(u, r) + (r as f64).abs() * per * (1.0 + y + 2.0 * t)
             }
             _ => 0.0,
         }
@@ -248,6 +250,11 @@ pub fn bound(kernel: &Kernel, inputs: &[f32], model: &Model) -> (f32, f64) {
     (last.v, last.d)
 }
 
+/// Whether the backend's value may be infinite (so `0 * x` may be NaN).
+fn may_overflow(a: Value) -> bool {
+    (a.v as f64).abs() + a.d >= f32::MAX as f64
+}
+
 fn special(v: f32) -> bool {
     !v.is_finite()
 }
@@ -260,27 +267,16 @@ fn unary_bound(op: UnaryOp, a: Value, v: f32, model: &Model) -> f64 {
             model.unary_error(op, a.v, v)
         };
     }
-    if !a.v.is_finite() || !a.d.is_finite() {
+    if !a.v.is_finite() || !a.d.is_finite() || may_overflow(a) {
         return f64::INFINITY;
     }
     let x = a.v as f64;
     let (lo, hi) = (x - a.d, x + a.d);
     let propagated = match op {
         UnaryOp::Neg | UnaryOp::Abs => a.d,
-        UnaryOp::Floor => {
-            if lo.floor() == hi.floor() {
-                0.0
-            } else {
-                f64::INFINITY
-            }
-        }
-        UnaryOp::Ceil => {
-            if lo.ceil() == hi.ceil() {
-                0.0
-            } else {
-                f64::INFINITY
-            }
-        }
+        UnaryOp::Floor if lo.floor() == hi.floor() => 0.0,
+        UnaryOp::Ceil if lo.ceil() == hi.ceil() => 0.0,
+        UnaryOp::Floor | UnaryOp::Ceil => f64::INFINITY,
         UnaryOp::Sqrt => {
             if lo < 0.0 {
                 f64::INFINITY
@@ -324,7 +320,12 @@ fn binary_bound(op: BinaryOp, a: Value, b: Value, v: f32, model: &Model) -> f64 
             model.binary_error(op, a.v, b.v, v)
         };
     }
-    if !a.v.is_finite() || !b.v.is_finite() || !(a.d + b.d).is_finite() {
+    if !a.v.is_finite()
+        || !b.v.is_finite()
+        || !(a.d + b.d).is_finite()
+        || may_overflow(a)
+        || may_overflow(b)
+    {
         return f64::INFINITY;
     }
     let (x, y) = (a.v as f64, b.v as f64);
@@ -381,8 +382,10 @@ pub fn accept(got: f32, want: f32, d: f64) -> bool {
         return got == want;
     }
     if got.is_nan() || got.is_infinite() {
-        // A finite result within reach of overflow may overflow.
-        return got.is_infinite() && (want as f64).abs() + d >= f32::MAX as f64;
+        // A finite result within reach of overflow may overflow, and one whose
+        // allowed error exceeds its size (tan next to a pole) may be anything.
+        return got.is_infinite()
+            && ((want as f64).abs() + d >= f32::MAX as f64 || d >= (want as f64).abs());
     }
     ((got as f64) - (want as f64)).abs() <= d
 }

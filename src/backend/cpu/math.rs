@@ -45,7 +45,7 @@ fn pow2i(n: i32) -> f32 {
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
-    const LN2_HI: f32 = 0.693_359_375;
+    const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
     let (nf, n) = round_with_magic(x * LOG2E);
     let r = x - nf * LN2_HI - nf * LN2_LO;
@@ -53,7 +53,7 @@ pub fn exp(x: f32) -> f32 {
     let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
         + 1.666_666_5e-1)
         * r
-        + 5.000_000_1e-1;
+        + 5e-1;
     let y = p * z + r + 1.0;
     y * pow2i(n)
 }
@@ -81,12 +81,12 @@ pub fn ln(x: f32) -> f32 {
             -1.666_805_8e-1,
             2.000_071_4e-1,
             -2.499_999_4e-1,
-            3.333_333_1e-1,
+            3.333_333e-1,
         ],
     );
     let ef = e as f32;
     let y = p * f * z - 2.121_944_4e-4 * ef - 0.5 * z;
-    f + y + 0.693_359_375 * ef
+    f + y + 0.693_359_4 * ef
 }
 
 /// Reduces `x` (|x| <= 8192) to `r` in `[-pi/4, pi/4]` with `x = r + n * pi/2`,
@@ -96,8 +96,8 @@ fn sincos_reduced(x: f32) -> (f32, f32, i32) {
     const FRAC_2_PI: f32 = std::f32::consts::FRAC_2_PI;
     // pi/2 split in three; the first two have few mantissa bits so n * part is exact.
     const PIO2_1: f32 = 1.570_312_5;
-    const PIO2_2: f32 = 4.837_512_969_970_703e-4;
-    const PIO2_3: f32 = 7.549_789_954_891_882e-8;
+    const PIO2_2: f32 = 4.837_513e-4;
+    const PIO2_3: f32 = 7.549_79e-8;
     let (nf, n) = round_with_magic(x * FRAC_2_PI);
     let r = ((x - nf * PIO2_1) - nf * PIO2_2) - nf * PIO2_3;
     let z = r * r;
@@ -145,8 +145,8 @@ pub fn tanh(x: f32) -> f32 {
     let a = x.abs();
     let z = x * x;
     let small =
-        ((((-5.704_988_7e-3 * z + 2.063_908_9e-2) * z - 5.373_971_6e-2) * z + 1.333_144_2e-1) * z
-            - 3.333_328_2e-1)
+        ((((-5.704_988_7e-3 * z + 2.063_909e-2) * z - 5.373_971_6e-2) * z + 1.333_144_2e-1) * z
+            - 3.333_328e-1)
             * z
             * x
             + x;
@@ -167,7 +167,7 @@ pub fn tanh(x: f32) -> f32 {
 #[inline(always)]
 pub fn needs_fixup(op: UnaryOp, x: f32) -> bool {
     match op {
-        UnaryOp::Sin | UnaryOp::Cos | UnaryOp::Tan => !(x.abs() <= 8192.0),
+        UnaryOp::Sin | UnaryOp::Cos | UnaryOp::Tan => x.is_nan() || x.abs() > 8192.0,
         UnaryOp::Exp => !((-87.0..=88.0).contains(&x)),
         UnaryOp::Ln => !((f32::MIN_POSITIVE..=f32::MAX).contains(&x)),
         UnaryOp::Tanh => x.is_nan(),

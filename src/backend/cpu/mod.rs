@@ -17,13 +17,6 @@ use rayon::prelude::*;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
-/// Rayon tasks per thread (at least): enough that work-stealing evens out
-/// cores slowed by other load.
-const TASKS_PER_THREAD: usize = 8;
-
-/// Most blocks per task, so that huge inputs still balance well.
-const MAX_TASK_BLOCKS: usize = 16;
-
 /// Most inputs a kernel can read (`map2`).
 const MAX_INPUTS: usize = 2;
 
@@ -64,15 +57,12 @@ pub(crate) fn map(program: &Program, inputs: &[&[f32]], out: &mut [f32], paralle
         run_range(program, inputs, 0, out, &mut scratch);
         return;
     }
-    // A few tasks per thread balance load; a task is a whole number of blocks.
-    let blocks = out.len().div_ceil(BLOCK);
-    let per_task = blocks
-        .div_ceil(threads() * TASKS_PER_THREAD)
-        .clamp(1, MAX_TASK_BLOCKS)
-        * BLOCK;
-    out.par_chunks_mut(per_task).enumerate().for_each_init(
-        || Scratch::new(program, per_task),
-        |scratch, (task, chunk)| run_range(program, inputs, task * per_task, chunk, scratch),
+    // One item per block; rayon's adaptive splitting hands each thread long
+    // contiguous runs (good for the prefetchers) and splits further only
+    // when a thread runs dry.
+    out.par_chunks_mut(BLOCK).enumerate().for_each_init(
+        || Scratch::new(program, BLOCK),
+        |scratch, (b, block)| run_range(program, inputs, b * BLOCK, block, scratch),
     );
 }
 
