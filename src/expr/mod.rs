@@ -78,17 +78,13 @@ impl Expr {
                 Repr::Node { trace, .. } => match trace_id {
                     None => trace_id = Some(trace),
                     Some(t) if t != trace => {
-                        trace::record_misuse(
-                            t,
-                            "expressions from two different traces were combined",
-                        );
+                        trace::record_misuse("expressions from two different traces were combined");
                         return Expr::invalid();
                     }
                     Some(_) => {}
                 },
                 Repr::Invalid => {
                     trace::record_misuse(
-                        0,
                         "an expression built outside any trace (or from a failed one) was used",
                     );
                     return Expr::invalid();

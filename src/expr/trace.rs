@@ -99,10 +99,7 @@ where
         super::Repr::Const(c) => with_tracer(id, |t| t.intern(Node::Const(c.to_bits()))),
         super::Repr::Node { trace, id: node } if trace == id => Some(node),
         _ => {
-            record_misuse(
-                id,
-                "the closure returned an expression that was built outside this trace",
-            );
+            record_misuse("the closure returned an expression that was built outside this trace");
             None
         }
     };
@@ -180,7 +177,7 @@ pub(crate) fn push(id: u32, node: Node) -> Expr {
 }
 
 /// Marks the innermost trace as failed with `why`.
-pub(crate) fn record_misuse(_id: u32, why: &str) {
+pub(crate) fn record_misuse(why: &str) {
     STACK.with(|s| {
         if let Some(t) = s.borrow_mut().last_mut() {
             t.misuse.get_or_insert_with(|| why.to_string());
