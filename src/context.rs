@@ -5,6 +5,7 @@ use crate::backend::{cpu, gpu, scalar, Backend};
 use crate::dispatch::{CostModel, Dispatch, Reason, Workload};
 use crate::error::{Error, Result};
 use crate::expr::{Expr, Kernel};
+use crate::reduce::Reduce;
 use std::sync::{Mutex, OnceLock};
 
 /// The environment variable that picks the default context's backend.
@@ -28,6 +29,7 @@ pub struct Context {
     backend: Backend,
     cost: CostModel,
     last: Mutex<Option<Dispatch>>,
+    gpu_subgroups: bool,
 }
 
 impl Context {
@@ -50,6 +52,7 @@ impl Context {
             backend,
             cost: CostModel::default(),
             last: Mutex::new(None),
+            gpu_subgroups: true,
         })
     }
 
@@ -82,6 +85,14 @@ impl Context {
     /// The backend this context was created for.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Makes GPU reductions use the portable workgroup-memory tree even where
+    /// the adapter has subgroup operations (for testing that path).
+    #[doc(hidden)]
+    pub fn without_gpu_subgroups(mut self) -> Context {
+        self.gpu_subgroups = false;
+        self
     }
 
     /// The cost model `Auto` decides with.
@@ -194,6 +205,203 @@ impl Context {
         self.run_kernel("run", kernel, inputs, out)
     }
 
+    /// Reduces `x` with `op`. See [`Reduce`] for empty inputs, NaN and
+    /// accuracy.
+    ///
+    /// ```
+    /// use gpu::{Backend, Context, Reduce};
+    /// let ctx = Context::new(Backend::Cpu)?;
+    /// assert_eq!(ctx.reduce(&[3.0, 1.0, 2.0], Reduce::Max)?, 3.0);
+    /// assert_eq!(ctx.reduce(&[], Reduce::Sum)?, 0.0);
+    /// assert!(ctx.reduce(&[], Reduce::Min).is_err());
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
+    pub fn reduce(&self, x: &[f32], op: Reduce) -> Result<f32> {
+        self.reduce_kernel(op.name(), &Kernel::identity(), &[x], op)
+    }
+
+    /// The sum of `x` (`0.0` when empty).
+    ///
+    /// ```
+    /// let ctx = gpu::Context::new(gpu::Backend::Cpu)?;
+    /// assert_eq!(ctx.sum(&[1.0, 2.0, 3.5])?, 6.5);
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
+    pub fn sum(&self, x: &[f32]) -> Result<f32> {
+        self.reduce(x, Reduce::Sum)
+    }
+
+    /// The smallest element (NaN if any is NaN; an error when empty).
+    ///
+    /// ```
+    /// let ctx = gpu::Context::new(gpu::Backend::Scalar)?;
+    /// assert_eq!(ctx.min(&[2.0, -1.0])?, -1.0);
+    /// assert!(ctx.min(&[1.0, f32::NAN])?.is_nan());
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
+    pub fn min(&self, x: &[f32]) -> Result<f32> {
+        self.reduce(x, Reduce::Min)
+    }
+
+    /// The largest element (NaN if any is NaN; an error when empty).
+    ///
+    /// ```
+    /// let ctx = gpu::Context::new(gpu::Backend::Cpu)?;
+    /// assert_eq!(ctx.max(&[2.0, -1.0])?, 2.0);
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
+    pub fn max(&self, x: &[f32]) -> Result<f32> {
+        self.reduce(x, Reduce::Max)
+    }
+
+    /// The product of `x` (`1.0` when empty).
+    ///
+    /// ```
+    /// let ctx = gpu::Context::new(gpu::Backend::Cpu)?;
+    /// assert_eq!(ctx.product(&[2.0, 3.0, 0.5])?, 3.0);
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
+    pub fn product(&self, x: &[f32]) -> Result<f32> {
+        self.reduce(x, Reduce::Product)
+    }
+
+    /// The arithmetic mean (the sum divided by the length; an error when
+    /// empty).
+    ///
+    /// ```
+    /// let ctx = gpu::Context::new(gpu::Backend::Cpu)?;
+    /// assert_eq!(ctx.mean(&[1.0, 2.0, 6.0])?, 3.0);
+    /// assert!(ctx.mean(&[]).is_err());
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
+    pub fn mean(&self, x: &[f32]) -> Result<f32> {
+        if x.is_empty() {
+            return Err(Error::EmptyInput { op: "mean" });
+        }
+        Ok(self.reduce_kernel("mean", &Kernel::identity(), &[x], Reduce::Sum)? / x.len() as f32)
+    }
+
+    /// `f` applied to every element of `x`, then reduced with `op`, in one
+    /// pass: the mapped values are never stored.
+    ///
+    /// ```
+    /// let ctx = gpu::Context::new(gpu::Backend::Cpu)?;
+    /// let sum_of_squares = ctx.map_reduce(&[1.0, 2.0, 3.0], |v| v * v, gpu::Reduce::Sum)?;
+    /// assert_eq!(sum_of_squares, 14.0);
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
+    pub fn map_reduce(&self, x: &[f32], f: impl FnOnce(Expr) -> Expr, op: Reduce) -> Result<f32> {
+        let kernel = Kernel::unary(f)?;
+        self.reduce_kernel("map_reduce", &kernel, &[x], op)
+    }
+
+    /// `f` applied to pairs of elements of `a` and `b` (same length), then
+    /// reduced with `op`, in one pass. A dot product is one call.
+    ///
+    /// ```
+    /// let ctx = gpu::Context::new(gpu::Backend::Cpu)?;
+    /// let dot = ctx.map2_reduce(&[1.0, 2.0], &[3.0, 4.0], |a, b| a * b, gpu::Reduce::Sum)?;
+    /// assert_eq!(dot, 11.0);
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
+    pub fn map2_reduce(
+        &self,
+        a: &[f32],
+        b: &[f32],
+        f: impl FnOnce(Expr, Expr) -> Expr,
+        op: Reduce,
+    ) -> Result<f32> {
+        check_lengths("map2_reduce", "a", a.len(), "b", b.len())?;
+        let kernel = Kernel::binary(f)?;
+        self.reduce_kernel("map2_reduce", &kernel, &[a, b], op)
+    }
+
+    /// Reduces an already traced kernel over its inputs.
+    ///
+    /// ```
+    /// let k = gpu::Kernel::binary(|a, b| (a - b).abs())?;
+    /// let ctx = gpu::Context::new(gpu::Backend::Scalar)?;
+    /// let worst = ctx.run_reduce(&k, &[&[1.0, 5.0], &[2.0, 2.0]], gpu::Reduce::Max)?;
+    /// assert_eq!(worst, 3.0);
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
+    pub fn run_reduce(&self, kernel: &Kernel, inputs: &[&[f32]], op: Reduce) -> Result<f32> {
+        if inputs.len() != kernel.arity() || inputs.is_empty() {
+            return Err(Error::ArityMismatch {
+                op: "run_reduce",
+                expected: kernel.arity(),
+                given: inputs.len(),
+            });
+        }
+        for input in &inputs[1..] {
+            check_lengths(
+                "run_reduce",
+                "the first input",
+                inputs[0].len(),
+                "another input",
+                input.len(),
+            )?;
+        }
+        self.reduce_kernel("run_reduce", kernel, inputs, op)
+    }
+
+    fn reduce_kernel(
+        &self,
+        name: &'static str,
+        kernel: &Kernel,
+        inputs: &[&[f32]],
+        op: Reduce,
+    ) -> Result<f32> {
+        let n = inputs[0].len();
+        let workload = Workload {
+            n,
+            bytes_in: 4.0 * inputs.len() as f64,
+            bytes_out: 0.0,
+            work: kernel.work_per_element() + 1.0,
+        };
+        let (backend, threads, reason) = self.decide(&workload);
+        self.record(name, kernel, backend, threads, n, reason);
+        if n == 0 {
+            return op.empty_result().ok_or(Error::EmptyInput { op: name });
+        }
+        Ok(match backend {
+            Backend::Scalar => scalar::reduce(kernel, inputs, n, op),
+            Backend::Gpu => gpu::reduce::reduce(
+                gpu::device::shared()?,
+                kernel,
+                inputs,
+                n,
+                op,
+                self.gpu_subgroups,
+            )?,
+            Backend::Cpu | Backend::Auto => {
+                let program = (!kernel.is_identity()).then(|| cpu::program(kernel));
+                cpu::reduce::reduce(program.as_deref(), inputs, n, op, threads > 1)
+            }
+        })
+    }
+
+    fn record(
+        &self,
+        op: &'static str,
+        kernel: &Kernel,
+        backend: Backend,
+        threads: usize,
+        n: usize,
+        reason: Reason,
+    ) {
+        let dispatch = Dispatch {
+            op,
+            backend,
+            requested: self.backend,
+            n,
+            threads,
+            reason,
+        };
+        tracing::debug!(target: "gpu::dispatch", kernel = %kernel, "{dispatch}");
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(dispatch);
+    }
+
     fn run_kernel(
         &self,
         op: &'static str,
@@ -209,16 +417,7 @@ impl Context {
             work: kernel.work_per_element(),
         };
         let (backend, threads, reason) = self.decide(&workload);
-        let dispatch = Dispatch {
-            op,
-            backend,
-            requested: self.backend,
-            n,
-            threads,
-            reason,
-        };
-        tracing::debug!(target: "gpu::dispatch", kernel = %kernel, "{dispatch}");
-        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(dispatch);
+        self.record(op, kernel, backend, threads, n, reason);
         match backend {
             Backend::Scalar => scalar::map(kernel, inputs, out),
             Backend::Gpu => gpu::map::map(gpu::device::shared()?, kernel, inputs, out)?,

@@ -63,6 +63,14 @@ pub enum Error {
         detail: String,
     },
 
+    /// A reduction with no neutral element (`min`, `max`, `mean`) was asked
+    /// of an empty input.
+    #[error("{op} of an empty input is undefined (0 elements)")]
+    EmptyInput {
+        /// The reduction, for example `"min"`.
+        op: &'static str,
+    },
+
     /// A kernel's arity does not match the number of inputs given.
     #[error("{op}: the kernel reads {expected} input(s) but {given} were given")]
     ArityMismatch {

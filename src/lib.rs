@@ -26,8 +26,8 @@
 //! The closure receives [`Expr`] handles and is called once: every operation
 //! on them records a node, so the closure becomes a [`Kernel`], a small
 //! expression tree that is data (printable, hashable, comparable). From that
-//! one tree the GPU backend generates WGSL (`shaders/map.wgsl` is the
-//! template), the CPU backend compiles a register program of *chains* (runs
+//! one tree the GPU backend generates WGSL (from the templates in
+//! `shaders/`), the CPU backend compiles a register program of *chains* (runs
 //! of steps on one running value, executed as vectorised loops over blocks of
 //! 8192 elements, with neighbouring constant steps such as `* 2` and `+ 1`
 //! fused into one pass), and the
@@ -100,6 +100,7 @@ mod context;
 pub mod dispatch;
 mod error;
 pub mod expr;
+mod reduce;
 
 pub use backend::gpu::AdapterSummary;
 pub use backend::Backend;
@@ -107,13 +108,16 @@ pub use context::{adapter, default_context, Context, BACKEND_ENV};
 pub use dispatch::{Dispatch, Reason};
 pub use error::{Error, Result};
 pub use expr::{Expr, Kernel};
+pub use reduce::Reduce;
 
 #[doc(hidden)]
 pub mod __private {
     //! Internals exposed for the crate's own tests and benches; not part of
     //! the API and free to change.
     pub use crate::backend::cpu::math;
-    pub use crate::backend::gpu::codegen::{kernel_function, map_shader, MAP_TEMPLATE};
+    pub use crate::backend::gpu::codegen::{
+        kernel_function, map_shader, reduce_shader, strip_region, MAP_ENTRY, OPS, REDUCE_ENTRY,
+    };
     pub use crate::backend::gpu::device::touched as gpu_touched;
 }
 
@@ -149,6 +153,96 @@ pub fn map2(a: &[f32], b: &[f32], f: impl FnOnce(Expr, Expr) -> Expr) -> Result<
 /// ```
 pub fn map_into(x: &[f32], out: &mut [f32], f: impl FnOnce(Expr) -> Expr) -> Result<()> {
     default_context()?.map_into(x, out, f)
+}
+
+/// Reduces `x` with `op` on the default context. See [`Reduce`] for the
+/// semantics.
+///
+/// ```
+/// assert_eq!(gpu::reduce(&[1.0, 5.0, 2.0], gpu::Reduce::Max)?, 5.0);
+/// # Ok::<(), gpu::Error>(())
+/// ```
+pub fn reduce(x: &[f32], op: Reduce) -> Result<f32> {
+    default_context()?.reduce(x, op)
+}
+
+/// The sum of `x` (`0.0` when empty), accumulated blockwise and pairwise.
+///
+/// ```
+/// assert_eq!(gpu::sum(&[1.0, 2.0, 3.0])?, 6.0);
+/// # Ok::<(), gpu::Error>(())
+/// ```
+pub fn sum(x: &[f32]) -> Result<f32> {
+    default_context()?.sum(x)
+}
+
+/// The smallest element; NaN if any is NaN; an error when empty.
+///
+/// ```
+/// assert_eq!(gpu::min(&[4.0, -2.0])?, -2.0);
+/// assert!(gpu::min(&[]).is_err());
+/// # Ok::<(), gpu::Error>(())
+/// ```
+pub fn min(x: &[f32]) -> Result<f32> {
+    default_context()?.min(x)
+}
+
+/// The largest element; NaN if any is NaN; an error when empty.
+///
+/// ```
+/// assert_eq!(gpu::max(&[4.0, -2.0])?, 4.0);
+/// # Ok::<(), gpu::Error>(())
+/// ```
+pub fn max(x: &[f32]) -> Result<f32> {
+    default_context()?.max(x)
+}
+
+/// The product of `x` (`1.0` when empty).
+///
+/// ```
+/// assert_eq!(gpu::product(&[4.0, -2.0])?, -8.0);
+/// # Ok::<(), gpu::Error>(())
+/// ```
+pub fn product(x: &[f32]) -> Result<f32> {
+    default_context()?.product(x)
+}
+
+/// The arithmetic mean; an error when empty.
+///
+/// ```
+/// assert_eq!(gpu::mean(&[1.0, 2.0])?, 1.5);
+/// # Ok::<(), gpu::Error>(())
+/// ```
+pub fn mean(x: &[f32]) -> Result<f32> {
+    default_context()?.mean(x)
+}
+
+/// `f` applied to every element, then reduced with `op`, in one pass.
+///
+/// ```
+/// let ss = gpu::map_reduce(&[3.0, 4.0], |v| v * v, gpu::Reduce::Sum)?;
+/// assert_eq!(ss.sqrt(), 5.0);
+/// # Ok::<(), gpu::Error>(())
+/// ```
+pub fn map_reduce(x: &[f32], f: impl FnOnce(Expr) -> Expr, op: Reduce) -> Result<f32> {
+    default_context()?.map_reduce(x, f, op)
+}
+
+/// `f` applied to pairs of elements of `a` and `b`, then reduced with `op`,
+/// in one pass; a dot product is one call.
+///
+/// ```
+/// let dot = gpu::map2_reduce(&[1.0, 2.0], &[3.0, 4.0], |a, b| a * b, gpu::Reduce::Sum)?;
+/// assert_eq!(dot, 11.0);
+/// # Ok::<(), gpu::Error>(())
+/// ```
+pub fn map2_reduce(
+    a: &[f32],
+    b: &[f32],
+    f: impl FnOnce(Expr, Expr) -> Expr,
+    op: Reduce,
+) -> Result<f32> {
+    default_context()?.map2_reduce(a, b, f, op)
 }
 
 /// `f` applied to pairs of elements of `a` and `b`, written into `out`.

@@ -4,5 +4,6 @@ mod accuracy;
 mod api;
 mod conformance;
 mod properties;
+mod reductions;
 mod shaders;
 mod support;

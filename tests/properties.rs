@@ -4,7 +4,7 @@
 
 use crate::support::{check, context, edge_values, random};
 use gpu::expr::{BinaryOp, TernaryOp, UnaryOp};
-use gpu::{Backend, Expr, Kernel};
+use gpu::{Backend, Expr, Kernel, Reduce};
 use proptest::prelude::*;
 
 /// A random expression over two inputs, as plain data.
@@ -119,11 +119,38 @@ proptest! {
     fn random_trees_generate_valid_wgsl(t in tree()) {
         let k = t.kernel();
         crate::shaders::validate(&format!("the shader for `{k}`"), &gpu::__private::map_shader(&k));
+        crate::shaders::validate(&format!("the reduce shader for `{k}`"), &gpu::__private::reduce_shader(&k, true));
     }
 
     #[test]
     fn tracing_is_deterministic(t in tree()) {
         prop_assert_eq!(t.kernel(), t.kernel());
+    }
+}
+
+fn check_reduction_backend(backend: Backend, t: &Tree, seed: u64, op: Reduce) {
+    let Some(ctx) = context(backend, "properties::random_tree_reductions") else {
+        return;
+    };
+    let (a, b) = inputs(seed);
+    crate::reductions::check_reduction(&ctx, &t.kernel(), &[&a, &b], op);
+}
+
+fn reduce_op() -> impl Strategy<Value = Reduce> {
+    proptest::sample::select(Reduce::ALL.to_vec())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_tree_reductions_cpu_match_oracle(t in tree(), seed in any::<u64>(), op in reduce_op()) {
+        check_reduction_backend(Backend::Cpu, &t, seed, op);
+    }
+
+    #[test]
+    fn random_tree_reductions_gpu_match_oracle(t in tree(), seed in any::<u64>(), op in reduce_op()) {
+        check_reduction_backend(Backend::Gpu, &t, seed, op);
     }
 }
 

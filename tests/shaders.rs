@@ -2,21 +2,23 @@
 //! must compile: parsed and validated by naga, the front end wgpu itself
 //! uses. No adapter is needed, so these run everywhere.
 
-use gpu::__private::map_shader;
+use gpu::__private::{map_shader, reduce_shader, strip_region, OPS};
 use gpu::expr::{BinaryOp, UnaryOp};
 use gpu::Kernel;
 use wgpu::naga;
 
 /// Parses and validates `source`, with the capabilities the library may request.
 pub fn validate(name: &str, source: &str) {
+    validate_with(name, source, naga::valid::Capabilities::SUBGROUP)
+}
+
+/// Parses and validates `source` with exactly `capabilities`.
+pub fn validate_with(name: &str, source: &str, capabilities: naga::valid::Capabilities) {
     let module = naga::front::wgsl::parse_str(source)
         .unwrap_or_else(|e| panic!("{name} does not parse:\n{}", e.emit_to_string(source)));
-    naga::valid::Validator::new(
-        naga::valid::ValidationFlags::all(),
-        naga::valid::Capabilities::SUBGROUP,
-    )
-    .validate(&module)
-    .unwrap_or_else(|e| panic!("{name} does not validate:\n{}", e.emit_to_string(source)));
+    naga::valid::Validator::new(naga::valid::ValidationFlags::all(), capabilities)
+        .validate(&module)
+        .unwrap_or_else(|e| panic!("{name} does not validate:\n{}", e.emit_to_string(source)));
 }
 
 #[test]
@@ -31,11 +33,28 @@ fn every_wgsl_file_compiles() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "wgsl") {
             let source = std::fs::read_to_string(&path).unwrap();
-            validate(&path.display().to_string(), &source);
+            let name = path.display().to_string();
+            if path.file_name().is_some_and(|f| f == "ops.wgsl") {
+                validate(&name, &source);
+            } else {
+                // Entry files are compiled appended to ops.wgsl, as the library does,
+                // and without their subgroup regions on adapters that lack them.
+                validate(&name, &format!("{OPS}\n{source}"));
+                let portable = format!("{OPS}\n{}", strip_region(&source, "subgroups"));
+                validate_with(
+                    &format!("{name} without subgroups"),
+                    &portable,
+                    naga::valid::Capabilities::empty(),
+                );
+            }
             count += 1;
         }
     }
-    assert!(count >= 1, "no .wgsl files found in {}", dir.display());
+    assert!(
+        count >= 3,
+        "expected ops, map and reduce in {}, found {count} files",
+        dir.display()
+    );
 }
 
 #[test]
@@ -66,6 +85,15 @@ fn generated_shaders_compile_for_every_operation_and_constant() {
     kernels.push(Kernel::unary(|_| gpu::Expr::constant(3.0)).unwrap());
     kernels.push(Kernel::binary(|_, b| b).unwrap());
     for k in &kernels {
-        validate(&format!("the shader for `{k}`"), &map_shader(k));
+        validate(&format!("the map shader for `{k}`"), &map_shader(k));
+        validate(
+            &format!("the reduce shader for `{k}`"),
+            &reduce_shader(k, true),
+        );
+        validate_with(
+            &format!("the portable reduce shader for `{k}`"),
+            &reduce_shader(k, false),
+            naga::valid::Capabilities::empty(),
+        );
     }
 }

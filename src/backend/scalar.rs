@@ -5,6 +5,7 @@
 //! against. It is always compiled and always available.
 
 use crate::expr::Kernel;
+use crate::reduce::Reduce;
 
 /// Writes `kernel(inputs[0][i], inputs[1][i], …)` into `out[i]` for every `i`.
 ///
@@ -18,5 +19,24 @@ pub(crate) fn map(kernel: &Kernel, inputs: &[&[f32]], out: &mut [f32]) {
             *arg = input[i];
         }
         *o = kernel.eval_with(&args, &mut values);
+    }
+}
+
+/// The reference reduction of `kernel` over the inputs: sums and products in
+/// `f64`, rounded once; `Min`/`Max` exact, NaN-propagating. The caller has
+/// handled empty inputs.
+pub(crate) fn reduce(kernel: &Kernel, inputs: &[&[f32]], n: usize, op: Reduce) -> f32 {
+    let mut values = Vec::with_capacity(kernel.nodes().len());
+    let mut args = vec![0.0f32; inputs.len()];
+    let mut value = |i: usize| {
+        for (arg, input) in args.iter_mut().zip(inputs) {
+            *arg = input[i];
+        }
+        kernel.eval_with(&args, &mut values)
+    };
+    match op {
+        Reduce::Sum => (0..n).map(|i| value(i) as f64).sum::<f64>() as f32,
+        Reduce::Product => (0..n).map(|i| value(i) as f64).product::<f64>() as f32,
+        Reduce::Min | Reduce::Max => (0..n).fold(op.neutral(), |acc, i| op.combine(acc, value(i))),
     }
 }

@@ -74,6 +74,16 @@ impl Kernel {
         Kernel { nodes, arity }
     }
 
+    /// The kernel that returns its one input unchanged (plain reductions).
+    pub(crate) fn identity() -> Kernel {
+        Kernel::from_nodes(vec![Node::Input(0)], 1)
+    }
+
+    /// Whether this kernel returns its first input unchanged.
+    pub fn is_identity(&self) -> bool {
+        self.nodes == [Node::Input(0)]
+    }
+
     /// The nodes, in topological order; the last one is the result.
     pub fn nodes(&self) -> &[Node] {
         &self.nodes

@@ -9,6 +9,7 @@
 mod exec;
 pub mod math;
 mod program;
+pub(crate) mod reduce;
 
 use crate::expr::Kernel;
 use exec::{run_block, Scratch, BLOCK};
@@ -18,7 +19,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// Most inputs a kernel can read (`map2`).
-const MAX_INPUTS: usize = 2;
+pub(crate) const MAX_INPUTS: usize = 2;
 
 /// Compiled programs kept at most; beyond this the cache starts over, so a
 /// program that builds a new kernel per call cannot grow memory without bound.

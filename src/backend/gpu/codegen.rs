@@ -1,5 +1,5 @@
 //! WGSL generation: a [`Kernel`] becomes the `kernel` function of
-//! `shaders/map.wgsl`.
+//! `shaders/ops.wgsl`, followed by an entry file (`map.wgsl`, `reduce.wgsl`).
 //!
 //! Each node becomes one `let`, in the kernel's topological order, so shared
 //! subexpressions are computed once. Operations whose WGSL builtins leave
@@ -12,21 +12,63 @@
 use crate::expr::{BinaryOp, Kernel, Node, TernaryOp, UnaryOp};
 use std::fmt::Write;
 
-/// The map shader template, as shipped.
-pub const MAP_TEMPLATE: &str = include_str!("../../../shaders/map.wgsl");
+/// Parameters, bindings and helpers shared by every shader, as shipped.
+pub const OPS: &str = include_str!("../../../shaders/ops.wgsl");
 
-/// Where the replaceable `kernel` function starts in the template.
+/// The map entry point, appended to [`OPS`].
+pub const MAP_ENTRY: &str = include_str!("../../../shaders/map.wgsl");
+
+/// The reduction entry point, appended to [`OPS`].
+pub const REDUCE_ENTRY: &str = include_str!("../../../shaders/reduce.wgsl");
+
+/// Where the replaceable `kernel` function starts in [`OPS`].
 const KERNEL_MARKER: &str = "fn kernel(";
+
+/// [`OPS`] with its `kernel` function replaced by `kernel`'s.
+fn with_kernel(kernel: &Kernel, entry: &str) -> String {
+    let cut = OPS
+        .rfind(KERNEL_MARKER)
+        .expect("shaders/ops.wgsl defines fn kernel");
+    let mut src = String::with_capacity(cut + 64 * kernel.nodes().len() + entry.len() + 64);
+    src.push_str(&OPS[..cut]);
+    src.push_str(&kernel_function(kernel));
+    src.push('\n');
+    src.push_str(entry);
+    src
+}
 
 /// The complete WGSL source of the map shader for `kernel`.
 pub fn map_shader(kernel: &Kernel) -> String {
-    let cut = MAP_TEMPLATE
-        .rfind(KERNEL_MARKER)
-        .expect("shaders/map.wgsl defines fn kernel");
-    let mut src = String::with_capacity(cut + 64 * kernel.nodes().len() + 64);
-    src.push_str(&MAP_TEMPLATE[..cut]);
-    src.push_str(&kernel_function(kernel));
-    src
+    with_kernel(kernel, MAP_ENTRY)
+}
+
+/// The complete WGSL source of the reduction shader for `kernel`, with
+/// subgroup operations or with the portable workgroup tree.
+pub fn reduce_shader(kernel: &Kernel, subgroups: bool) -> String {
+    if subgroups {
+        with_kernel(kernel, REDUCE_ENTRY)
+    } else {
+        with_kernel(kernel, &strip_region(REDUCE_ENTRY, "subgroups"))
+    }
+}
+
+/// `source` without the lines from `// NAME:begin` to `// NAME:end`.
+pub fn strip_region(source: &str, name: &str) -> String {
+    let (begin, end) = (format!("// {name}:begin"), format!("// {name}:end"));
+    let mut inside = false;
+    let mut kept = String::with_capacity(source.len());
+    for line in source.lines() {
+        let t = line.trim();
+        if t == begin {
+            inside = true;
+        } else if t == end {
+            inside = false;
+        } else if !inside {
+            kept.push_str(line);
+            kept.push('\n');
+        }
+    }
+    kept
 }
 
 /// `fn kernel(x0: f32, x1: f32) -> f32 { … }` for `kernel`.

@@ -8,32 +8,21 @@
 
 use super::buffers::BufferPool;
 use super::device::Device;
-use super::pipelines::map_pipeline;
+use super::params::Params;
+use super::pipelines::{pipeline, Family};
 use crate::error::{Error, Result};
 use crate::expr::Kernel;
 
-/// Threads per workgroup; must match `@workgroup_size` in `shaders/map.wgsl`.
+/// Threads per workgroup; must match `@workgroup_size` in `shaders/map.wgsl`
+/// and `WORKGROUP` in `shaders/reduce.wgsl`.
 pub(crate) const WORKGROUP_SIZE: u32 = 256;
 
 /// Largest chunk per array, in bytes: wgpu's default storage-binding limit.
 /// Bigger chunks gain nothing measurable and would make pooled buffers huge.
 pub(crate) const MAX_CHUNK_BYTES: u64 = 128 << 20;
 
-/// The uniform block of `shaders/map.wgsl`.
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    n: u32,
-    row_stride: u32,
-    inf: f32,
-    nan: f32,
-    zero_a: u32,
-    zero_b: u32,
-    zero_c: u32,
-    pad: u32,
-}
-
-static POOL: BufferPool = BufferPool::new();
+/// Device buffers shared by every GPU call.
+pub(crate) static POOL: BufferPool = BufferPool::new();
 
 /// Elements per chunk on `device`.
 pub(crate) fn chunk_elements(device: &Device) -> usize {
@@ -63,7 +52,7 @@ pub(crate) fn map(
     if n == 0 {
         return Ok(());
     }
-    let pipeline = map_pipeline(device, kernel)?;
+    let pipeline = pipeline(device, kernel, Family::Map)?;
     let d = &device.device;
     let chunk = chunk_elements(device).min(n);
     let bytes = (chunk * 4) as u64;
@@ -107,16 +96,7 @@ pub(crate) fn map(
         let end = (start + chunk).min(n);
         let len = end - start;
         let (gx, gy) = grid(len, max_groups);
-        let params = Params {
-            n: len as u32,
-            row_stride: gx * WORKGROUP_SIZE,
-            inf: f32::INFINITY,
-            nan: f32::NAN,
-            zero_a: 0,
-            zero_b: 0,
-            zero_c: 0,
-            pad: 0,
-        };
+        let params = Params::new(len as u32, gx * WORKGROUP_SIZE);
         let q = &device.queue;
         q.write_buffer(&uniform, 0, bytemuck::bytes_of(&params));
         q.write_buffer(&in0, 0, bytemuck::cast_slice(&inputs[0][start..end]));

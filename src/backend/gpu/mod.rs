@@ -5,11 +5,14 @@
 //! * [`pipelines`]: compiled pipelines, cached per kernel.
 //! * [`buffers`]: device buffers reused between calls.
 //! * [`map`]: running a map over host slices, chunked to any length.
+//! * [`reduce`]: grid-stride reductions, fused with a map kernel.
 
 pub(crate) mod buffers;
 pub(crate) mod codegen;
 pub(crate) mod device;
 pub(crate) mod map;
+mod params;
 pub(crate) mod pipelines;
+pub(crate) mod reduce;
 
 pub use device::AdapterSummary;
