@@ -15,12 +15,13 @@
 
 use anyhow::Result;
 use clap::Parser;
-use gpu::{Backend, Context, Expr};
+use gpu::{Backend, Context, Expr, Reduce};
 use rayon::prelude::*;
+use std::hint::black_box;
 use std::time::Instant;
 
 #[derive(Parser)]
-#[command(about = "Benchmark map kernels on every backend")]
+#[command(about = "Benchmark map and reduce kernels on every backend")]
 struct Args {
     /// Print one JSON object per line instead of a table.
     #[arg(long)]
@@ -39,21 +40,63 @@ struct Args {
     kernel: Vec<String>,
 }
 
-struct MapKernel {
-    name: &'static str,
-    expr: fn(Expr) -> Expr,
+/// What a benchmark kernel does.
+#[derive(Clone, Copy)]
+enum Work {
+    /// A map into a reused output.
+    Map(fn(Expr) -> Expr),
+    /// A reduction, fused with a map when there is one.
+    Reduce(Reduce, Option<fn(Expr) -> Expr>),
 }
 
-const KERNELS: [MapKernel; 2] = [
-    MapKernel {
+struct Kernel {
+    name: &'static str,
+    work: Work,
+    /// Bytes counted per element, per the benchmark contract.
+    bytes: f64,
+}
+
+const KERNELS: [Kernel; 5] = [
+    Kernel {
         name: "map_affine",
-        expr: |v| v * 2.0 + 1.0,
+        work: Work::Map(|v| v * 2.0 + 1.0),
+        bytes: 8.0,
     },
-    MapKernel {
+    Kernel {
         name: "map_transcend",
-        expr: |v| v.sin() * (-v).exp(),
+        work: Work::Map(|v| v.sin() * (-v).exp()),
+        bytes: 8.0,
+    },
+    Kernel {
+        name: "reduce_sum",
+        work: Work::Reduce(Reduce::Sum, None),
+        bytes: 4.0,
+    },
+    Kernel {
+        name: "reduce_max",
+        work: Work::Reduce(Reduce::Max, None),
+        bytes: 4.0,
+    },
+    Kernel {
+        name: "sum_squares",
+        work: Work::Reduce(Reduce::Sum, Some(|v| v * v)),
+        bytes: 4.0,
     },
 ];
+
+/// Runs `work` through the library on `ctx`.
+fn ours(ctx: &Context, work: Work, x: &[f32], out: &mut [f32]) -> Result<()> {
+    match work {
+        Work::Map(f) => ctx.map_into(x, out, f)?,
+        Work::Reduce(op, None) => {
+            black_box(ctx.reduce(x, op)?);
+        }
+        Work::Reduce(op, Some(f)) => {
+            black_box(ctx.map_reduce(x, f, op)?);
+        }
+    }
+    Ok(())
+}
 
 /// What a Rust user writes by hand with rayon, with the closure inlined.
 fn rayon_loop(x: &[f32], out: &mut [f32], f: impl Fn(f32) -> f32 + Sync) {
@@ -62,12 +105,21 @@ fn rayon_loop(x: &[f32], out: &mut [f32], f: impl Fn(f32) -> f32 + Sync) {
         .for_each(|(o, &v)| *o = f(v));
 }
 
-/// The hand-written rayon loop for kernel `name`.
+/// The hand-written rayon code for kernel `name`.
 fn handwritten(name: &str, x: &[f32], out: &mut [f32]) {
     match name {
         "map_affine" => rayon_loop(x, out, |v| v * 2.0 + 1.0),
         "map_transcend" => rayon_loop(x, out, |v| v.sin() * (-v).exp()),
-        _ => unreachable!("every kernel has a hand-written loop"),
+        "reduce_sum" => {
+            black_box(x.par_iter().sum::<f32>());
+        }
+        "reduce_max" => {
+            black_box(x.par_iter().copied().reduce(|| f32::NEG_INFINITY, f32::max));
+        }
+        "sum_squares" => {
+            black_box(x.par_iter().map(|v| v * v).sum::<f32>());
+        }
+        _ => unreachable!("every kernel has a hand-written version"),
     }
 }
 
@@ -185,7 +237,7 @@ fn main() -> Result<()> {
                 .map(|i| ((i as u64 * 2_654_435_761) % 1_000_003) as f32 / 1_000_003.0)
                 .collect();
             let mut out = vec![0.0f32; n];
-            let bytes = 8.0 * n as f64;
+            let bytes = k.bytes * n as f64;
             for &backend in &backends {
                 let ctx = match Context::new(backend) {
                     Ok(c) => c,
@@ -203,7 +255,7 @@ fn main() -> Result<()> {
                     let mut out2 = vec![0.0f32; n];
                     let (a, b) = median_pair(
                         reps,
-                        || Ok(ctx.map_into(&x, &mut out, k.expr)?),
+                        || ours(&ctx, k.work, &x, &mut out),
                         || {
                             handwritten(k.name, &x, &mut out2);
                             Ok(())
@@ -211,10 +263,7 @@ fn main() -> Result<()> {
                     )?;
                     (a, Some(b))
                 } else {
-                    (
-                        median(reps, || Ok(ctx.map_into(&x, &mut out, k.expr)?))?,
-                        None,
-                    )
+                    (median(reps, || ours(&ctx, k.work, &x, &mut out))?, None)
                 };
                 let chose = (backend == Backend::Auto).then(|| {
                     let d = ctx.last_dispatch().expect("a call was made");

@@ -190,6 +190,47 @@ pub fn fused_map_reduce(ctx: &Context) {
     }
 }
 
+/// One-step kernels take a dedicated fused path on the CPU; cover each form
+/// with every reduction, a tail that is not a multiple of the vector width,
+/// and a NaN.
+pub fn one_step_kernels_every_reduction(ctx: &Context) {
+    let n = 8192 * 2 + 77;
+    let a = random(n, 31, 0.5, 1.5);
+    let b = random(n, 32, 0.5, 1.5);
+    let unary: Vec<Kernel> = vec![
+        Kernel::unary(|v| v.abs()).unwrap(),
+        Kernel::unary(|v| -v).unwrap(),
+        Kernel::unary(|v| v * v).unwrap(),
+        Kernel::unary(|v| v + v).unwrap(),
+        Kernel::unary(|v| v + 0.25).unwrap(),
+        Kernel::unary(|v| v - 0.25).unwrap(),
+        Kernel::unary(|v| 2.0 - v).unwrap(),
+        Kernel::unary(|v| v * 1.01).unwrap(),
+    ];
+    let binary: Vec<Kernel> = vec![
+        Kernel::binary(|x, y| x + y).unwrap(),
+        Kernel::binary(|x, y| x - y).unwrap(),
+        Kernel::binary(|x, y| y - x).unwrap(),
+        Kernel::binary(|x, y| x * y).unwrap(),
+    ];
+    let mut with_nan = a.clone();
+    with_nan[n - 5] = f32::NAN;
+    for op in Reduce::ALL {
+        for k in &unary {
+            check_reduction(ctx, k, &[&a], op);
+            let r = ctx.run_reduce(k, &[&with_nan], op).unwrap();
+            assert!(
+                r.is_nan(),
+                "{} {op} of `{k}` with a NaN gave {r}",
+                ctx.backend()
+            );
+        }
+        for k in &binary {
+            check_reduction(ctx, k, &[&a, &b], op);
+        }
+    }
+}
+
 pub fn empty_nan_and_infinities(ctx: &Context) {
     let empty: [f32; 0] = [];
     assert_eq!(ctx.sum(&empty).unwrap(), 0.0);
@@ -316,6 +357,12 @@ macro_rules! reduction_suite {
             fn fused_map_reduce() {
                 if let Some(c) = ctx("reductions::fused_map_reduce") {
                     super::fused_map_reduce(&c)
+                }
+            }
+            #[test]
+            fn one_step_kernels_every_reduction() {
+                if let Some(c) = ctx("reductions::one_step_kernels_every_reduction") {
+                    super::one_step_kernels_every_reduction(&c)
                 }
             }
             #[test]

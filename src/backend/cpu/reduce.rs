@@ -1,16 +1,19 @@
 //! Reductions on the CPU: SIMD within a block, blocks over rayon, and a
 //! pairwise tree over the partial results.
 //!
-//! A block of up to 8192 values (read straight from the input, or produced
-//! by the map kernel into a per-thread scratch block: the fused map-reduce
-//! never materialises the mapped array) is folded into 128 running
-//! accumulators, which the compiler keeps in vector registers; the
+//! A block of up to 8192 values (read straight from the input; mapped on
+//! the fly for one-step kernels such as `x * x` or `a * b`; or produced by
+//! the block executor into a per-thread scratch block for other kernels: the
+//! fused map-reduce never materialises the mapped array) is folded into 128
+//! running accumulators, which the compiler keeps in vector registers; the
 //! accumulators are then combined pairwise. `Min` and `Max` also track NaN
-//! in a separate mask, so that NaN propagates whatever the hardware's min
-//! and max instructions do with it.
+//! separately, so that NaN propagates whatever the hardware's min and max
+//! instructions do with it.
 
 use super::exec::{run_block, Scratch, BLOCK};
+use super::program::{Arg, Dst, Instr, Src, Step};
 use super::{Program, MAX_INPUTS};
+use crate::expr::{BinaryOp, UnaryOp};
 use crate::reduce::Reduce;
 use multiversion::multiversion;
 use rayon::prelude::*;
@@ -27,55 +30,188 @@ const ACCUMULATORS: usize = 128;
     "aarch64+neon"
 ))]
 pub(crate) fn reduce_slice(op: Reduce, values: &[f32]) -> f32 {
+    reduce_pairs(op, values, values, |x, _| x)
+}
+
+/// The reduction of `map(xs[i], ys[i])` (at most a block), in one pass.
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512cd+avx512dq+avx512vl+avx2+fma",
+    "x86_64+avx2+fma",
+    "x86_64+sse4.2",
+    "aarch64+neon"
+))]
+fn reduce_simple(op: Reduce, simple: Simple, xs: &[f32], ys: &[f32]) -> f32 {
+    match simple {
+        Simple::Abs => reduce_pairs(op, xs, ys, |x, _| x.abs()),
+        Simple::Neg => reduce_pairs(op, xs, ys, |x, _| -x),
+        Simple::Square => reduce_pairs(op, xs, ys, |x, _| x * x),
+        Simple::Double => reduce_pairs(op, xs, ys, |x, _| x + x),
+        Simple::AddConst(c) => reduce_pairs(op, xs, ys, |x, _| x + c),
+        Simple::SubConst(c) => reduce_pairs(op, xs, ys, |x, _| x - c),
+        Simple::ConstSub(c) => reduce_pairs(op, xs, ys, |x, _| c - x),
+        Simple::MulConst(c) => reduce_pairs(op, xs, ys, |x, _| x * c),
+        Simple::Add => reduce_pairs(op, xs, ys, |x, y| x + y),
+        Simple::Sub => reduce_pairs(op, xs, ys, |x, y| x - y),
+        Simple::Mul => reduce_pairs(op, xs, ys, |x, y| x * y),
+    }
+}
+
+#[inline(always)]
+fn reduce_pairs(op: Reduce, xs: &[f32], ys: &[f32], map: impl Fn(f32, f32) -> f32) -> f32 {
     match op {
-        Reduce::Sum => fold(values, 0.0, |a, x| a + x, op),
-        Reduce::Product => fold(values, 1.0, |a, x| a * x, op),
-        Reduce::Min => fold_nan_aware(values, f32::INFINITY, |a, x| if x < a { x } else { a }, op),
+        Reduce::Sum => fold(xs, ys, 0.0, |a, x| a + x, map),
+        Reduce::Product => fold(xs, ys, 1.0, |a, x| a * x, map),
+        Reduce::Min => fold_nan_aware(xs, ys, f32::INFINITY, |a, x| if x < a { x } else { a }, map),
         Reduce::Max => fold_nan_aware(
-            values,
+            xs,
+            ys,
             f32::NEG_INFINITY,
             |a, x| if x > a { x } else { a },
-            op,
+            map,
         ),
     }
 }
 
-#[inline(always)]
-fn fold(values: &[f32], neutral: f32, f: impl Fn(f32, f32) -> f32, op: Reduce) -> f32 {
-    let mut acc = [neutral; ACCUMULATORS];
-    let chunks = values.chunks_exact(ACCUMULATORS);
-    let rest = chunks.remainder();
-    for chunk in chunks {
-        for (a, &x) in acc.iter_mut().zip(chunk) {
-            *a = f(*a, x);
-        }
+/// A one-step kernel whose reduction the fold computes directly, without
+/// running the block executor: sums of squares, dot products, L1 norms…
+#[derive(Clone, Copy, Debug)]
+enum Simple {
+    Abs,
+    Neg,
+    Square,
+    Double,
+    AddConst(f32),
+    SubConst(f32),
+    ConstSub(f32),
+    MulConst(f32),
+    Add,
+    Sub,
+    Mul,
+}
+
+impl Simple {
+    /// The simple form of `program` and the inputs it reads `(x, y)`, if it has one.
+    fn of(program: &Program) -> Option<(Simple, u8, u8)> {
+        let [Instr::Chain {
+            start: Src::Input(x),
+            steps,
+            dst: Dst::Out,
+        }] = program.instrs.as_slice()
+        else {
+            return None;
+        };
+        let [step] = steps.as_slice() else {
+            return None;
+        };
+        let x = *x;
+        Some(match *step {
+            Step::Unary(UnaryOp::Abs) => (Simple::Abs, x, x),
+            Step::Unary(UnaryOp::Neg) => (Simple::Neg, x, x),
+            Step::Binary {
+                op: BinaryOp::Mul,
+                arg: Arg::Same,
+                ..
+            } => (Simple::Square, x, x),
+            Step::Binary {
+                op: BinaryOp::Add,
+                arg: Arg::Same,
+                ..
+            } => (Simple::Double, x, x),
+            Step::Binary {
+                op,
+                arg: Arg::Src(Src::Const(c)),
+                value_on_left,
+            } => match (op, value_on_left) {
+                (BinaryOp::Add, _) => (Simple::AddConst(c), x, x),
+                (BinaryOp::Sub, true) => (Simple::SubConst(c), x, x),
+                (BinaryOp::Sub, false) => (Simple::ConstSub(c), x, x),
+                (BinaryOp::Mul, _) => (Simple::MulConst(c), x, x),
+                _ => return None,
+            },
+            Step::Binary {
+                op,
+                arg: Arg::Src(Src::Input(y)),
+                value_on_left,
+            } => match (op, value_on_left) {
+                (BinaryOp::Add, _) => (Simple::Add, x, y),
+                (BinaryOp::Mul, _) => (Simple::Mul, x, y),
+                (BinaryOp::Sub, true) => (Simple::Sub, x, y),
+                (BinaryOp::Sub, false) => (Simple::Sub, y, x),
+                _ => return None,
+            },
+            _ => return None,
+        })
     }
-    for (a, &x) in acc.iter_mut().zip(rest) {
-        *a = f(*a, x);
-    }
-    op.combine_pairwise(&acc)
 }
 
 #[inline(always)]
-fn fold_nan_aware(values: &[f32], neutral: f32, f: impl Fn(f32, f32) -> f32, op: Reduce) -> f32 {
+fn fold(
+    xs: &[f32],
+    ys: &[f32],
+    neutral: f32,
+    f: impl Fn(f32, f32) -> f32,
+    map: impl Fn(f32, f32) -> f32,
+) -> f32 {
     let mut acc = [neutral; ACCUMULATORS];
-    let mut nan = [0u32; ACCUMULATORS];
-    let chunks = values.chunks_exact(ACCUMULATORS);
-    let rest = chunks.remainder();
-    for chunk in chunks {
-        for ((a, m), &x) in acc.iter_mut().zip(nan.iter_mut()).zip(chunk) {
-            *a = f(*a, x);
-            *m |= x.is_nan() as u32;
+    let (xc, yc) = (xs.chunks_exact(ACCUMULATORS), ys.chunks_exact(ACCUMULATORS));
+    let (xr, yr) = (xc.remainder(), yc.remainder());
+    for (cx, cy) in xc.zip(yc) {
+        for ((a, &x), &y) in acc.iter_mut().zip(cx).zip(cy) {
+            *a = f(*a, map(x, y));
         }
     }
-    for ((a, m), &x) in acc.iter_mut().zip(nan.iter_mut()).zip(rest) {
-        *a = f(*a, x);
-        *m |= x.is_nan() as u32;
+    for ((a, &x), &y) in acc.iter_mut().zip(xr).zip(yr) {
+        *a = f(*a, map(x, y));
     }
-    if nan.iter().fold(0, |m, &x| m | x) != 0 {
+    fold_halves(&mut acc, f)
+}
+
+/// Folds the accumulators as a balanced tree (pairwise), in vector-wide
+/// halving steps.
+#[inline(always)]
+fn fold_halves(acc: &mut [f32; ACCUMULATORS], f: impl Fn(f32, f32) -> f32) -> f32 {
+    let mut width = ACCUMULATORS / 2;
+    while width > 0 {
+        let (low, high) = acc.split_at_mut(width);
+        for (a, &b) in low.iter_mut().zip(&high[..width]) {
+            *a = f(*a, b);
+        }
+        width /= 2;
+    }
+    acc[0]
+}
+
+#[inline(always)]
+fn fold_nan_aware(
+    xs: &[f32],
+    ys: &[f32],
+    neutral: f32,
+    f: impl Fn(f32, f32) -> f32,
+    map: impl Fn(f32, f32) -> f32,
+) -> f32 {
+    // `x * 0.0` is NaN exactly for NaN and infinite `x`; summing those is two
+    // cheap vector operations, and only a block where the sum ends up NaN is
+    // scanned again for a real NaN.
+    let mut acc = [neutral; ACCUMULATORS];
+    let mut poison = [0.0f32; ACCUMULATORS];
+    let (xc, yc) = (xs.chunks_exact(ACCUMULATORS), ys.chunks_exact(ACCUMULATORS));
+    let (xr, yr) = (xc.remainder(), yc.remainder());
+    for (cx, cy) in xc.zip(yc) {
+        for (((a, p), &x), &y) in acc.iter_mut().zip(poison.iter_mut()).zip(cx).zip(cy) {
+            let v = map(x, y);
+            *a = f(*a, v);
+            *p += v * 0.0;
+        }
+    }
+    for (((a, p), &x), &y) in acc.iter_mut().zip(poison.iter_mut()).zip(xr).zip(yr) {
+        let v = map(x, y);
+        *a = f(*a, v);
+        *p += v * 0.0;
+    }
+    if poison.iter().any(|p| p.is_nan()) && xs.iter().zip(ys).any(|(&x, &y)| map(x, y).is_nan()) {
         return f32::NAN;
     }
-    op.combine_pairwise(&acc)
+    fold_halves(&mut acc, f)
 }
 
 /// Reduces `kernel(inputs…)` over `n` elements (`program` is `None` for the
@@ -88,11 +224,18 @@ pub(crate) fn reduce(
     parallel: bool,
 ) -> f32 {
     let blocks = n.div_ceil(BLOCK);
+    let simple = program.and_then(Simple::of);
     let partial = |b: usize, state: &mut Option<(Scratch, Vec<f32>)>| -> f32 {
         let (start, end) = (b * BLOCK, ((b + 1) * BLOCK).min(n));
-        match program {
-            None => reduce_slice(op, &inputs[0][start..end]),
-            Some(p) => {
+        match (program, simple) {
+            (None, _) => reduce_slice(op, &inputs[0][start..end]),
+            (Some(_), Some((s, x, y))) => reduce_simple(
+                op,
+                s,
+                &inputs[x as usize][start..end],
+                &inputs[y as usize][start..end],
+            ),
+            (Some(p), None) => {
                 let (scratch, buffer) =
                     state.get_or_insert_with(|| (Scratch::new(p, BLOCK), vec![0.0; BLOCK]));
                 let mut block_inputs: [&[f32]; MAX_INPUTS] = [&[]; MAX_INPUTS];

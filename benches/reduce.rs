@@ -1,0 +1,48 @@
+//! Criterion benches for reductions, grouped by kernel and size, every
+//! backend side by side on the same input, with `Throughput::Bytes` (4 bytes
+//! per element read).
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use gpu::{Backend, Context, Reduce};
+use std::hint::black_box;
+
+fn reduce_benches(c: &mut Criterion) {
+    let contexts: Vec<(Backend, Context)> =
+        [Backend::Scalar, Backend::Cpu, Backend::Gpu, Backend::Auto]
+            .into_iter()
+            .filter_map(|b| match Context::new(b) {
+                Ok(ctx) => Some((b, ctx)),
+                Err(e) => {
+                    eprintln!("{b} backend skipped: {e}");
+                    None
+                }
+            })
+            .collect();
+    for name in ["reduce_sum", "reduce_max", "sum_squares"] {
+        for n in [1usize << 10, 1 << 16, 1 << 20] {
+            let mut group = c.benchmark_group(format!("{name}/{n}"));
+            group.throughput(Throughput::Bytes(4 * n as u64));
+            let x: Vec<f32> = (0..n).map(|i| (i % 1000) as f32 / 1000.0).collect();
+            for (backend, ctx) in &contexts {
+                group.bench_function(BenchmarkId::from_parameter(backend), |b| {
+                    b.iter(|| {
+                        let r = match name {
+                            "reduce_sum" => ctx.sum(&x),
+                            "reduce_max" => ctx.max(&x),
+                            _ => ctx.map_reduce(&x, |v| v * v, Reduce::Sum),
+                        };
+                        black_box(r.unwrap())
+                    })
+                });
+            }
+            group.finish();
+        }
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(20);
+    targets = reduce_benches
+}
+criterion_main!(benches);
