@@ -9,9 +9,10 @@
 //! cargo run --release --example bench -- --quick   # fewer repetitions
 //! ```
 //!
-//! `rayon_loop` lines are the hand-written rayon loop for the same
-//! expression, the yardstick for the CPU backend's generated program; the
-//! two are timed alternately, so drift on a noisy machine hits both alike.
+//! `rayon_loop` lines are the hand-written rayon code for the same kernel,
+//! the yardstick for the CPU backend: it is timed alternately with the CPU
+//! backend (so drift on a noisy machine hits both alike), and the line
+//! carries that paired CPU median as `paired_cpu_s`.
 
 use anyhow::Result;
 use clap::Parser;
@@ -131,6 +132,8 @@ struct Row {
     median_s: f64,
     bytes: f64,
     chose: Option<String>,
+    /// For `rayon_loop`: the CPU backend's median when timed alternately with it.
+    paired_cpu_s: Option<f64>,
 }
 
 impl Row {
@@ -139,11 +142,14 @@ impl Row {
     }
 
     fn json(&self) -> String {
-        let chose = self
+        let mut chose = self
             .chose
             .as_ref()
             .map(|c| format!(", \"chose\": \"{c}\""))
             .unwrap_or_default();
+        if let Some(p) = self.paired_cpu_s {
+            chose.push_str(&format!(", \"paired_cpu_s\": {p:e}"));
+        }
         format!(
             "{{\"kernel\": \"{}\", \"backend\": \"{}\", \"mode\": \"{}\", \"n\": {}, \"median_s\": {:e}, \"gbps\": {:.3}{chose}}}",
             self.kernel,
@@ -228,15 +234,18 @@ fn main() -> Result<()> {
         }
         println!("CPU threads: {}\n", rayon::current_num_threads());
     }
-    for k in KERNELS
-        .iter()
-        .filter(|k| args.kernel.is_empty() || args.kernel.iter().any(|a| a == k.name))
-    {
-        for &n in &args.n {
-            let x: Vec<f32> = (0..n)
-                .map(|i| ((i as u64 * 2_654_435_761) % 1_000_003) as f32 / 1_000_003.0)
-                .collect();
-            let mut out = vec![0.0f32; n];
+    for &n in &args.n {
+        // One input and one output per size, shared by every kernel, so that
+        // no kernel is measured on freshly allocated memory and others not.
+        let x: Vec<f32> = (0..n)
+            .map(|i| ((i as u64 * 2_654_435_761) % 1_000_003) as f32 / 1_000_003.0)
+            .collect();
+        let mut out = vec![0.0f32; n];
+        let mut out2 = vec![0.0f32; n];
+        for k in KERNELS
+            .iter()
+            .filter(|k| args.kernel.is_empty() || args.kernel.iter().any(|a| a == k.name))
+        {
             let bytes = k.bytes * n as f64;
             for &backend in &backends {
                 let ctx = match Context::new(backend) {
@@ -249,21 +258,21 @@ fn main() -> Result<()> {
                     }
                 };
                 let reps = reps_for(n, backend, args.quick);
-                let (median_s, yardstick_s) = if backend == Backend::Cpu {
-                    // The yardstick, what a Rust user would write by hand with
-                    // rayon, is timed interleaved with the CPU backend.
-                    let mut out2 = vec![0.0f32; n];
-                    let (a, b) = median_pair(
+                let median_s = median(reps, || ours(&ctx, k.work, &x, &mut out))?;
+                // The yardstick, what a Rust user would write by hand with
+                // rayon, is timed alternately with the CPU backend, apart from
+                // the CPU row above (alternating changes what the caches hold).
+                let yardstick = if backend == Backend::Cpu {
+                    Some(median_pair(
                         reps,
                         || ours(&ctx, k.work, &x, &mut out),
                         || {
                             handwritten(k.name, &x, &mut out2);
                             Ok(())
                         },
-                    )?;
-                    (a, Some(b))
+                    )?)
                 } else {
-                    (median(reps, || ours(&ctx, k.work, &x, &mut out))?, None)
+                    None
                 };
                 let chose = (backend == Backend::Auto).then(|| {
                     let d = ctx.last_dispatch().expect("a call was made");
@@ -277,9 +286,10 @@ fn main() -> Result<()> {
                     median_s,
                     bytes,
                     chose,
+                    paired_cpu_s: None,
                 };
                 emit(row, &mut rows);
-                if let Some(median_s) = yardstick_s {
+                if let Some((paired_cpu_s, median_s)) = yardstick {
                     let row = Row {
                         kernel: k.name,
                         backend: "rayon_loop".into(),
@@ -288,6 +298,7 @@ fn main() -> Result<()> {
                         median_s,
                         bytes,
                         chose: None,
+                        paired_cpu_s: Some(paired_cpu_s),
                     };
                     emit(row, &mut rows);
                 }
@@ -314,7 +325,12 @@ fn main() -> Result<()> {
                 r.median_s * 1e3,
                 r.gbps(),
                 scalar,
-                r.chose.as_deref().unwrap_or("")
+                match (&r.chose, r.paired_cpu_s) {
+                    (Some(c), _) => c.clone(),
+                    (None, Some(p)) =>
+                        format!("cpu/rayon {:.2} (timed alternately)", p / r.median_s),
+                    (None, None) => String::new(),
+                }
             );
         }
     }

@@ -189,26 +189,25 @@ fn fold_nan_aware(
     f: impl Fn(f32, f32) -> f32,
     map: impl Fn(f32, f32) -> f32,
 ) -> f32 {
-    // `x * 0.0` is NaN exactly for NaN and infinite `x`; summing those is two
-    // cheap vector operations, and only a block where the sum ends up NaN is
-    // scanned again for a real NaN.
     let mut acc = [neutral; ACCUMULATORS];
-    let mut poison = [0.0f32; ACCUMULATORS];
+    // Per lane: whether every value so far was a number (NaN compares unequal
+    // to itself), kept as a byte mask so it costs one compare per vector.
+    let mut ordered = [true; ACCUMULATORS];
     let (xc, yc) = (xs.chunks_exact(ACCUMULATORS), ys.chunks_exact(ACCUMULATORS));
     let (xr, yr) = (xc.remainder(), yc.remainder());
     for (cx, cy) in xc.zip(yc) {
-        for (((a, p), &x), &y) in acc.iter_mut().zip(poison.iter_mut()).zip(cx).zip(cy) {
+        for (((a, o), &x), &y) in acc.iter_mut().zip(ordered.iter_mut()).zip(cx).zip(cy) {
             let v = map(x, y);
             *a = f(*a, v);
-            *p += v * 0.0;
+            *o &= v == v;
         }
     }
-    for (((a, p), &x), &y) in acc.iter_mut().zip(poison.iter_mut()).zip(xr).zip(yr) {
+    for (((a, o), &x), &y) in acc.iter_mut().zip(ordered.iter_mut()).zip(xr).zip(yr) {
         let v = map(x, y);
         *a = f(*a, v);
-        *p += v * 0.0;
+        *o &= v == v;
     }
-    if poison.iter().any(|p| p.is_nan()) && xs.iter().zip(ys).any(|(&x, &y)| map(x, y).is_nan()) {
+    if !ordered.iter().all(|&o| o) {
         return f32::NAN;
     }
     fold_halves(&mut acc, f)
