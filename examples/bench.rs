@@ -9,6 +9,11 @@
 //! cargo run --release --example bench -- --quick   # fewer repetitions
 //! ```
 //!
+//! `resident` lines (GPU) run the kernel on an input uploaded once, with the
+//! output left on the device (reductions read back only the workgroups'
+//! results): kernel speed. On the CPU backends the host is the device, so
+//! their host lines are also their resident figures.
+//!
 //! `rayon_loop` lines are the hand-written rayon code for the same kernel,
 //! the yardstick for the CPU backend: it is timed alternately with the CPU
 //! backend (so drift on a noisy machine hits both alike), and the line
@@ -16,6 +21,7 @@
 
 use anyhow::Result;
 use clap::Parser;
+use gpu::__private::GpuResident;
 use gpu::{Backend, Context, Expr, Reduce};
 use rayon::prelude::*;
 use std::hint::black_box;
@@ -242,11 +248,45 @@ fn main() -> Result<()> {
             .collect();
         let mut out = vec![0.0f32; n];
         let mut out2 = vec![0.0f32; n];
+        // Resident mode: the input uploaded once, kernels run on the device.
+        // (On the CPU backends the host is the device: host mode is resident.)
+        let resident = if backends.contains(&Backend::Gpu) {
+            GpuResident::upload(&[&x]).ok()
+        } else {
+            None
+        };
         for k in KERNELS
             .iter()
             .filter(|k| args.kernel.is_empty() || args.kernel.iter().any(|a| a == k.name))
         {
             let bytes = k.bytes * n as f64;
+            if let Some(res) = &resident {
+                let reps = reps_for(n, Backend::Gpu, args.quick);
+                let median_s = match k.work {
+                    Work::Map(f) => {
+                        let kernel = gpu::Kernel::unary(f)?;
+                        median(reps, || Ok(res.map(&kernel)?))?
+                    }
+                    Work::Reduce(op, f) => {
+                        let kernel = gpu::Kernel::unary(f.unwrap_or(|v| v))?;
+                        median(reps, || {
+                            black_box(res.reduce(&kernel, op, true)?);
+                            Ok(())
+                        })?
+                    }
+                };
+                let row = Row {
+                    kernel: k.name,
+                    backend: "gpu".into(),
+                    mode: "resident",
+                    n,
+                    median_s,
+                    bytes,
+                    chose: None,
+                    paired_cpu_s: None,
+                };
+                emit(row, &mut rows);
+            }
             for &backend in &backends {
                 let ctx = match Context::new(backend) {
                     Ok(c) => c,
@@ -307,7 +347,7 @@ fn main() -> Result<()> {
     }
     if !args.json {
         println!(
-            "{:<14} {:<11} {:<5} {:>9} {:>12} {:>9} {:>10}  chose",
+            "{:<14} {:<11} {:<8} {:>9} {:>12} {:>9} {:>10}  chose",
             "kernel", "backend", "mode", "n", "median", "GB/s", "vs scalar"
         );
         for r in &rows {
@@ -317,7 +357,7 @@ fn main() -> Result<()> {
                 .map(|s| format!("{:.1}x", s.median_s / r.median_s))
                 .unwrap_or_default();
             println!(
-                "{:<14} {:<11} {:<5} {:>9} {:>9.3} ms {:>9.2} {:>10}  {}",
+                "{:<14} {:<11} {:<8} {:>9} {:>9.3} ms {:>9.2} {:>10}  {}",
                 r.kernel,
                 r.backend,
                 r.mode,

@@ -125,6 +125,7 @@ pub mod __private {
         kernel_function, map_shader, reduce_shader, strip_region, MAP_ENTRY, OPS, REDUCE_ENTRY,
     };
     pub use crate::backend::gpu::device::touched as gpu_touched;
+    pub use crate::backend::gpu::resident::GpuResident;
 }
 
 /// `f` applied to every element of `x`, on the default context's backend.

@@ -399,3 +399,36 @@ reduction_suite!(auto, |t| context(Backend::Auto, t));
 reduction_suite!(gpu_backend, |t| context(Backend::Gpu, t));
 reduction_suite!(gpu_portable_tree, |t| context(Backend::Gpu, t)
     .map(Context::without_gpu_subgroups));
+
+#[test]
+fn resident_arrays_give_the_same_results_as_host_calls() {
+    let Some(ctx) = context(Backend::Gpu, "reductions::resident_arrays") else {
+        return;
+    };
+    let n = 100_003;
+    let x = random(n, 5, -2.0, 2.0);
+    let res = gpu::__private::GpuResident::upload(&[&x]).unwrap();
+    assert_eq!(res.len(), n);
+    let k = Kernel::unary(|v| v * 3.0 - 1.0).unwrap();
+    res.map(&k).unwrap();
+    let mut host = vec![0.0; n];
+    ctx.run(&k, &[&x], &mut host).unwrap();
+    assert_eq!(res.output().unwrap(), host);
+    for op in Reduce::ALL {
+        let sq = Kernel::unary(|v| v * v).unwrap();
+        for subgroups in [true, false] {
+            let r = res.reduce(&sq, op, subgroups).unwrap();
+            let h = ctx.run_reduce(&sq, &[&x], op).unwrap();
+            let tolerance = if matches!(op, Reduce::Min | Reduce::Max) {
+                0.0
+            } else {
+                1e-5 * h.abs()
+            };
+            assert!(
+                (r - h).abs() <= tolerance,
+                "{op} (subgroups {subgroups}): resident {r} vs host {h}"
+            );
+        }
+    }
+    assert!(gpu::__private::GpuResident::upload(&[]).is_err());
+}

@@ -8,6 +8,7 @@
 
 use super::buffers::BufferPool;
 use super::device::Device;
+use super::dispatch::{encode, Bindings};
 use super::params::Params;
 use super::pipelines::{pipeline, Family};
 use crate::error::{Error, Result};
@@ -68,53 +69,25 @@ pub(crate) fn map(
     let in1 = (inputs.len() > 1).then(|| POOL.acquire(d, bytes, U::STORAGE | U::COPY_DST, max));
     let result = POOL.acquire(d, bytes, U::STORAGE | U::COPY_SRC, max);
     let readback = POOL.acquire(d, bytes, U::MAP_READ | U::COPY_DST, max);
-    let bind_group = d.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: Some("gpu-compute map"),
-        layout: &pipeline.layout,
-        entries: &[
-            wgpu::BindGroupEntry {
-                binding: 0,
-                resource: uniform.as_entire_binding(),
-            },
-            wgpu::BindGroupEntry {
-                binding: 1,
-                resource: in0.as_entire_binding(),
-            },
-            wgpu::BindGroupEntry {
-                binding: 2,
-                // A kernel with one input never reads in1; bind in0 there.
-                resource: in1.as_deref().unwrap_or(&in0).as_entire_binding(),
-            },
-            wgpu::BindGroupEntry {
-                binding: 3,
-                resource: result.as_entire_binding(),
-            },
-        ],
-    });
+    let bindings = Bindings {
+        uniform: &uniform,
+        in0: &in0,
+        in1: in1.as_deref(),
+        out: &result,
+    };
+    let bind_group = bindings.bind_group(device, &pipeline);
     let max_groups = device.limits.max_compute_workgroups_per_dimension;
     for start in (0..n).step_by(chunk) {
         let end = (start + chunk).min(n);
         let len = end - start;
         let (gx, gy) = grid(len, max_groups);
-        let params = Params::new(len as u32, gx * WORKGROUP_SIZE);
         let q = &device.queue;
-        q.write_buffer(&uniform, 0, bytemuck::bytes_of(&params));
         q.write_buffer(&in0, 0, bytemuck::cast_slice(&inputs[0][start..end]));
         if let Some(in1) = &in1 {
             q.write_buffer(in1, 0, bytemuck::cast_slice(&inputs[1][start..end]));
         }
-        let mut encoder = d.create_command_encoder(&wgpu::CommandEncoderDescriptor {
-            label: Some("gpu-compute map"),
-        });
-        {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("gpu-compute map"),
-                timestamp_writes: None,
-            });
-            pass.set_pipeline(&pipeline.pipeline);
-            pass.set_bind_group(0, &bind_group, &[]);
-            pass.dispatch_workgroups(gx, gy, 1);
-        }
+        let params = Params::new(len as u32, gx * WORKGROUP_SIZE);
+        let mut encoder = encode(device, &pipeline, &bind_group, &uniform, params, (gx, gy));
         let len_bytes = (len * 4) as u64;
         encoder.copy_buffer_to_buffer(&result, 0, &readback, 0, len_bytes);
         let submission = q.submit([encoder.finish()]);

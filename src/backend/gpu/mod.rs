@@ -6,13 +6,16 @@
 //! * [`buffers`]: device buffers reused between calls.
 //! * [`map`]: running a map over host slices, chunked to any length.
 //! * [`reduce`]: grid-stride reductions, fused with a map kernel.
+//! * [`resident`]: arrays already on the device (the bench's resident mode).
 
 pub(crate) mod buffers;
 pub(crate) mod codegen;
 pub(crate) mod device;
+mod dispatch;
 pub(crate) mod map;
 mod params;
 pub(crate) mod pipelines;
 pub(crate) mod reduce;
+pub(crate) mod resident;
 
 pub use device::AdapterSummary;

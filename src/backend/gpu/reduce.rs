@@ -8,6 +8,7 @@
 //! per-dimension limit however long the input.
 
 use super::device::Device;
+use super::dispatch::{encode, Bindings};
 use super::map::{chunk_elements, read_back, POOL, WORKGROUP_SIZE};
 use super::params::Params;
 use super::pipelines::{pipeline, Family};
@@ -46,55 +47,32 @@ pub(crate) fn reduce(
     let groups_bytes = (MAX_GROUPS * 4) as u64;
     let result = POOL.acquire(d, groups_bytes, U::STORAGE | U::COPY_SRC, max);
     let readback = POOL.acquire(d, groups_bytes, U::MAP_READ | U::COPY_DST, max);
-    let bind_group = d.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: Some("gpu-compute reduce"),
-        layout: &pipeline.layout,
-        entries: &[
-            wgpu::BindGroupEntry {
-                binding: 0,
-                resource: uniform.as_entire_binding(),
-            },
-            wgpu::BindGroupEntry {
-                binding: 1,
-                resource: in0.as_entire_binding(),
-            },
-            wgpu::BindGroupEntry {
-                binding: 2,
-                resource: in1.as_deref().unwrap_or(&in0).as_entire_binding(),
-            },
-            wgpu::BindGroupEntry {
-                binding: 3,
-                resource: result.as_entire_binding(),
-            },
-        ],
-    });
+    let bindings = Bindings {
+        uniform: &uniform,
+        in0: &in0,
+        in1: in1.as_deref(),
+        out: &result,
+    };
+    let bind_group = bindings.bind_group(device, &pipeline);
     let mut partials = Vec::new();
     for start in (0..n).step_by(chunk) {
         let end = (start + chunk).min(n);
         let len = end - start;
         let groups = len.div_ceil(WORKGROUP_SIZE as usize).clamp(1, MAX_GROUPS);
         let q = &device.queue;
-        q.write_buffer(
-            &uniform,
-            0,
-            bytemuck::bytes_of(&Params::new(len as u32, groups as u32 * WORKGROUP_SIZE)),
-        );
         q.write_buffer(&in0, 0, bytemuck::cast_slice(&inputs[0][start..end]));
         if let Some(in1) = &in1 {
             q.write_buffer(in1, 0, bytemuck::cast_slice(&inputs[1][start..end]));
         }
-        let mut encoder = d.create_command_encoder(&wgpu::CommandEncoderDescriptor {
-            label: Some("gpu-compute reduce"),
-        });
-        {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("gpu-compute reduce"),
-                timestamp_writes: None,
-            });
-            pass.set_pipeline(&pipeline.pipeline);
-            pass.set_bind_group(0, &bind_group, &[]);
-            pass.dispatch_workgroups(groups as u32, 1, 1);
-        }
+        let params = Params::new(len as u32, groups as u32 * WORKGROUP_SIZE);
+        let mut encoder = encode(
+            device,
+            &pipeline,
+            &bind_group,
+            &uniform,
+            params,
+            (groups as u32, 1),
+        );
         let result_bytes = (groups * 4) as u64;
         encoder.copy_buffer_to_buffer(&result, 0, &readback, 0, result_bytes);
         let submission = q.submit([encoder.finish()]);
