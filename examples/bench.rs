@@ -255,6 +255,21 @@ fn main() -> Result<()> {
         } else {
             None
         };
+        if let Some(res) = &resident {
+            // The card's own copy bandwidth, the yardstick for resident kernels.
+            let median_s = median(reps_for(n, Backend::Gpu, args.quick), || Ok(res.copy()?))?;
+            let row = Row {
+                kernel: "device_copy",
+                backend: "gpu".into(),
+                mode: "resident",
+                n,
+                median_s,
+                bytes: 8.0 * n as f64,
+                chose: None,
+                paired_cpu_s: None,
+            };
+            emit(row, &mut rows);
+        }
         for k in KERNELS
             .iter()
             .filter(|k| args.kernel.is_empty() || args.kernel.iter().any(|a| a == k.name))

@@ -142,6 +142,20 @@ impl GpuResident {
         self.wait(submission)
     }
 
+    /// Copies the first input to the output on the device and waits: the
+    /// yardstick for resident kernels (the card's copy bandwidth).
+    pub fn copy(&self) -> Result<()> {
+        let mut encoder =
+            self.device
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("gpu-compute resident copy"),
+                });
+        encoder.copy_buffer_to_buffer(&self.inputs[0], 0, &self.out, 0, (self.n * 4) as u64);
+        let submission = self.device.queue.submit([encoder.finish()]);
+        self.wait(submission)
+    }
+
     /// Reads the output of the last [`GpuResident::map`] back to the host.
     pub fn output(&self) -> Result<Vec<f32>> {
         let bytes = (self.n * 4) as u64;
