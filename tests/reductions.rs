@@ -430,5 +430,11 @@ fn resident_arrays_give_the_same_results_as_host_calls() {
             );
         }
     }
+    res.copy().unwrap();
+    assert_eq!(
+        res.output().unwrap(),
+        x,
+        "the device copy moves the input to the output"
+    );
     assert!(gpu::__private::GpuResident::upload(&[]).is_err());
 }

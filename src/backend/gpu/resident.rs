@@ -54,7 +54,7 @@ impl GpuResident {
                 let b = make(
                     "gpu-compute resident input",
                     bytes,
-                    U::STORAGE | U::COPY_DST,
+                    U::STORAGE | U::COPY_DST | U::COPY_SRC,
                 );
                 device.queue.write_buffer(&b, 0, bytemuck::cast_slice(x));
                 b
@@ -68,7 +68,7 @@ impl GpuResident {
             out: make(
                 "gpu-compute resident output",
                 bytes,
-                U::STORAGE | U::COPY_SRC,
+                U::STORAGE | U::COPY_SRC | U::COPY_DST,
             ),
             partials: make(
                 "gpu-compute resident partials",
