@@ -45,7 +45,13 @@ struct Args {
     /// Kernels, comma-separated (default: all).
     #[arg(long, value_delimiter = ',')]
     kernel: Vec<String>,
+    /// Image size for the filter kernels, WIDTHxHEIGHT.
+    #[arg(long, default_value = "3840x2160")]
+    image: String,
 }
+
+/// The image filter kernels: name, filter text, and a Rust yardstick-free run.
+const FILTERS: [(&str, &str); 2] = [("gaussian_blur_s3", "blur:3"), ("box_blur_r2", "box:2")];
 
 /// What a benchmark kernel does.
 #[derive(Clone, Copy)]
@@ -358,6 +364,56 @@ fn main() -> Result<()> {
                     emit(row, &mut rows);
                 }
             }
+        }
+    }
+    let (iw, ih) = args
+        .image
+        .split_once('x')
+        .and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)))
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "--image {:?}: expected WIDTHxHEIGHT, e.g. 3840x2160",
+                args.image
+            )
+        })?;
+    // The anchors' test image (../shared/anchors/rust), so figures compare.
+    let img = image::RgbaImage::from_fn(iw, ih, |i, j| {
+        image::Rgba([(i * 7 + j * 13) as u8, (i ^ j) as u8, (i * j) as u8, 255])
+    });
+    let pixels = iw as usize * ih as usize;
+    for (name, text) in FILTERS
+        .iter()
+        .filter(|(name, _)| args.kernel.is_empty() || args.kernel.iter().any(|a| a == name))
+    {
+        let filter: gpu::filter::Filter = text.parse()?;
+        for &backend in &backends {
+            let Ok(ctx) = Context::new(backend) else {
+                continue;
+            };
+            let reps = if backend == Backend::Scalar {
+                3
+            } else if args.quick {
+                5
+            } else {
+                11
+            };
+            let median_s = median(reps, || {
+                black_box(ctx.filter(&img, &filter)?);
+                Ok(())
+            })?;
+            let d = ctx.last_dispatch().expect("a call was made");
+            let row = Row {
+                kernel: name,
+                backend: backend.to_string(),
+                mode: "host",
+                n: pixels,
+                median_s,
+                bytes: 8.0 * pixels as f64,
+                chose: (backend == Backend::Auto || d.backend != backend)
+                    .then(|| d.backend.to_string()),
+                paired_cpu_s: None,
+            };
+            emit(row, &mut rows);
         }
     }
     if !args.json {

@@ -381,6 +381,72 @@ impl Context {
         })
     }
 
+    /// `filter` applied to `img`. See [`Filter`](crate::filter::Filter) for
+    /// each filter's definition.
+    ///
+    /// ```
+    /// use gpu::filter::Filter;
+    /// let ctx = gpu::Context::new(gpu::Backend::Cpu)?;
+    /// let img = image::RgbaImage::from_pixel(5, 5, image::Rgba([100, 0, 0, 255]));
+    /// let out = ctx.filter(&img, &"invert".parse()?)?;
+    /// assert_eq!(out.get_pixel(0, 0).0, [155, 255, 255, 255]);
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
+    pub fn filter(
+        &self,
+        img: &image::RgbaImage,
+        filter: &crate::filter::Filter,
+    ) -> Result<image::RgbaImage> {
+        filter.validate()?;
+        let n = img.width() as usize * img.height() as usize;
+        let workload = Workload {
+            n,
+            bytes_in: 4.0,
+            bytes_out: 4.0,
+            work: 8.0,
+        };
+        let (mut backend, mut threads, mut reason) = self.decide(&workload);
+        if backend == Backend::Gpu {
+            // Not yet: filters run on the CPU backend, and the record says so.
+            (backend, threads, reason) = (
+                Backend::Cpu,
+                self.cost.cpu_plan(&workload).0,
+                Reason::GpuUnavailable {
+                    why: "image filters have no GPU implementation yet".into(),
+                },
+            );
+        }
+        self.record("filter", &Kernel::identity(), backend, threads, n, reason);
+        if n == 0 {
+            return Ok(img.clone());
+        }
+        Ok(match backend {
+            Backend::Scalar => crate::filter::scalar::apply(img, filter),
+            _ => crate::filter::cpu::apply(img, filter),
+        })
+    }
+
+    /// Applies `filters` in order.
+    ///
+    /// ```
+    /// let ctx = gpu::Context::new(gpu::Backend::Cpu)?;
+    /// let img = image::RgbaImage::from_pixel(5, 5, image::Rgba([100, 0, 0, 255]));
+    /// let chain = gpu::filter::Filter::parse_chain("invert,invert")?;
+    /// assert_eq!(ctx.filter_chain(&img, &chain)?, img);
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
+    pub fn filter_chain(
+        &self,
+        img: &image::RgbaImage,
+        filters: &[crate::filter::Filter],
+    ) -> Result<image::RgbaImage> {
+        let mut current = img.clone();
+        for f in filters {
+            current = self.filter(&current, f)?;
+        }
+        Ok(current)
+    }
+
     fn record(
         &self,
         op: &'static str,

@@ -71,6 +71,15 @@ pub enum Error {
         op: &'static str,
     },
 
+    /// A filter's text form or parameters are invalid.
+    #[error("invalid filter {spec:?}: {reason}")]
+    InvalidFilter {
+        /// The filter as given.
+        spec: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
     /// A kernel's arity does not match the number of inputs given.
     #[error("{op}: the kernel reads {expected} input(s) but {given} were given")]
     ArityMismatch {

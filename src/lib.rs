@@ -106,6 +106,7 @@ mod context;
 pub mod dispatch;
 mod error;
 pub mod expr;
+pub mod filter;
 mod reduce;
 
 pub use backend::gpu::AdapterSummary;

@@ -3,6 +3,7 @@
 mod accuracy;
 mod api;
 mod conformance;
+mod filters;
 mod properties;
 mod reductions;
 mod shaders;

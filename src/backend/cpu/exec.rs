@@ -11,8 +11,8 @@
 
 use super::math;
 use super::program::{Arg, Dst, Instr, Program, Src, Step};
+use super::simd::simd_fn;
 use crate::expr::{ops::truth, BinaryOp, TernaryOp, UnaryOp};
-use multiversion::multiversion;
 
 /// Elements per block (32 KiB per register). Measured on AVX-512 with two
 /// cores: 1024 left a third of the memory bandwidth unused on `x * 2 + 1`
@@ -74,12 +74,7 @@ pub(crate) fn run_block(
     run_block_simd(program, inputs, out, scratch)
 }
 
-#[multiversion(targets(
-    "x86_64+avx512f+avx512bw+avx512cd+avx512dq+avx512vl+avx2+fma",
-    "x86_64+avx2+fma",
-    "x86_64+sse4.2",
-    "aarch64+neon"
-))]
+simd_fn! {
 fn run_block_simd(program: &Program, inputs: &[&[f32]], out: &mut [f32], scratch: &mut Scratch) {
     let len = out.len();
     for instr in &program.instrs {
@@ -122,6 +117,7 @@ fn run_block_simd(program: &Program, inputs: &[&[f32]], out: &mut [f32], scratch
             scratch.registers[r] = reg;
         }
     }
+}
 }
 
 /// A step that needs no array operand: a candidate for fusing with its

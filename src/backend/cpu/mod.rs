@@ -10,6 +10,7 @@ mod exec;
 pub mod math;
 mod program;
 pub(crate) mod reduce;
+pub(crate) mod simd;
 
 use crate::expr::Kernel;
 use exec::{run_block, Scratch, BLOCK};

@@ -12,34 +12,25 @@
 
 use super::exec::{run_block, Scratch, BLOCK};
 use super::program::{Arg, Dst, Instr, Src, Step};
+use super::simd::simd_fn;
 use super::{Program, MAX_INPUTS};
 use crate::expr::{BinaryOp, UnaryOp};
 use crate::reduce::Reduce;
-use multiversion::multiversion;
 use rayon::prelude::*;
 
 /// Running accumulators per block: 64 values per accumulator over a full
 /// block, and eight AVX-512 (sixteen AVX2) registers.
 const ACCUMULATORS: usize = 128;
 
+simd_fn! {
 /// The reduction of `values` (at most a block) with `op`.
-#[multiversion(targets(
-    "x86_64+avx512f+avx512bw+avx512cd+avx512dq+avx512vl+avx2+fma",
-    "x86_64+avx2+fma",
-    "x86_64+sse4.2",
-    "aarch64+neon"
-))]
 pub(crate) fn reduce_slice(op: Reduce, values: &[f32]) -> f32 {
     reduce_pairs(op, values, values, |x, _| x)
 }
+}
 
+simd_fn! {
 /// The reduction of `map(xs[i], ys[i])` (at most a block), in one pass.
-#[multiversion(targets(
-    "x86_64+avx512f+avx512bw+avx512cd+avx512dq+avx512vl+avx2+fma",
-    "x86_64+avx2+fma",
-    "x86_64+sse4.2",
-    "aarch64+neon"
-))]
 fn reduce_simple(op: Reduce, simple: Simple, xs: &[f32], ys: &[f32]) -> f32 {
     match simple {
         Simple::Abs => reduce_pairs(op, xs, ys, |x, _| x.abs()),
@@ -54,6 +45,7 @@ fn reduce_simple(op: Reduce, simple: Simple, xs: &[f32], ys: &[f32]) -> f32 {
         Simple::Sub => reduce_pairs(op, xs, ys, |x, y| x - y),
         Simple::Mul => reduce_pairs(op, xs, ys, |x, y| x * y),
     }
+}
 }
 
 #[inline(always)]
