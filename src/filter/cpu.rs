@@ -15,6 +15,27 @@ use super::Filter;
 use crate::backend::cpu::simd::simd_fn;
 use image::RgbaImage;
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
+
+/// A buffer for an output image whose every byte the caller writes:
+/// skipping the zeroing of tens of megabytes is measurable.
+fn uninit(len: usize) -> Vec<MaybeUninit<u8>> {
+    let mut v = Vec::with_capacity(len);
+    // SAFETY: `MaybeUninit<u8>` needs no initialisation.
+    unsafe { v.set_len(len) };
+    v
+}
+
+/// The image in `bytes`, every one of which has been written.
+fn image_from(width: usize, height: usize, bytes: Vec<MaybeUninit<u8>>) -> RgbaImage {
+    let mut bytes = std::mem::ManuallyDrop::new(bytes);
+    let (ptr, len, cap) = (bytes.as_mut_ptr(), bytes.len(), bytes.capacity());
+    // SAFETY: the callers write every byte before calling this, and
+    // `MaybeUninit<u8>` has the layout of `u8`; ownership moves to the new Vec.
+    let bytes = unsafe { Vec::from_raw_parts(ptr.cast::<u8>(), len, cap) };
+    RgbaImage::from_raw(width as u32, height as u32, bytes)
+        .expect("the buffer has width × height pixels")
+}
 
 /// Output rows per rayon task.
 const BAND: usize = 8;
@@ -26,6 +47,10 @@ pub(crate) fn apply(img: &RgbaImage, filter: &Filter) -> RgbaImage {
         Filter::GaussianBlur { sigma } => {
             let k = f32s(&gaussian(*sigma));
             separable(img, &k, &k, Finish::Round)
+        }
+        Filter::BoxBlur { radius: 0 } => img.clone(),
+        Filter::BoxBlur { radius } if *radius <= MAX_INTEGER_BOX_RADIUS => {
+            box_integer(img, *radius as usize)
         }
         Filter::BoxBlur { radius } => {
             let k = f32s(&mean(*radius));
@@ -79,7 +104,7 @@ enum Finish {
 
 /// Per-thread rows.
 struct Rows {
-    column: Vec<f32>,
+    /// The column pass's output, with `radius` replicated pixels either side.
     padded: Vec<f32>,
     filtered: Vec<f32>,
 }
@@ -87,7 +112,6 @@ struct Rows {
 impl Rows {
     fn new(width: usize, radius: usize) -> Rows {
         Rows {
-            column: vec![0.0; width * 4],
             padded: vec![0.0; (width + 2 * radius) * 4],
             filtered: vec![0.0; width * 4],
         }
@@ -99,7 +123,7 @@ fn separable(img: &RgbaImage, h: &[f32], v: &[f32], finish: Finish) -> RgbaImage
     let (rh, rv) = (h.len() / 2, v.len() / 2);
     let src = img.as_raw();
     let row = |y: usize| &src[y * w * 4..(y + 1) * w * 4];
-    let mut out = vec![0u8; w * ht * 4];
+    let mut out = uninit(w * ht * 4);
     out.par_chunks_mut(w * 4 * BAND).enumerate().for_each_init(
         || Rows::new(w, rh),
         |rows, (band, out_band)| {
@@ -108,8 +132,8 @@ fn separable(img: &RgbaImage, h: &[f32], v: &[f32], finish: Finish) -> RgbaImage
                 let y = band * BAND + i;
                 taps.clear();
                 taps.extend((0..v.len()).map(|j| row((y + j).saturating_sub(rv).min(ht - 1))));
-                column_pass(&taps, v, &mut rows.column);
-                pad(&rows.column, &mut rows.padded, rh);
+                column_pass(&taps, v, &mut rows.padded[rh * 4..rh * 4 + w * 4]);
+                pad_edges(&mut rows.padded, rh);
                 match finish {
                     Finish::Round => row_pass_round(&rows.padded, h, out_row),
                     Finish::Sharpen(amount) => {
@@ -120,7 +144,7 @@ fn separable(img: &RgbaImage, h: &[f32], v: &[f32], finish: Finish) -> RgbaImage
             }
         },
     );
-    RgbaImage::from_raw(w as u32, ht as u32, out).expect("the buffer has width × height pixels")
+    image_from(w, ht, out)
 }
 
 /// Values per register block: the running sums stay in vector registers
@@ -149,19 +173,20 @@ fn column_pass(rows: &[&[u8]], k: &[f32], out: &mut [f32]) {
 }
 }
 
-/// `src` with `radius` copies of its first and last pixel on either side.
-fn pad(src: &[f32], padded: &mut [f32], radius: usize) {
-    let n = src.len();
-    let (first, last) = (
-        [src[0], src[1], src[2], src[3]],
-        [src[n - 4], src[n - 3], src[n - 2], src[n - 1]],
-    );
+/// Fills the `radius` pixels at either end of `padded` with copies of the
+/// first and last pixel of the row between them (`BORDER_REPLICATE`).
+fn pad_edges(padded: &mut [f32], radius: usize) {
+    let n = padded.len();
+    let first: [f32; 4] = padded[radius * 4..radius * 4 + 4]
+        .try_into()
+        .expect("a pixel");
+    let last: [f32; 4] = padded[n - radius * 4 - 4..n - radius * 4]
+        .try_into()
+        .expect("a pixel");
     for p in 0..radius {
         padded[p * 4..p * 4 + 4].copy_from_slice(&first);
-        let q = radius + n / 4 + p;
-        padded[q * 4..q * 4 + 4].copy_from_slice(&last);
+        padded[n - (p + 1) * 4..n - p * 4].copy_from_slice(&last);
     }
-    padded[radius * 4..radius * 4 + n].copy_from_slice(src);
 }
 
 /// One register block of the row kernel: `acc[t] = Σₛ h[s] · padded[i + t + 4s]`.
@@ -205,37 +230,123 @@ fn row_pass(padded: &[f32], out: &mut [f32], h: &[f32]) {
 
 simd_fn! {
 /// [`row_pass`] rounded straight to bytes.
-fn row_pass_round(padded: &[f32], h: &[f32], out: &mut [u8]) {
+fn row_pass_round(padded: &[f32], h: &[f32], out: &mut [MaybeUninit<u8>]) {
     let n = out.len();
     let mut i = 0;
     while i + CHUNK <= n {
         let acc = row_chunk(padded, h, i);
         for (o, &v) in out[i..i + CHUNK].iter_mut().zip(&acc) {
-            *o = round_u8(v);
+            o.write(round_u8(v));
         }
         i += CHUNK;
     }
     for (t, o) in out[i..].iter_mut().enumerate() {
-        *o = round_u8(row_value(padded, h, i + t));
+        o.write(round_u8(row_value(padded, h, i + t)));
     }
 }
 }
 
 simd_fn! {
-fn round_row(src: &[f32], out: &mut [u8]) {
+fn round_row(src: &[f32], out: &mut [MaybeUninit<u8>]) {
     for (o, &v) in out.iter_mut().zip(src) {
-        *o = round_u8(v);
+        o.write(round_u8(v));
     }
 }
 }
 
 simd_fn! {
-fn sharpen_row(original: &[u8], blurred: &[f32], amount: f32, out: &mut [u8]) {
+fn sharpen_row(original: &[u8], blurred: &[f32], amount: f32, out: &mut [MaybeUninit<u8>]) {
     for ((o, x), b) in out.chunks_exact_mut(4).zip(original.chunks_exact(4)).zip(blurred.chunks_exact(4)) {
         for c in 0..3 {
-            o[c] = round_u8((1.0 + amount) * x[c] as f32 - amount * b[c]);
+            o[c].write(round_u8((1.0 + amount) * x[c] as f32 - amount * b[c]));
         }
-        o[3] = x[3];
+        o[3].write(x[3]);
+    }
+}
+}
+
+/// The largest box radius whose sums of a whole square fit in 16 bits
+/// (255 · 15² = 57375).
+const MAX_INTEGER_BOX_RADIUS: u32 = 7;
+
+/// Box blur in integers: 16-bit column sums, 16-bit row sums of those, then
+/// one multiply by `1 / (2r + 1)²` and rounding. Twice the lanes of `f32`.
+fn box_integer(img: &RgbaImage, r: usize) -> RgbaImage {
+    let (w, ht) = (img.width() as usize, img.height() as usize);
+    let w4 = w * 4;
+    let taps = 2 * r + 1;
+    let scale = 1.0 / (taps * taps) as f32;
+    let src = img.as_raw();
+    let row = |y: usize| &src[y * w4..(y + 1) * w4];
+    let mut out = uninit(w * ht * 4);
+    out.par_chunks_mut(w4 * BAND).enumerate().for_each_init(
+        || vec![0u16; (w + 2 * r) * 4],
+        |padded, (band, out_band)| {
+            let mut rows: Vec<&[u8]> = Vec::with_capacity(taps);
+            for (i, out_row) in out_band.chunks_mut(w4).enumerate() {
+                let y = band * BAND + i;
+                rows.clear();
+                rows.extend((0..taps).map(|j| row((y + j).saturating_sub(r).min(ht - 1))));
+                column_sums(&rows, &mut padded[r * 4..r * 4 + w4]);
+                let n = padded.len();
+                let first: [u16; 4] = padded[r * 4..r * 4 + 4].try_into().expect("a pixel");
+                let last: [u16; 4] = padded[n - r * 4 - 4..n - r * 4]
+                    .try_into()
+                    .expect("a pixel");
+                for p in 0..r {
+                    padded[p * 4..p * 4 + 4].copy_from_slice(&first);
+                    padded[n - (p + 1) * 4..n - p * 4].copy_from_slice(&last);
+                }
+                row_sums_scaled(padded, taps, scale, out_row);
+            }
+        },
+    );
+    image_from(w, ht, out)
+}
+
+simd_fn! {
+/// `out[i] = Σⱼ rows[j][i]` in 16 bits.
+fn column_sums(rows: &[&[u8]], out: &mut [u16]) {
+    let n = out.len();
+    let mut i = 0;
+    while i + CHUNK <= n {
+        let mut acc = [0u16; CHUNK];
+        for r in rows {
+            let src: &[u8; CHUNK] = r[i..i + CHUNK].try_into().expect("a full chunk");
+            for (a, &v) in acc.iter_mut().zip(src) {
+                *a += v as u16;
+            }
+        }
+        out[i..i + CHUNK].copy_from_slice(&acc);
+        i += CHUNK;
+    }
+    for (t, o) in out[i..].iter_mut().enumerate() {
+        *o = rows.iter().map(|r| r[i + t] as u16).sum();
+    }
+}
+}
+
+simd_fn! {
+/// `out[i] = round(scale · Σₛ padded[i + 4s])` over `taps` pixels.
+fn row_sums_scaled(padded: &[u16], taps: usize, scale: f32, out: &mut [MaybeUninit<u8>]) {
+    let n = out.len();
+    let mut i = 0;
+    while i + CHUNK <= n {
+        let mut acc = [0u16; CHUNK];
+        for s in 0..taps {
+            let src: &[u16; CHUNK] = padded[i + 4 * s..i + 4 * s + CHUNK].try_into().expect("a full chunk");
+            for (a, &p) in acc.iter_mut().zip(src) {
+                *a += p;
+            }
+        }
+        for (o, &v) in out[i..i + CHUNK].iter_mut().zip(&acc) {
+            o.write(round_u8(v as f32 * scale));
+        }
+        i += CHUNK;
+    }
+    for (t, o) in out[i..].iter_mut().enumerate() {
+        let sum: u32 = (0..taps).map(|s| padded[i + t + 4 * s] as u32).sum();
+        o.write(round_u8(sum as f32 * scale));
     }
 }
 }
@@ -246,7 +357,7 @@ fn convolve(img: &RgbaImage, size: usize, weights: &[f32]) -> RgbaImage {
     let (w, ht) = (img.width() as usize, img.height() as usize);
     let r = size / 2;
     let src = img.as_raw();
-    let mut out = vec![0u8; w * ht * 4];
+    let mut out = uninit(w * ht * 4);
     out.par_chunks_mut(w * 4 * BAND).enumerate().for_each_init(
         || (Rows::new(w, r), vec![0.0f32; w * 4]),
         |(rows, acc), (band, out_band)| {
@@ -255,8 +366,11 @@ fn convolve(img: &RgbaImage, size: usize, weights: &[f32]) -> RgbaImage {
                 acc.fill(0.0);
                 for ky in 0..size {
                     let yy = (y + ky).saturating_sub(r).min(ht - 1);
-                    to_f32(&src[yy * w * 4..(yy + 1) * w * 4], &mut rows.column);
-                    pad(&rows.column, &mut rows.padded, r);
+                    to_f32(
+                        &src[yy * w * 4..(yy + 1) * w * 4],
+                        &mut rows.padded[r * 4..r * 4 + w * 4],
+                    );
+                    pad_edges(&mut rows.padded, r);
                     row_pass(
                         &rows.padded,
                         &mut rows.filtered,
@@ -268,7 +382,7 @@ fn convolve(img: &RgbaImage, size: usize, weights: &[f32]) -> RgbaImage {
             }
         },
     );
-    RgbaImage::from_raw(w as u32, ht as u32, out).expect("the buffer has width × height pixels")
+    image_from(w, ht, out)
 }
 
 simd_fn! {
@@ -300,7 +414,7 @@ fn sobel(img: &RgbaImage) -> RgbaImage {
         gray[y * w + x]
     };
     let src = img.as_raw();
-    let mut out = vec![0u8; w * ht * 4];
+    let mut out = uninit(w * ht * 4);
     out.par_chunks_mut(w * 4).enumerate().for_each(|(y, row)| {
         let y = y as isize;
         for (x, px) in row.chunks_exact_mut(4).enumerate() {
@@ -311,10 +425,12 @@ fn sobel(img: &RgbaImage) -> RgbaImage {
                 - (g(x - 1, y - 1) + 2.0 * g(x, y - 1) + g(x + 1, y - 1));
             let m = round_u8((gx * gx + gy * gy).sqrt());
             let a = src[(y as usize * w + x as usize) * 4 + 3];
-            px.copy_from_slice(&[m, m, m, a]);
+            for (o, v) in px.iter_mut().zip([m, m, m, a]) {
+                o.write(v);
+            }
         }
     });
-    RgbaImage::from_raw(w as u32, ht as u32, out).expect("the buffer has width × height pixels")
+    image_from(w, ht, out)
 }
 
 /// A per-pixel transform, in parallel over rows.
