@@ -71,6 +71,15 @@ pub enum Error {
         op: &'static str,
     },
 
+    /// An image file could not be read, decoded, encoded or written.
+    #[error("{path}: {reason}")]
+    Image {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
+
     /// A filter's text form or parameters are invalid.
     #[error("invalid filter {spec:?}: {reason}")]
     InvalidFilter {

@@ -107,6 +107,7 @@ pub mod dispatch;
 mod error;
 pub mod expr;
 pub mod filter;
+pub mod io;
 mod reduce;
 
 pub use backend::gpu::AdapterSummary;

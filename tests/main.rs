@@ -4,6 +4,7 @@ mod accuracy;
 mod api;
 mod conformance;
 mod filters;
+mod io;
 mod properties;
 mod reductions;
 mod shaders;
