@@ -397,36 +397,11 @@ impl Context {
         img: &image::RgbaImage,
         filter: &crate::filter::Filter,
     ) -> Result<image::RgbaImage> {
-        filter.validate()?;
-        let n = img.width() as usize * img.height() as usize;
-        let workload = Workload {
-            n,
-            bytes_in: 4.0,
-            bytes_out: 4.0,
-            work: 8.0,
-        };
-        let (mut backend, mut threads, mut reason) = self.decide(&workload);
-        if backend == Backend::Gpu {
-            // Not yet: filters run on the CPU backend, and the record says so.
-            (backend, threads, reason) = (
-                Backend::Cpu,
-                self.cost.cpu_plan(&workload).0,
-                Reason::GpuUnavailable {
-                    why: "image filters have no GPU implementation yet".into(),
-                },
-            );
-        }
-        self.record("filter", &Kernel::identity(), backend, threads, n, reason);
-        if n == 0 {
-            return Ok(img.clone());
-        }
-        Ok(match backend {
-            Backend::Scalar => crate::filter::scalar::apply(img, filter),
-            _ => crate::filter::cpu::apply(img, filter),
-        })
+        self.filter_chain(img, std::slice::from_ref(filter))
     }
 
-    /// Applies `filters` in order.
+    /// Applies `filters` in order. On the GPU the intermediate images stay
+    /// on the device (for images that fit one storage binding).
     ///
     /// ```
     /// let ctx = gpu::Context::new(gpu::Backend::Cpu)?;
@@ -440,11 +415,33 @@ impl Context {
         img: &image::RgbaImage,
         filters: &[crate::filter::Filter],
     ) -> Result<image::RgbaImage> {
-        let mut current = img.clone();
         for f in filters {
-            current = self.filter(&current, f)?;
+            f.validate()?;
         }
-        Ok(current)
+        let n = img.width() as usize * img.height() as usize;
+        let workload = Workload {
+            n,
+            bytes_in: 4.0,
+            bytes_out: 4.0,
+            work: filters
+                .iter()
+                .map(crate::filter::Filter::work_per_pixel)
+                .sum(),
+        };
+        let (backend, threads, reason) = self.decide(&workload);
+        self.record("filter", &Kernel::identity(), backend, threads, n, reason);
+        if n == 0 || filters.is_empty() {
+            return Ok(img.clone());
+        }
+        match backend {
+            Backend::Gpu => crate::filter::gpu::apply_chain(img, filters),
+            Backend::Scalar => Ok(filters
+                .iter()
+                .fold(img.clone(), |im, f| crate::filter::scalar::apply(&im, f))),
+            Backend::Cpu | Backend::Auto => Ok(filters
+                .iter()
+                .fold(img.clone(), |im, f| crate::filter::cpu::apply(&im, f))),
+        }
     }
 
     fn record(

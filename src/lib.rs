@@ -128,6 +128,7 @@ pub mod __private {
     };
     pub use crate::backend::gpu::device::touched as gpu_touched;
     pub use crate::backend::gpu::resident::GpuResident;
+    pub use crate::filter::gpu::FILTER_SHADER;
 }
 
 /// `f` applied to every element of `x`, on the default context's backend.

@@ -5,9 +5,7 @@
 //! * `kernels`: the 1-D weights and the luma formula.
 //! * `scalar`: the reference implementation (the oracle in tests).
 //! * `cpu`: separable passes over rows, SIMD along each row, rayon over bands.
-//!
-//! The GPU backend has no filters yet: a context created for `Gpu` runs
-//! them on the CPU backend, and its [`Dispatch`](crate::Dispatch) record says so.
+//! * `gpu`: `shaders/filter.wgsl`, band by band, chains kept on the device.
 //!
 //! Every filter matches the OpenCV function named on its [`Filter`] variant
 //! within ±1 per channel (`BORDER_REPLICATE`), on every backend; the tests
@@ -17,6 +15,7 @@
 //! (0×0) filters to an empty image.
 
 pub(crate) mod cpu;
+pub(crate) mod gpu;
 mod kernels;
 pub(crate) mod scalar;
 pub mod spec;

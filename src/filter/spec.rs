@@ -204,6 +204,22 @@ impl Filter {
         }
     }
 
+    /// Rough work per pixel, in additions, for the dispatcher's cost model.
+    pub fn work_per_pixel(&self) -> f64 {
+        4.0 * match self {
+            Filter::GaussianBlur { sigma } => 4.0 * (3.0 * *sigma as f64).ceil() + 2.0,
+            Filter::BoxBlur { radius } => 4.0 * *radius as f64 + 2.0,
+            Filter::Sharpen { sigma, .. } => 4.0 * (3.0 * *sigma as f64).ceil() + 4.0,
+            Filter::Convolve { size, .. } => (*size as f64).powi(2),
+            Filter::Separable {
+                horizontal,
+                vertical,
+            } => (horizontal.len() + vertical.len()) as f64,
+            Filter::Sobel => 12.0,
+            Filter::Grayscale | Filter::Invert | Filter::BrightnessContrast { .. } => 1.0,
+        }
+    }
+
     /// Whether the filter reads neighbouring pixels (as opposed to a
     /// per-pixel colour transform).
     pub fn is_spatial(&self) -> bool {
