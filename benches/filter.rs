@@ -1,0 +1,43 @@
+//! Criterion benches for image filters, grouped by filter and image size,
+//! every backend side by side on the same image, with `Throughput::Bytes`
+//! (8 bytes per pixel: RGBA read and written).
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use gpu::filter::Filter;
+use gpu::{Backend, Context};
+use image::RgbaImage;
+use std::hint::black_box;
+
+fn filter_benches(c: &mut Criterion) {
+    let contexts: Vec<(Backend, Context)> = [Backend::Cpu, Backend::Gpu, Backend::Auto]
+        .into_iter()
+        .filter_map(|b| match Context::new(b) {
+            Ok(ctx) => Some((b, ctx)),
+            Err(e) => {
+                eprintln!("{b} backend skipped: {e}");
+                None
+            }
+        })
+        .collect();
+    for text in ["blur:3", "box:2", "sobel", "sharpen:1.5:2"] {
+        let filter: Filter = text.parse().expect("a valid filter");
+        for (w, h) in [(256u32, 256u32), (1920, 1080)] {
+            let img = RgbaImage::from_fn(w, h, |x, y| image::Rgba([(x * 7 + y * 13) as u8, (x ^ y) as u8, (x * y) as u8, 255]));
+            let mut group = c.benchmark_group(format!("{text}/{w}x{h}"));
+            group.throughput(Throughput::Bytes(8 * w as u64 * h as u64));
+            for (backend, ctx) in &contexts {
+                group.bench_function(BenchmarkId::from_parameter(backend), |b| {
+                    b.iter(|| black_box(ctx.filter(&img, &filter).unwrap()))
+                });
+            }
+            group.finish();
+        }
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(10);
+    targets = filter_benches
+}
+criterion_main!(benches);
