@@ -193,7 +193,15 @@ fn auto_never_prefers_a_software_adapter() {
             assert_eq!(d.backend, Backend::Cpu, "{d}");
             assert!(matches!(d.reason, Reason::GpuIsSoftware { .. }), "{d}");
         }
-        Ok(_) => assert_eq!(d.backend, Backend::Gpu, "{d}"),
+        // On hardware the cost model decides; it must pick the cheaper estimate.
+        Ok(_) => match d.reason {
+            Reason::CostModel { cpu_s, gpu_s: Some(gpu_s) } => {
+                let cheaper = if gpu_s < cpu_s { Backend::Gpu } else { Backend::Cpu };
+                assert_eq!(d.backend, cheaper, "{d}");
+            }
+            Reason::CostModel { gpu_s: None, .. } => assert_eq!(d.backend, Backend::Cpu, "{d}"),
+            _ => panic!("a hardware adapter is weighed by the cost model: {d}"),
+        },
         Err(_) => {
             assert_eq!(d.backend, Backend::Cpu, "{d}");
             assert!(matches!(d.reason, Reason::GpuUnavailable { .. }), "{d}");
