@@ -22,7 +22,9 @@ fn filter_benches(c: &mut Criterion) {
     for text in ["blur:3", "box:2", "sobel", "sharpen:1.5:2"] {
         let filter: Filter = text.parse().expect("a valid filter");
         for (w, h) in [(256u32, 256u32), (1920, 1080)] {
-            let img = RgbaImage::from_fn(w, h, |x, y| image::Rgba([(x * 7 + y * 13) as u8, (x ^ y) as u8, (x * y) as u8, 255]));
+            let img = RgbaImage::from_fn(w, h, |x, y| {
+                image::Rgba([(x * 7 + y * 13) as u8, (x ^ y) as u8, (x * y) as u8, 255])
+            });
             let mut group = c.benchmark_group(format!("{text}/{w}x{h}"));
             group.throughput(Throughput::Bytes(8 * w as u64 * h as u64));
             for (backend, ctx) in &contexts {

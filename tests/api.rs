@@ -195,8 +195,15 @@ fn auto_never_prefers_a_software_adapter() {
         }
         // On hardware the cost model decides; it must pick the cheaper estimate.
         Ok(_) => match d.reason {
-            Reason::CostModel { cpu_s, gpu_s: Some(gpu_s) } => {
-                let cheaper = if gpu_s < cpu_s { Backend::Gpu } else { Backend::Cpu };
+            Reason::CostModel {
+                cpu_s,
+                gpu_s: Some(gpu_s),
+            } => {
+                let cheaper = if gpu_s < cpu_s {
+                    Backend::Gpu
+                } else {
+                    Backend::Cpu
+                };
                 assert_eq!(d.backend, cheaper, "{d}");
             }
             Reason::CostModel { gpu_s: None, .. } => assert_eq!(d.backend, Backend::Cpu, "{d}"),
