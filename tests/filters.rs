@@ -222,3 +222,26 @@ fn gpu_chains_bands_and_wide_kernels_agree_with_the_cpu() {
         assert!(d <= 1, "{f} on 4096x2100: off by {d} at {at:?}");
     }
 }
+
+#[test]
+fn box_blur_every_small_radius_matches_the_reference() {
+    // Radii up to 7 take the CPU's integer path (16-bit sums, 24-bit fixed-point
+    // scale); 8 and up the f32 path. A saturated image stresses the sums' range.
+    let cpu = Context::new(Backend::Cpu).unwrap();
+    let scalar = Context::new(Backend::Scalar).unwrap();
+    let white = RgbaImage::from_pixel(40, 30, image::Rgba([255, 255, 255, 255]));
+    let img = load("synthetic_37x23.png");
+    for radius in 0..=9 {
+        let f = Filter::BoxBlur { radius };
+        assert_eq!(
+            cpu.filter(&white, &f).unwrap(),
+            white,
+            "box:{radius} keeps a white image white"
+        );
+        let (d, at) = max_difference(
+            &cpu.filter(&img, &f).unwrap(),
+            &scalar.filter(&img, &f).unwrap(),
+        );
+        assert!(d <= 1, "box:{radius} off by {d} at {at:?}");
+    }
+}

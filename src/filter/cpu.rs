@@ -329,6 +329,7 @@ fn column_sums(rows: &[&[u8]], out: &mut [u16]) {
 simd_fn! {
 /// `out[i] = round(scale · Σₛ padded[i + 4s])` over `taps` pixels.
 fn row_sums_scaled(padded: &[u16], taps: usize, scale: f32, out: &mut [MaybeUninit<u8>]) {
+    let multiplier = (scale as f64 * (1u64 << 24) as f64).round() as u32;
     let n = out.len();
     let mut i = 0;
     while i + CHUNK <= n {
@@ -340,7 +341,8 @@ fn row_sums_scaled(padded: &[u16], taps: usize, scale: f32, out: &mut [MaybeUnin
             }
         }
         for (o, &v) in out[i..i + CHUNK].iter_mut().zip(&acc) {
-            o.write(round_u8(v as f32 * scale));
+            // v · scale, rounded: a 24-bit fixed-point multiply keeps it in integers.
+            o.write(((v as u32 * multiplier + (1 << 23)) >> 24) as u8);
         }
         i += CHUNK;
     }
