@@ -260,6 +260,16 @@ fn special(v: f32) -> bool {
 }
 
 fn unary_bound(op: UnaryOp, a: Value, v: f32, model: &Model) -> f64 {
+    let d = unary_bound_inner(op, a, v, model);
+    // Next to a pole a backend's tan (sin / cos with cos rounding to 0) may be
+    // infinite: when the allowed error swamps the value, it is undetermined.
+    if op == UnaryOp::Tan && d > 0.0 && d >= (v as f64).abs() {
+        return f64::INFINITY;
+    }
+    d
+}
+
+fn unary_bound_inner(op: UnaryOp, a: Value, v: f32, model: &Model) -> f64 {
     if a.d == 0.0 {
         return if special(v) {
             0.0
