@@ -2,23 +2,16 @@
 //! every backend side by side on the same image, with `Throughput::Bytes`
 //! (8 bytes per pixel: RGBA read and written).
 
+mod common;
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use gpu::filter::Filter;
-use gpu::{Backend, Context};
+use gpu::Backend;
 use image::RgbaImage;
 use std::hint::black_box;
 
 fn filter_benches(c: &mut Criterion) {
-    let contexts: Vec<(Backend, Context)> = [Backend::Cpu, Backend::Gpu, Backend::Auto]
-        .into_iter()
-        .filter_map(|b| match Context::new(b) {
-            Ok(ctx) => Some((b, ctx)),
-            Err(e) => {
-                eprintln!("{b} backend skipped: {e}");
-                None
-            }
-        })
-        .collect();
+    let contexts = common::contexts(&[Backend::Cpu, Backend::Gpu, Backend::Auto]);
     for text in ["blur:3", "box:2", "sobel", "sharpen:1.5:2"] {
         let filter: Filter = text.parse().expect("a valid filter");
         for (w, h) in [(256u32, 256u32), (1920, 1080)] {

@@ -2,8 +2,10 @@
 //! by side on the same input, with `Throughput::Bytes` (8 bytes per element:
 //! one f32 read, one written).
 
+mod common;
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use gpu::{Backend, Context, Expr};
+use gpu::{Backend, Expr};
 
 type NamedKernel = (&'static str, fn(Expr) -> Expr);
 
@@ -15,17 +17,7 @@ fn kernels() -> [NamedKernel; 2] {
 }
 
 fn map_benches(c: &mut Criterion) {
-    let contexts: Vec<(Backend, Context)> =
-        [Backend::Scalar, Backend::Cpu, Backend::Gpu, Backend::Auto]
-            .into_iter()
-            .filter_map(|b| match Context::new(b) {
-                Ok(ctx) => Some((b, ctx)),
-                Err(e) => {
-                    eprintln!("{b} backend skipped: {e}");
-                    None
-                }
-            })
-            .collect();
+    let contexts = common::contexts(&[Backend::Scalar, Backend::Cpu, Backend::Gpu, Backend::Auto]);
     for (name, f) in kernels() {
         for n in [1usize << 10, 1 << 16, 1 << 20] {
             let mut group = c.benchmark_group(format!("{name}/{n}"));

@@ -2,22 +2,14 @@
 //! backend side by side on the same input, with `Throughput::Bytes` (4 bytes
 //! per element read).
 
+mod common;
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use gpu::{Backend, Context, Reduce};
+use gpu::{Backend, Reduce};
 use std::hint::black_box;
 
 fn reduce_benches(c: &mut Criterion) {
-    let contexts: Vec<(Backend, Context)> =
-        [Backend::Scalar, Backend::Cpu, Backend::Gpu, Backend::Auto]
-            .into_iter()
-            .filter_map(|b| match Context::new(b) {
-                Ok(ctx) => Some((b, ctx)),
-                Err(e) => {
-                    eprintln!("{b} backend skipped: {e}");
-                    None
-                }
-            })
-            .collect();
+    let contexts = common::contexts(&[Backend::Scalar, Backend::Cpu, Backend::Gpu, Backend::Auto]);
     for name in ["reduce_sum", "reduce_max", "sum_squares"] {
         for n in [1usize << 10, 1 << 16, 1 << 20] {
             let mut group = c.benchmark_group(format!("{name}/{n}"));

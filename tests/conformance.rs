@@ -44,21 +44,7 @@ pub fn map2_all_sizes(ctx: &Context) {
 }
 
 fn unary_kernel(op: UnaryOp) -> Kernel {
-    Kernel::unary(|v| match op {
-        UnaryOp::Neg => -v,
-        UnaryOp::Abs => v.abs(),
-        UnaryOp::Floor => v.floor(),
-        UnaryOp::Ceil => v.ceil(),
-        UnaryOp::Sqrt => v.sqrt(),
-        UnaryOp::Sin => v.sin(),
-        UnaryOp::Cos => v.cos(),
-        UnaryOp::Tan => v.tan(),
-        UnaryOp::Exp => v.exp(),
-        UnaryOp::Ln => v.ln(),
-        UnaryOp::Tanh => v.tanh(),
-        _ => unreachable!("every unary op is listed"),
-    })
-    .unwrap()
+    Kernel::unary(|v| crate::properties::unary_expr(op, v)).unwrap()
 }
 
 pub fn binary_expr(op: BinaryOp, a: Expr, b: Expr) -> Expr {

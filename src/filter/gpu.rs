@@ -10,7 +10,7 @@
 
 use super::kernels::{gaussian, mean};
 use super::Filter;
-use crate::backend::gpu::buffers::BufferPool;
+use crate::backend::gpu::buffers::{Pooled, POOL};
 use crate::backend::gpu::device::{shared, Device};
 use crate::backend::gpu::map::{chunk_elements, read_back};
 use crate::error::{Error, Result};
@@ -232,16 +232,14 @@ impl Plan {
     }
 }
 
-static POOL: BufferPool = BufferPool::new();
-
 /// Buffers for one band (or a whole chain).
 struct Buffers<'a> {
-    uniform: crate::backend::gpu::buffers::Pooled<'a>,
-    a: crate::backend::gpu::buffers::Pooled<'a>,
-    b: crate::backend::gpu::buffers::Pooled<'a>,
-    mid: crate::backend::gpu::buffers::Pooled<'a>,
-    weights: crate::backend::gpu::buffers::Pooled<'a>,
-    readback: crate::backend::gpu::buffers::Pooled<'a>,
+    uniform: Pooled<'a>,
+    a: Pooled<'a>,
+    b: Pooled<'a>,
+    mid: Pooled<'a>,
+    weights: Pooled<'a>,
+    readback: Pooled<'a>,
 }
 
 fn buffers(device: &Device, pixels: usize, mid_pixels: usize, weights: usize) -> Buffers<'static> {

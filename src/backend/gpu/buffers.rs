@@ -15,6 +15,9 @@ const MAX_IDLE_BYTES: u64 = 1 << 30;
 /// Smallest buffer the pool hands out.
 const MIN_SIZE: u64 = 256;
 
+/// The pool every GPU call borrows its buffers from.
+pub(crate) static POOL: BufferPool = BufferPool::new();
+
 /// Idle buffers with their usages.
 pub(crate) struct BufferPool {
     idle: Mutex<Vec<(wgpu::BufferUsages, wgpu::Buffer)>>,

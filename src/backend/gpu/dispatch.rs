@@ -2,6 +2,7 @@
 //! shares, whatever holds its data (host slices streamed through pooled
 //! buffers, or arrays already on the device).
 
+use super::buffers::{Pooled, POOL};
 use super::device::Device;
 use super::params::Params;
 use super::pipelines::Pipeline;
@@ -65,4 +66,60 @@ pub(crate) fn encode(
         pass.dispatch_workgroups(grid.0, grid.1, 1);
     }
     encoder
+}
+
+/// Pooled buffers for streaming host slices through a kernel chunk by chunk:
+/// the parameters, up to two inputs, the output and its read-back copy.
+pub(crate) struct Streamed {
+    pub uniform: Pooled<'static>,
+    pub in0: Pooled<'static>,
+    pub in1: Option<Pooled<'static>>,
+    pub out: Pooled<'static>,
+    pub readback: Pooled<'static>,
+}
+
+impl Streamed {
+    /// Buffers for `inputs` input arrays of `input_bytes` per chunk and an
+    /// output of `output_bytes`.
+    pub fn acquire(
+        device: &Device,
+        inputs: usize,
+        input_bytes: u64,
+        output_bytes: u64,
+    ) -> Streamed {
+        use wgpu::BufferUsages as U;
+        let (d, max) = (&device.device, device.limits.max_buffer_size);
+        let uniform = std::mem::size_of::<Params>() as u64;
+        Streamed {
+            uniform: POOL.acquire(d, uniform, U::UNIFORM | U::COPY_DST, max),
+            in0: POOL.acquire(d, input_bytes, U::STORAGE | U::COPY_DST, max),
+            in1: (inputs > 1).then(|| POOL.acquire(d, input_bytes, U::STORAGE | U::COPY_DST, max)),
+            out: POOL.acquire(d, output_bytes, U::STORAGE | U::COPY_SRC, max),
+            readback: POOL.acquire(d, output_bytes, U::MAP_READ | U::COPY_DST, max),
+        }
+    }
+
+    /// The kernel's bindings over these buffers.
+    pub fn bindings(&self) -> Bindings<'_> {
+        Bindings {
+            uniform: &self.uniform,
+            in0: &self.in0,
+            in1: self.in1.as_deref(),
+            out: &self.out,
+        }
+    }
+
+    /// Queues the upload of elements `range` of every input.
+    pub fn upload(&self, device: &Device, inputs: &[&[f32]], range: std::ops::Range<usize>) {
+        device.queue.write_buffer(
+            &self.in0,
+            0,
+            bytemuck::cast_slice(&inputs[0][range.clone()]),
+        );
+        if let Some(in1) = &self.in1 {
+            device
+                .queue
+                .write_buffer(in1, 0, bytemuck::cast_slice(&inputs[1][range]));
+        }
+    }
 }

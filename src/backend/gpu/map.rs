@@ -6,9 +6,8 @@
 //! works, including arrays larger than one binding. Each chunk's dispatch is
 //! a 2D grid when it needs more workgroups than one dimension allows.
 
-use super::buffers::BufferPool;
 use super::device::Device;
-use super::dispatch::{encode, Bindings};
+use super::dispatch::{encode, Streamed};
 use super::params::Params;
 use super::pipelines::{pipeline, Family};
 use crate::error::{Error, Result};
@@ -21,9 +20,6 @@ pub(crate) const WORKGROUP_SIZE: u32 = 256;
 /// Largest chunk per array, in bytes: wgpu's default storage-binding limit.
 /// Bigger chunks gain nothing measurable and would make pooled buffers huge.
 pub(crate) const MAX_CHUNK_BYTES: u64 = 128 << 20;
-
-/// Device buffers shared by every GPU call.
-pub(crate) static POOL: BufferPool = BufferPool::new();
 
 /// Elements per chunk on `device`.
 pub(crate) fn chunk_elements(device: &Device) -> usize {
@@ -54,46 +50,31 @@ pub(crate) fn map(
         return Ok(());
     }
     let pipeline = pipeline(device, kernel, Family::Map)?;
-    let d = &device.device;
     let chunk = chunk_elements(device).min(n);
     let bytes = (chunk * 4) as u64;
-    let max = device.limits.max_buffer_size;
-    use wgpu::BufferUsages as U;
-    let uniform = POOL.acquire(
-        d,
-        std::mem::size_of::<Params>() as u64,
-        U::UNIFORM | U::COPY_DST,
-        max,
-    );
-    let in0 = POOL.acquire(d, bytes, U::STORAGE | U::COPY_DST, max);
-    let in1 = (inputs.len() > 1).then(|| POOL.acquire(d, bytes, U::STORAGE | U::COPY_DST, max));
-    let result = POOL.acquire(d, bytes, U::STORAGE | U::COPY_SRC, max);
-    let readback = POOL.acquire(d, bytes, U::MAP_READ | U::COPY_DST, max);
-    let bindings = Bindings {
-        uniform: &uniform,
-        in0: &in0,
-        in1: in1.as_deref(),
-        out: &result,
-    };
-    let bind_group = bindings.bind_group(device, &pipeline);
+    let bufs = Streamed::acquire(device, inputs.len(), bytes, bytes);
+    let bind_group = bufs.bindings().bind_group(device, &pipeline);
     let max_groups = device.limits.max_compute_workgroups_per_dimension;
     for start in (0..n).step_by(chunk) {
         let end = (start + chunk).min(n);
         let len = end - start;
         let (gx, gy) = grid(len, max_groups);
-        let q = &device.queue;
-        q.write_buffer(&in0, 0, bytemuck::cast_slice(&inputs[0][start..end]));
-        if let Some(in1) = &in1 {
-            q.write_buffer(in1, 0, bytemuck::cast_slice(&inputs[1][start..end]));
-        }
+        bufs.upload(device, inputs, start..end);
         let params = Params::new(len as u32, gx * WORKGROUP_SIZE);
-        let mut encoder = encode(device, &pipeline, &bind_group, &uniform, params, (gx, gy));
+        let mut encoder = encode(
+            device,
+            &pipeline,
+            &bind_group,
+            &bufs.uniform,
+            params,
+            (gx, gy),
+        );
         let len_bytes = (len * 4) as u64;
-        encoder.copy_buffer_to_buffer(&result, 0, &readback, 0, len_bytes);
-        let submission = q.submit([encoder.finish()]);
+        encoder.copy_buffer_to_buffer(&bufs.out, 0, &bufs.readback, 0, len_bytes);
+        let submission = device.queue.submit([encoder.finish()]);
         read_back(
             device,
-            &readback,
+            &bufs.readback,
             len_bytes,
             submission,
             &mut out[start..end],

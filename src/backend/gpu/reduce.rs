@@ -8,8 +8,8 @@
 //! per-dimension limit however long the input.
 
 use super::device::Device;
-use super::dispatch::{encode, Bindings};
-use super::map::{chunk_elements, read_back, POOL, WORKGROUP_SIZE};
+use super::dispatch::{encode, Streamed};
+use super::map::{chunk_elements, read_back, WORKGROUP_SIZE};
 use super::params::Params;
 use super::pipelines::{pipeline, Family};
 use crate::error::Result;
@@ -31,53 +31,34 @@ pub(crate) fn reduce(
 ) -> Result<f32> {
     let subgroups = subgroups && device.summary.subgroups;
     let pipeline = pipeline(device, kernel, Family::Reduce { op, subgroups })?;
-    let d = &device.device;
     let chunk = chunk_elements(device).min(n);
-    let bytes = (chunk * 4) as u64;
-    let max = device.limits.max_buffer_size;
-    use wgpu::BufferUsages as U;
-    let uniform = POOL.acquire(
-        d,
-        std::mem::size_of::<Params>() as u64,
-        U::UNIFORM | U::COPY_DST,
-        max,
+    let bufs = Streamed::acquire(
+        device,
+        inputs.len(),
+        (chunk * 4) as u64,
+        (MAX_GROUPS * 4) as u64,
     );
-    let in0 = POOL.acquire(d, bytes, U::STORAGE | U::COPY_DST, max);
-    let in1 = (inputs.len() > 1).then(|| POOL.acquire(d, bytes, U::STORAGE | U::COPY_DST, max));
-    let groups_bytes = (MAX_GROUPS * 4) as u64;
-    let result = POOL.acquire(d, groups_bytes, U::STORAGE | U::COPY_SRC, max);
-    let readback = POOL.acquire(d, groups_bytes, U::MAP_READ | U::COPY_DST, max);
-    let bindings = Bindings {
-        uniform: &uniform,
-        in0: &in0,
-        in1: in1.as_deref(),
-        out: &result,
-    };
-    let bind_group = bindings.bind_group(device, &pipeline);
+    let bind_group = bufs.bindings().bind_group(device, &pipeline);
     let mut partials = Vec::new();
     for start in (0..n).step_by(chunk) {
         let end = (start + chunk).min(n);
         let len = end - start;
         let groups = len.div_ceil(WORKGROUP_SIZE as usize).clamp(1, MAX_GROUPS);
-        let q = &device.queue;
-        q.write_buffer(&in0, 0, bytemuck::cast_slice(&inputs[0][start..end]));
-        if let Some(in1) = &in1 {
-            q.write_buffer(in1, 0, bytemuck::cast_slice(&inputs[1][start..end]));
-        }
+        bufs.upload(device, inputs, start..end);
         let params = Params::new(len as u32, groups as u32 * WORKGROUP_SIZE);
         let mut encoder = encode(
             device,
             &pipeline,
             &bind_group,
-            &uniform,
+            &bufs.uniform,
             params,
             (groups as u32, 1),
         );
         let result_bytes = (groups * 4) as u64;
-        encoder.copy_buffer_to_buffer(&result, 0, &readback, 0, result_bytes);
-        let submission = q.submit([encoder.finish()]);
+        encoder.copy_buffer_to_buffer(&bufs.out, 0, &bufs.readback, 0, result_bytes);
+        let submission = device.queue.submit([encoder.finish()]);
         let mut part = vec![0.0f32; groups];
-        read_back(device, &readback, result_bytes, submission, &mut part)?;
+        read_back(device, &bufs.readback, result_bytes, submission, &mut part)?;
         partials.push(op.combine_pairwise(&part));
     }
     Ok(op.combine_pairwise(&partials))
