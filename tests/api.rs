@@ -180,10 +180,9 @@ fn auto_runs_tiny_inputs_on_one_cpu_thread_without_looking_at_the_gpu() {
     );
 }
 
-#[test]
-fn auto_never_prefers_a_software_adapter() {
-    let ctx = Context::new(Backend::Auto).unwrap();
-    // Heavy per element, so that on small machines the cost model asks for the GPU.
+/// Runs a map heavy enough per element that on small machines the cost model
+/// asks for the GPU; returns the decision and whether the GPU was in the running.
+fn run_heavy_map(ctx: &Context) -> (Dispatch, bool) {
     let heavy = |v: Expr| {
         (v.sin().exp().tanh().powf(1.5).cos().ln() + v.powf(0.7))
             .sin()
@@ -191,7 +190,6 @@ fn auto_never_prefers_a_software_adapter() {
     };
     let n = 1 << 22;
     ctx.map(&vec![0.5f32; n], heavy).unwrap();
-    let d = ctx.last_dispatch().unwrap();
     let w = gpu::dispatch::Workload {
         n,
         bytes_in: 4.0,
@@ -199,7 +197,14 @@ fn auto_never_prefers_a_software_adapter() {
         work: Kernel::unary(heavy).unwrap().work_per_element(),
     };
     let cost = ctx.cost_model();
-    let gpu_considered = cost.gpu_seconds(&w) < cost.cpu_plan(&w).1;
+    let considered = cost.gpu_seconds(&w) < cost.cpu_plan(&w).1;
+    (ctx.last_dispatch().unwrap(), considered)
+}
+
+#[test]
+fn auto_never_prefers_a_software_adapter() {
+    let ctx = Context::new(Backend::Auto).unwrap();
+    let (d, gpu_considered) = run_heavy_map(&ctx);
     if !gpu_considered {
         // Many cores: the CPU wins outright and the GPU is not even opened.
         assert_eq!(d.backend, Backend::Cpu, "{d}");
@@ -247,23 +252,9 @@ fn child_no_adapter() {
     // Auto still works, on the CPU; where the cost model would have liked
     // the GPU, the record says it was unavailable.
     let ctx = Context::new(Backend::Auto).unwrap();
-    let heavy = |v: Expr| {
-        (v.sin().exp().tanh().powf(1.5).cos().ln() + v.powf(0.7))
-            .sin()
-            .exp()
-    };
-    let n = 1 << 22;
-    ctx.map(&vec![1.0; n], heavy).unwrap();
-    let d = ctx.last_dispatch().unwrap();
+    let (d, gpu_considered) = run_heavy_map(&ctx);
     assert_eq!(d.backend, Backend::Cpu, "{d}");
-    let w = gpu::dispatch::Workload {
-        n,
-        bytes_in: 4.0,
-        bytes_out: 4.0,
-        work: Kernel::unary(heavy).unwrap().work_per_element(),
-    };
-    let cost = ctx.cost_model();
-    if cost.gpu_seconds(&w) < cost.cpu_plan(&w).1 {
+    if gpu_considered {
         assert!(matches!(d.reason, Reason::GpuUnavailable { .. }), "{d}");
     } else {
         assert!(

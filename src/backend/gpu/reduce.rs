@@ -11,7 +11,7 @@ use super::device::Device;
 use super::dispatch::{encode, Streamed};
 use super::map::{chunk_elements, read_back, WORKGROUP_SIZE};
 use super::params::Params;
-use super::pipelines::{pipeline, Family};
+use super::pipelines::{pipeline, Family, Pipeline};
 use crate::error::Result;
 use crate::expr::Kernel;
 use crate::reduce::Reduce;
@@ -43,23 +43,47 @@ pub(crate) fn reduce(
     for start in (0..n).step_by(chunk) {
         let end = (start + chunk).min(n);
         let len = end - start;
-        let groups = len.div_ceil(WORKGROUP_SIZE as usize).clamp(1, MAX_GROUPS);
         bufs.upload(device, inputs, start..end);
-        let params = Params::new(len as u32, groups as u32 * WORKGROUP_SIZE);
-        let mut encoder = encode(
+        let part = reduce_pass(
             device,
             &pipeline,
             &bind_group,
             &bufs.uniform,
-            params,
-            (groups as u32, 1),
-        );
-        let result_bytes = (groups * 4) as u64;
-        encoder.copy_buffer_to_buffer(&bufs.out, 0, &bufs.readback, 0, result_bytes);
-        let submission = device.queue.submit([encoder.finish()]);
-        let mut part = vec![0.0f32; groups];
-        read_back(device, &bufs.readback, result_bytes, submission, &mut part)?;
+            &bufs.out,
+            &bufs.readback,
+            len,
+        )?;
         partials.push(op.combine_pairwise(&part));
     }
     Ok(op.combine_pairwise(&partials))
+}
+
+/// One reduction dispatch over `len` elements already bound: at most
+/// [`MAX_GROUPS`] workgroups write their results to `partials`, which come
+/// back through `readback`. Returns the workgroups' results.
+pub(crate) fn reduce_pass(
+    device: &Device,
+    pipeline: &Pipeline,
+    bind_group: &wgpu::BindGroup,
+    uniform: &wgpu::Buffer,
+    partials: &wgpu::Buffer,
+    readback: &wgpu::Buffer,
+    len: usize,
+) -> Result<Vec<f32>> {
+    let groups = len.div_ceil(WORKGROUP_SIZE as usize).clamp(1, MAX_GROUPS);
+    let params = Params::new(len as u32, groups as u32 * WORKGROUP_SIZE);
+    let mut encoder = encode(
+        device,
+        pipeline,
+        bind_group,
+        uniform,
+        params,
+        (groups as u32, 1),
+    );
+    let bytes = (groups * 4) as u64;
+    encoder.copy_buffer_to_buffer(partials, 0, readback, 0, bytes);
+    let submission = device.queue.submit([encoder.finish()]);
+    let mut part = vec![0.0f32; groups];
+    read_back(device, readback, bytes, submission, &mut part)?;
+    Ok(part)
 }

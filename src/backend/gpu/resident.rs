@@ -7,7 +7,7 @@ use super::dispatch::{encode, Bindings};
 use super::map::{chunk_elements, grid, read_back, WORKGROUP_SIZE};
 use super::params::Params;
 use super::pipelines::{pipeline, Family};
-use super::reduce::MAX_GROUPS;
+use super::reduce::{reduce_pass, MAX_GROUPS};
 use crate::error::{Error, Result};
 use crate::expr::Kernel;
 use crate::reduce::Reduce;
@@ -184,24 +184,15 @@ impl GpuResident {
         let subgroups = subgroups && self.device.summary.subgroups;
         let p = pipeline(self.device, kernel, Family::Reduce { op, subgroups })?;
         let bind_group = self.bindings(&self.partials).bind_group(self.device, &p);
-        let groups = self
-            .n
-            .div_ceil(WORKGROUP_SIZE as usize)
-            .clamp(1, MAX_GROUPS);
-        let params = Params::new(self.n as u32, groups as u32 * WORKGROUP_SIZE);
-        let mut encoder = encode(
+        let part = reduce_pass(
             self.device,
             &p,
             &bind_group,
             &self.uniform,
-            params,
-            (groups as u32, 1),
-        );
-        let bytes = (groups * 4) as u64;
-        encoder.copy_buffer_to_buffer(&self.partials, 0, &self.readback, 0, bytes);
-        let submission = self.device.queue.submit([encoder.finish()]);
-        let mut part = vec![0.0f32; groups];
-        read_back(self.device, &self.readback, bytes, submission, &mut part)?;
+            &self.partials,
+            &self.readback,
+            self.n,
+        )?;
         Ok(op.combine_pairwise(&part))
     }
 }
