@@ -223,13 +223,44 @@ fn gpu_chains_bands_and_wide_kernels_agree_with_the_cpu() {
     }
 }
 
+/// The box blur with replicated borders in exact integer arithmetic: the
+/// window's sum divided by its area, rounded (odd areas have no ties).
+fn exact_box_blur(img: &RgbaImage, radius: u32) -> RgbaImage {
+    let (w, h) = (img.width() as i64, img.height() as i64);
+    let r = radius as i64;
+    let area = (2 * r + 1) * (2 * r + 1);
+    RgbaImage::from_fn(img.width(), img.height(), |x, y| {
+        let mut px = [0u8; 4];
+        for (c, out) in px.iter_mut().enumerate() {
+            let mut sum = 0i64;
+            for dy in -r..=r {
+                for dx in -r..=r {
+                    let xx = (x as i64 + dx).clamp(0, w - 1) as u32;
+                    let yy = (y as i64 + dy).clamp(0, h - 1) as u32;
+                    sum += i64::from(img.get_pixel(xx, yy).0[c]);
+                }
+            }
+            *out = ((2 * sum + area) / (2 * area)) as u8;
+        }
+        image::Rgba(px)
+    })
+}
+
 #[test]
 fn box_blur_every_small_radius_matches_the_reference() {
-    // Radii up to 7 take the CPU's integer path (16-bit sums, 24-bit fixed-point
-    // scale); 8 and up the f32 path. A saturated image stresses the sums' range.
+    // Radii up to 7 take the CPU's integer path (16-bit column sums slid down
+    // bands of 32 rows, a 16-bit reciprocal multiply), which must be exact;
+    // 8 and up the f32 path. A saturated image stresses the sums' range, and
+    // a noise image taller than three bands (height not a multiple of 32)
+    // the sliding window.
     let cpu = Context::new(Backend::Cpu).unwrap();
     let scalar = Context::new(Backend::Scalar).unwrap();
     let white = RgbaImage::from_pixel(40, 30, image::Rgba([255, 255, 255, 255]));
+    let noise = RgbaImage::from_fn(83, 101, |x, y| {
+        let v =
+            (x.wrapping_mul(2_654_435_761) ^ y.wrapping_mul(40_503)).wrapping_mul(2_246_822_519);
+        image::Rgba(v.to_le_bytes())
+    });
     let img = load("synthetic_37x23.png");
     for radius in 0..=9 {
         let f = Filter::BoxBlur { radius };
@@ -238,6 +269,13 @@ fn box_blur_every_small_radius_matches_the_reference() {
             white,
             "box:{radius} keeps a white image white"
         );
+        if radius <= 7 {
+            for im in [&img, &noise] {
+                let got = cpu.filter(im, &f).unwrap();
+                let (d, at) = max_difference(&got, &exact_box_blur(im, radius));
+                assert_eq!(d, 0, "box:{radius} differs from the exact mean at {at:?}");
+            }
+        }
         let (d, at) = max_difference(
             &cpu.filter(&img, &f).unwrap(),
             &scalar.filter(&img, &f).unwrap(),
