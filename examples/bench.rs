@@ -21,7 +21,6 @@
 
 use anyhow::Result;
 use clap::Parser;
-use gpu::__private::GpuResident;
 use gpu::{Backend, Context, Expr, Reduce};
 use rayon::prelude::*;
 use std::hint::black_box;
@@ -257,13 +256,15 @@ fn main() -> Result<()> {
         // Resident mode: the input uploaded once, kernels run on the device.
         // (On the CPU backends the host is the device: host mode is resident.)
         let resident = if backends.contains(&Backend::Gpu) {
-            GpuResident::upload(&[&x]).ok()
+            Context::new(Backend::Gpu).and_then(|c| c.array(&x)).ok()
         } else {
             None
         };
         if let Some(res) = &resident {
             // The card's own copy bandwidth, the yardstick for resident kernels.
-            let median_s = median(reps_for(n, Backend::Gpu, args.quick), || Ok(res.copy()?))?;
+            let median_s = median(reps_for(n, Backend::Gpu, args.quick), || {
+                Ok(gpu::__private::device_copy(res)?)
+            })?;
             let row = Row {
                 kernel: "device_copy",
                 backend: "gpu".into(),
@@ -284,14 +285,13 @@ fn main() -> Result<()> {
             if let Some(res) = &resident {
                 let reps = reps_for(n, Backend::Gpu, args.quick);
                 let median_s = match k.work {
-                    Work::Map(f) => {
-                        let kernel = gpu::Kernel::unary(f)?;
-                        median(reps, || Ok(res.map(&kernel)?))?
-                    }
+                    // A new device array per call, computed and waited for.
+                    Work::Map(f) => median(reps, || Ok(res.map(f)?.eval()?.wait()?))?,
+                    // Fused: the mapped values are never stored.
                     Work::Reduce(op, f) => {
-                        let kernel = gpu::Kernel::unary(f.unwrap_or(|v| v))?;
+                        let f = f.unwrap_or(|v| v);
                         median(reps, || {
-                            black_box(res.reduce(&kernel, op, true)?);
+                            black_box(res.map(f)?.reduce(op)?);
                             Ok(())
                         })?
                     }

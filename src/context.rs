@@ -1,6 +1,7 @@
 //! [`Context`]: a backend choice plus the calls that run kernels on it, and
 //! the process-wide default context used by the free functions.
 
+use crate::array::Array;
 use crate::backend::{cpu, gpu, scalar, Backend};
 use crate::dispatch::{CostModel, Dispatch, Reason, Workload};
 use crate::error::{Error, Result};
@@ -104,6 +105,72 @@ impl Context {
     /// thread), or `None` before the first call.
     pub fn last_dispatch(&self) -> Option<Dispatch> {
         self.last.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// `values` copied to where this context runs kernels, as an [`Array`]:
+    /// GPU buffers for `Gpu`, host memory for `Cpu` and `Scalar`; for `Auto`,
+    /// a hardware GPU when there is one (opening the device on first use),
+    /// the CPU otherwise. The choice is recorded like any other dispatch.
+    ///
+    /// ```
+    /// let ctx = gpu::Context::new(gpu::Backend::Cpu)?;
+    /// let a = ctx.array(&[1.0, 2.0])?;
+    /// assert_eq!(a.map(|v| v * 10.0)?.to_vec()?, vec![10.0, 20.0]);
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
+    pub fn array(&self, values: &[f32]) -> Result<Array> {
+        match self.place_array(values.len()) {
+            Backend::Gpu => Ok(Array::stored_device(gpu::array::DeviceArray::upload(
+                gpu::device::shared()?,
+                values,
+            ))),
+            backend => Ok(Array::stored_host(backend, values.to_vec())),
+        }
+    }
+
+    /// Like [`Context::array`], but takes the vector: on the host backends
+    /// it becomes the array without a copy.
+    ///
+    /// ```
+    /// let ctx = gpu::Context::new(gpu::Backend::Scalar)?;
+    /// let a = ctx.array_from_vec(vec![1.0, 2.0, 3.0])?;
+    /// assert_eq!(a.max()?, 3.0);
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
+    pub fn array_from_vec(&self, values: Vec<f32>) -> Result<Array> {
+        match self.place_array(values.len()) {
+            Backend::Gpu => self.array(&values),
+            backend => Ok(Array::stored_host(backend, values)),
+        }
+    }
+
+    /// Where a new array of `n` values lives, recorded as a dispatch.
+    fn place_array(&self, n: usize) -> Backend {
+        let (backend, reason) = match self.backend {
+            Backend::Auto => match gpu::device::shared() {
+                Ok(d) if !d.summary.is_software() => (
+                    Backend::Gpu,
+                    Reason::DeviceResident {
+                        adapter: d.summary.name.clone(),
+                    },
+                ),
+                Ok(d) => (
+                    Backend::Cpu,
+                    Reason::GpuIsSoftware {
+                        adapter: d.summary.name.clone(),
+                    },
+                ),
+                Err(e) => (Backend::Cpu, Reason::GpuUnavailable { why: e.to_string() }),
+            },
+            b => (b, Reason::Requested),
+        };
+        let threads = if backend == Backend::Cpu {
+            rayon::current_num_threads()
+        } else {
+            usize::from(backend == Backend::Scalar)
+        };
+        self.record("array", &Kernel::identity(), backend, threads, n, reason);
+        backend
     }
 
     /// `f` applied to every element of `x`, in a new vector.

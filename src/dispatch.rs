@@ -42,6 +42,12 @@ pub enum Reason {
         /// The error from opening the device.
         why: String,
     },
+    /// Arrays go to a hardware GPU where there is one: kernels on data that
+    /// stays on the device are where it wins.
+    DeviceResident {
+        /// The adapter's name.
+        adapter: String,
+    },
     /// The GPU would have been cheaper but the adapter is a software
     /// implementation on the CPU, which the CPU backend beats.
     GpuIsSoftware {
@@ -109,6 +115,9 @@ impl fmt::Display for Dispatch {
             }
             Reason::GpuUnavailable { why } => {
                 write!(f, "gpu would be cheaper but is unavailable ({why})")
+            }
+            Reason::DeviceResident { adapter } => {
+                write!(f, "arrays stay on the hardware gpu {adapter:?}")
             }
             Reason::GpuIsSoftware { adapter } => {
                 write!(

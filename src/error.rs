@@ -89,6 +89,17 @@ pub enum Error {
         reason: String,
     },
 
+    /// Two arrays live on different backends.
+    #[error("{op}: the arrays live on different backends: {left} and {right} (copy one with to_vec and Context::array)")]
+    BackendMismatch {
+        /// The call that failed.
+        op: &'static str,
+        /// The first array's backend.
+        left: crate::Backend,
+        /// The second array's backend.
+        right: crate::Backend,
+    },
+
     /// A kernel's arity does not match the number of inputs given.
     #[error("{op}: the kernel reads {expected} input(s) but {given} were given")]
     ArityMismatch {

@@ -101,6 +101,7 @@
 
 #![deny(missing_docs)]
 
+mod array;
 mod backend;
 mod context;
 pub mod dispatch;
@@ -110,6 +111,7 @@ pub mod filter;
 pub mod io;
 mod reduce;
 
+pub use array::{Array, Element};
 pub use backend::gpu::AdapterSummary;
 pub use backend::Backend;
 pub use context::{adapter, default_context, Context, BACKEND_ENV};
@@ -122,12 +124,12 @@ pub use reduce::Reduce;
 pub mod __private {
     //! Internals exposed for the crate's own tests and benches; not part of
     //! the API and free to change.
+    pub use crate::array::device_copy;
     pub use crate::backend::cpu::math;
     pub use crate::backend::gpu::codegen::{
         kernel_function, map_shader, reduce_shader, strip_region, MAP_ENTRY, OPS, REDUCE_ENTRY,
     };
     pub use crate::backend::gpu::device::touched as gpu_touched;
-    pub use crate::backend::gpu::resident::GpuResident;
     pub use crate::filter::gpu::FILTER_SHADER;
 }
 

@@ -2,6 +2,7 @@
 
 mod accuracy;
 mod api;
+mod arrays;
 mod conformance;
 mod filters;
 mod io;

@@ -294,4 +294,29 @@ impl Kernel {
     pub fn binary(f: impl FnOnce(Expr, Expr) -> Expr) -> Result<Kernel> {
         trace::trace(2, |args| f(args[0], args[1]))
     }
+
+    /// Traces a closure over `arity` inputs (at most two for the backends).
+    pub(crate) fn trace(arity: u8, f: impl FnOnce(&[Expr]) -> Expr) -> Result<Kernel> {
+        trace::trace(arity, f)
+    }
+
+    /// Records this kernel's operations on `args` (one per input) in the
+    /// trace that is running, and returns the result: how a kernel becomes
+    /// part of a larger one (lazy arrays fuse chains of maps this way).
+    pub(crate) fn apply(&self, args: &[Expr]) -> Expr {
+        let mut values: Vec<Expr> = Vec::with_capacity(self.nodes().len());
+        for node in self.nodes() {
+            let value = match *node {
+                Node::Input(i) => args[i as usize],
+                Node::Const(bits) => Expr::constant(f32::from_bits(bits)),
+                Node::Unary(op, a) => values[a as usize].unary(op),
+                Node::Binary(op, a, b) => values[a as usize].binary(values[b as usize], op),
+                Node::Ternary(op, a, b, c) => {
+                    values[a as usize].ternary(values[b as usize], values[c as usize], op)
+                }
+            };
+            values.push(value);
+        }
+        *values.last().expect("a kernel has at least one node")
+    }
 }

@@ -6,8 +6,9 @@
 //! * [`buffers`]: device buffers reused between calls.
 //! * [`map`]: running a map over host slices, chunked to any length.
 //! * [`reduce`]: grid-stride reductions, fused with a map kernel.
-//! * [`resident`]: arrays already on the device (the bench's resident mode).
+//! * [`array`]: arrays that live on the device, and kernels run on them.
 
+pub(crate) mod array;
 pub(crate) mod buffers;
 pub(crate) mod codegen;
 pub(crate) mod device;
@@ -16,6 +17,5 @@ pub(crate) mod map;
 mod params;
 pub(crate) mod pipelines;
 pub(crate) mod reduce;
-pub(crate) mod resident;
 
 pub use device::AdapterSummary;

@@ -1,0 +1,503 @@
+//! [`Array`]: data that lives on a backend's device, with lazy maps that
+//! fuse into one kernel.
+//!
+//! An array is made by [`Context::array`](crate::Context::array) (or
+//! [`Context::array_from_vec`](crate::Context::array_from_vec)) and lives
+//! where that context runs kernels: in GPU buffers for `Gpu`, in host
+//! memory for `Cpu` and `Scalar`. `Auto` puts arrays on a hardware GPU when
+//! there is one (data that stays on the device is where a GPU wins) and on
+//! the CPU otherwise.
+//!
+//! [`Array::map`] and [`Array::map2`] compute nothing: they record the
+//! kernel over the arrays they read. A chain of maps is one expression over
+//! at most two stored arrays, so evaluating it is one pass. Reductions fuse
+//! with the pending maps too, so `a.map(|v| v * v)?.sum()?` never stores the
+//! squares. [`Array::eval`] computes and keeps the values (later uses read
+//! them); [`Array::to_vec`] brings them to the host.
+
+use crate::backend::{cpu, gpu, scalar, Backend};
+use crate::dispatch::{CostModel, Workload};
+use crate::error::{Error, Result};
+use crate::expr::{Expr, Kernel};
+use crate::reduce::Reduce;
+use std::marker::PhantomData;
+use std::sync::{Arc, OnceLock};
+
+/// Element types an [`Array`] can hold. Sealed: only `f32` today, the one
+/// type the kernels compute in.
+pub trait Element: sealed::Sealed + Copy + Send + Sync + 'static {}
+
+impl Element for f32 {}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+}
+
+/// Values that live on one backend's device. Cloning is cheap (the data is
+/// shared); maps are lazy and fuse.
+///
+/// ```
+/// let ctx = gpu::Context::new(gpu::Backend::Cpu)?;
+/// let x = ctx.array(&[1.0, 2.0, 3.0])?;
+/// let y = x.map(|v| v * 2.0)?.map(|v| v + 1.0)?; // one fused kernel
+/// assert_eq!(y.to_vec()?, vec![3.0, 5.0, 7.0]);
+/// assert_eq!(y.sum()?, 15.0);
+/// # Ok::<(), gpu::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Array<T: Element = f32> {
+    inner: Arc<Inner>,
+    element: PhantomData<T>,
+}
+
+struct Inner {
+    len: usize,
+    /// `Gpu`, `Cpu` or `Scalar`: where the data lives and kernels run.
+    backend: Backend,
+    source: Source,
+}
+
+enum Source {
+    Stored(Stored),
+    /// `kernel(inputs…)`, computed on first use and kept.
+    Pending {
+        kernel: Kernel,
+        /// One or two stored arrays.
+        inputs: Vec<Array>,
+        value: OnceLock<Array>,
+    },
+}
+
+enum Stored {
+    Host(Vec<f32>),
+    Device(gpu::array::DeviceArray),
+}
+
+impl std::fmt::Debug for Array {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("Array");
+        d.field("len", &self.len())
+            .field("backend", &self.backend());
+        match &self.inner.source {
+            Source::Stored(_) => d.field("state", &"stored"),
+            Source::Pending { kernel, .. } => d.field("pending", &kernel.to_string()),
+        };
+        d.finish()
+    }
+}
+
+impl Array {
+    pub(crate) fn stored_host(backend: Backend, values: Vec<f32>) -> Array {
+        Array::new(values.len(), backend, Source::Stored(Stored::Host(values)))
+    }
+
+    pub(crate) fn stored_device(values: gpu::array::DeviceArray) -> Array {
+        Array::new(
+            values.len(),
+            Backend::Gpu,
+            Source::Stored(Stored::Device(values)),
+        )
+    }
+
+    fn new(len: usize, backend: Backend, source: Source) -> Array {
+        Array {
+            inner: Arc::new(Inner {
+                len,
+                backend,
+                source,
+            }),
+            element: PhantomData,
+        }
+    }
+
+    /// Number of values.
+    ///
+    /// ```
+    /// let ctx = gpu::Context::new(gpu::Backend::Cpu)?;
+    /// assert_eq!(ctx.array(&[1.0, 2.0])?.len(), 2);
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
+    pub fn len(&self) -> usize {
+        self.inner.len
+    }
+
+    /// Whether the array has no values.
+    ///
+    /// ```
+    /// let ctx = gpu::Context::new(gpu::Backend::Cpu)?;
+    /// assert!(ctx.array(&[])?.is_empty());
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.inner.len == 0
+    }
+
+    /// Where the values live and kernels on them run: `Gpu`, `Cpu` or
+    /// `Scalar` (never `Auto`).
+    ///
+    /// ```
+    /// let ctx = gpu::Context::new(gpu::Backend::Scalar)?;
+    /// assert_eq!(ctx.array(&[1.0])?.backend(), gpu::Backend::Scalar);
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
+    pub fn backend(&self) -> Backend {
+        self.inner.backend
+    }
+
+    /// Whether maps are recorded but not computed yet.
+    ///
+    /// ```
+    /// let ctx = gpu::Context::new(gpu::Backend::Cpu)?;
+    /// let y = ctx.array(&[1.0])?.map(|v| v + 1.0)?;
+    /// assert!(y.is_pending());
+    /// assert!(!y.eval()?.is_pending());
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
+    pub fn is_pending(&self) -> bool {
+        match &self.inner.source {
+            Source::Stored(_) => false,
+            Source::Pending { value, .. } => value.get().is_none(),
+        }
+    }
+
+    /// The kernel this array would run, over the stored arrays it reads:
+    /// the identity over itself when it is stored (or already computed).
+    fn expression(&self) -> (Kernel, Vec<Array>) {
+        match &self.inner.source {
+            Source::Pending {
+                kernel,
+                inputs,
+                value,
+            } => match value.get() {
+                Some(v) => (Kernel::identity(), vec![v.clone()]),
+                None => (kernel.clone(), inputs.clone()),
+            },
+            Source::Stored(_) => (Kernel::identity(), vec![self.clone()]),
+        }
+    }
+
+    /// `f` applied to every value: recorded, computed when needed. Chains of
+    /// maps fuse into one kernel.
+    ///
+    /// ```
+    /// let ctx = gpu::Context::new(gpu::Backend::Cpu)?;
+    /// let y = ctx.array(&[0.0, 1.0])?.map(|v| v.exp())?.map(|v| v - 1.0)?;
+    /// assert_eq!(y.to_vec()?, vec![0.0, std::f32::consts::E - 1.0]);
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
+    pub fn map(&self, f: impl FnOnce(Expr) -> Expr) -> Result<Array> {
+        let (kernel, inputs) = self.expression();
+        let fused = Kernel::trace(inputs.len() as u8, |xs| f(kernel.apply(xs)))?;
+        Ok(self.pending(fused, inputs))
+    }
+
+    /// `f` applied to pairs of values of `self` and `other` (same length, same
+    /// backend): recorded, computed when needed. It fuses with the pending
+    /// maps of both while they read at most two stored arrays between them;
+    /// past that, `other` is computed first (and then `self`, if still needed).
+    ///
+    /// ```
+    /// let ctx = gpu::Context::new(gpu::Backend::Cpu)?;
+    /// let a = ctx.array(&[1.0, 2.0])?;
+    /// let b = ctx.array(&[3.0, 4.0])?;
+    /// let dot = a.map2(&b, |x, y| x * y)?.sum()?;
+    /// assert_eq!(dot, 11.0);
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
+    pub fn map2(&self, other: &Array, f: impl FnOnce(Expr, Expr) -> Expr) -> Result<Array> {
+        self.check_same("map2", other)?;
+        let (ka, ia) = self.expression();
+        let (mut kb, mut ib) = other.expression();
+        let (mut ka, mut ia) = (ka, ia);
+        let mut inputs = union(&ia, &ib);
+        if inputs.len() > 2 {
+            (kb, ib) = (Kernel::identity(), vec![other.eval()?]);
+            inputs = union(&ia, &ib);
+        }
+        if inputs.len() > 2 {
+            (ka, ia) = (Kernel::identity(), vec![self.eval()?]);
+            inputs = union(&ia, &ib);
+        }
+        let pick = |of: &[Array], xs: &[Expr]| -> Vec<Expr> {
+            of.iter()
+                .map(|a| {
+                    let i = inputs
+                        .iter()
+                        .position(|s| Arc::ptr_eq(&s.inner, &a.inner))
+                        .expect("every input is in the union");
+                    xs[i]
+                })
+                .collect()
+        };
+        let fused = Kernel::trace(inputs.len() as u8, |xs| {
+            f(ka.apply(&pick(&ia, xs)), kb.apply(&pick(&ib, xs)))
+        })?;
+        Ok(self.pending(fused, inputs))
+    }
+
+    fn pending(&self, kernel: Kernel, inputs: Vec<Array>) -> Array {
+        Array::new(
+            self.len(),
+            self.backend(),
+            Source::Pending {
+                kernel,
+                inputs,
+                value: OnceLock::new(),
+            },
+        )
+    }
+
+    fn check_same(&self, op: &'static str, other: &Array) -> Result<()> {
+        if self.backend() != other.backend() {
+            return Err(Error::BackendMismatch {
+                op,
+                left: self.backend(),
+                right: other.backend(),
+            });
+        }
+        if self.len() != other.len() {
+            return Err(Error::LengthMismatch {
+                op,
+                left_name: "self",
+                left: self.len(),
+                right_name: "other",
+                right: other.len(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Computes the pending maps (once; clones share the result) and returns
+    /// the array of their values. A stored array returns itself.
+    ///
+    /// ```
+    /// let ctx = gpu::Context::new(gpu::Backend::Cpu)?;
+    /// let y = ctx.array(&[2.0])?.map(|v| v * v)?;
+    /// let stored = y.eval()?;
+    /// assert_eq!(stored.to_vec()?, vec![4.0]);
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
+    pub fn eval(&self) -> Result<Array> {
+        let Source::Pending {
+            kernel,
+            inputs,
+            value,
+        } = &self.inner.source
+        else {
+            return Ok(self.clone());
+        };
+        if let Some(v) = value.get() {
+            return Ok(v.clone());
+        }
+        let computed = run_map(self.backend(), self.len(), kernel, inputs)?;
+        Ok(value.get_or_init(|| computed).clone())
+    }
+
+    /// The values, on the host (computing pending maps first).
+    ///
+    /// ```
+    /// let ctx = gpu::Context::new(gpu::Backend::Scalar)?;
+    /// assert_eq!(ctx.array(&[1.5])?.map(|v| -v)?.to_vec()?, vec![-1.5]);
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
+    pub fn to_vec(&self) -> Result<Vec<f32>> {
+        let stored = self.eval()?;
+        match stored.stored() {
+            Stored::Host(v) => Ok(v.clone()),
+            Stored::Device(d) => d.to_vec(),
+        }
+    }
+
+    fn stored(&self) -> &Stored {
+        match &self.inner.source {
+            Source::Stored(s) => s,
+            Source::Pending { .. } => unreachable!("eval returns stored arrays"),
+        }
+    }
+
+    /// The device buffers of a stored GPU array (for the benchmark).
+    pub(crate) fn device(&self) -> Option<&gpu::array::DeviceArray> {
+        match &self.inner.source {
+            Source::Stored(Stored::Device(d)) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// Reduces the values with `op`, fused with the pending maps (their
+    /// results are never stored). Empty arrays: see [`Reduce::empty_result`].
+    ///
+    /// ```
+    /// let ctx = gpu::Context::new(gpu::Backend::Cpu)?;
+    /// let x = ctx.array(&[3.0, -4.0])?;
+    /// assert_eq!(x.map(|v| v * v)?.reduce(gpu::Reduce::Max)?, 16.0);
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
+    pub fn reduce(&self, op: Reduce) -> Result<f32> {
+        let n = self.len();
+        if n == 0 {
+            return op.empty_result().ok_or(Error::EmptyInput { op: op.name() });
+        }
+        let (kernel, inputs) = self.expression();
+        Ok(match self.backend() {
+            Backend::Gpu => {
+                let devices = device_inputs(&inputs);
+                gpu::array::DeviceArray::reduce(&kernel, &devices, op, true)?
+            }
+            Backend::Scalar => scalar::reduce(&kernel, &host_inputs(&inputs), n, op),
+            Backend::Cpu | Backend::Auto => {
+                let program = (!kernel.is_identity()).then(|| cpu::program(&kernel));
+                let parallel = cpu_parallel(n, &kernel, inputs.len(), 0.0, 1.0);
+                cpu::reduce::reduce(program.as_deref(), &host_inputs(&inputs), n, op, parallel)
+            }
+        })
+    }
+
+    /// The sum of the values (0 for an empty array).
+    ///
+    /// ```
+    /// let ctx = gpu::Context::new(gpu::Backend::Cpu)?;
+    /// assert_eq!(ctx.array(&[1.0, 2.0])?.sum()?, 3.0);
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
+    pub fn sum(&self) -> Result<f32> {
+        self.reduce(Reduce::Sum)
+    }
+
+    /// The smallest value (NaN if any value is NaN); an error when empty.
+    ///
+    /// ```
+    /// let ctx = gpu::Context::new(gpu::Backend::Cpu)?;
+    /// assert_eq!(ctx.array(&[1.0, -2.0])?.min()?, -2.0);
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
+    pub fn min(&self) -> Result<f32> {
+        self.reduce(Reduce::Min)
+    }
+
+    /// The largest value (NaN if any value is NaN); an error when empty.
+    ///
+    /// ```
+    /// let ctx = gpu::Context::new(gpu::Backend::Cpu)?;
+    /// assert_eq!(ctx.array(&[1.0, -2.0])?.max()?, 1.0);
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
+    pub fn max(&self) -> Result<f32> {
+        self.reduce(Reduce::Max)
+    }
+
+    /// The mean of the values; an error when empty.
+    ///
+    /// ```
+    /// let ctx = gpu::Context::new(gpu::Backend::Cpu)?;
+    /// assert_eq!(ctx.array(&[1.0, 2.0])?.mean()?, 1.5);
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
+    pub fn mean(&self) -> Result<f32> {
+        if self.is_empty() {
+            return Err(Error::EmptyInput { op: "mean" });
+        }
+        Ok(self.sum()? / self.len() as f32)
+    }
+}
+
+/// The distinct arrays of `a` and `b`, in order.
+fn union(a: &[Array], b: &[Array]) -> Vec<Array> {
+    let mut all: Vec<Array> = a.to_vec();
+    for x in b {
+        if !all.iter().any(|s| Arc::ptr_eq(&s.inner, &x.inner)) {
+            all.push(x.clone());
+        }
+    }
+    all
+}
+
+fn host_inputs(inputs: &[Array]) -> Vec<&[f32]> {
+    inputs
+        .iter()
+        .map(|a| match a.stored() {
+            Stored::Host(v) => v.as_slice(),
+            Stored::Device(_) => unreachable!("host backends store on the host"),
+        })
+        .collect()
+}
+
+fn device_inputs(inputs: &[Array]) -> Vec<&gpu::array::DeviceArray> {
+    inputs
+        .iter()
+        .map(|a| a.device().expect("GPU arrays store on the device"))
+        .collect()
+}
+
+/// Whether a CPU kernel over `n` values is worth rayon's pool (decided as
+/// the context decides for host slices, so both run alike).
+fn cpu_parallel(n: usize, kernel: &Kernel, inputs: usize, bytes_out: f64, extra: f64) -> bool {
+    let workload = Workload {
+        n,
+        bytes_in: 4.0 * inputs as f64,
+        bytes_out,
+        work: kernel.work_per_element() + extra,
+    };
+    CostModel::default().cpu_plan(&workload).0 > 1
+}
+
+/// Computes `kernel(inputs…)` into a new stored array on `backend`.
+fn run_map(backend: Backend, n: usize, kernel: &Kernel, inputs: &[Array]) -> Result<Array> {
+    match backend {
+        Backend::Gpu => {
+            let devices = device_inputs(inputs);
+            Ok(Array::stored_device(gpu::array::DeviceArray::map(
+                kernel, &devices,
+            )?))
+        }
+        Backend::Scalar => {
+            let mut out = vec![0.0; n];
+            scalar::map(kernel, &host_inputs(inputs), &mut out);
+            Ok(Array::stored_host(backend, out))
+        }
+        Backend::Cpu | Backend::Auto => {
+            let mut out = vec![0.0; n];
+            let parallel = cpu_parallel(n, kernel, inputs.len(), 4.0, 0.0);
+            cpu::map(
+                &cpu::program(kernel),
+                &host_inputs(inputs),
+                &mut out,
+                parallel,
+            );
+            Ok(Array::stored_host(backend, out))
+        }
+    }
+}
+
+impl Array {
+    /// Blocks until the values of this array are computed. GPU maps run
+    /// asynchronously after [`Array::eval`] returns (the device's queue keeps
+    /// them in order, so later calls need not wait); on the host backends
+    /// `eval` has already finished. For timing kernels.
+    ///
+    /// ```
+    /// let ctx = gpu::Context::new(gpu::Backend::Cpu)?;
+    /// let y = ctx.array(&[1.0])?.map(|v| v + 1.0)?.eval()?;
+    /// y.wait()?;
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
+    pub fn wait(&self) -> Result<()> {
+        match self.eval()?.device() {
+            Some(d) => d.wait(),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Copies a stored GPU array on the device and waits: the benchmark's
+/// yardstick for resident kernels (the card's copy bandwidth). Not API.
+#[doc(hidden)]
+pub fn device_copy(array: &Array) -> Result<()> {
+    match array.device() {
+        Some(d) => d.copy().wait(),
+        None => Err(Error::Gpu {
+            what: "device_copy".into(),
+            reason: format!("the array lives on {}, not the GPU", array.backend()),
+        }),
+    }
+}

@@ -1,0 +1,217 @@
+//! Arrays that live on the GPU: `f32` data in device buffers, split into
+//! chunks of at most one storage binding so that any length works, and the
+//! kernels run on them without host transfers. [`crate::Array`] is built on
+//! this; so is the benchmark's resident mode.
+//!
+//! Maps are submitted without waiting: the queue runs submissions in order,
+//! so a later map, reduction or read-back sees the result. Only reductions
+//! and [`DeviceArray::to_vec`] wait, for the values they return.
+
+use super::buffers::{Pooled, POOL};
+use super::device::Device;
+use super::dispatch::{encode, Bindings};
+use super::map::{chunk_elements, grid, read_back, WORKGROUP_SIZE};
+use super::params::Params;
+use super::pipelines::{pipeline, Family};
+use super::reduce::{reduce_pass, MAX_GROUPS};
+use crate::error::{Error, Result};
+use crate::expr::Kernel;
+use crate::reduce::Reduce;
+use wgpu::BufferUsages as U;
+
+/// The usages every array chunk has, so pooled chunks are interchangeable.
+const CHUNK_USAGE: U = U::STORAGE.union(U::COPY_DST).union(U::COPY_SRC);
+
+/// `len` values in chunks of [`chunk_elements`] (the last one shorter).
+pub(crate) struct DeviceArray {
+    device: &'static Device,
+    len: usize,
+    chunks: Vec<Pooled<'static>>,
+}
+
+impl std::fmt::Debug for DeviceArray {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceArray")
+            .field("len", &self.len)
+            .field("chunks", &self.chunks.len())
+            .finish()
+    }
+}
+
+impl DeviceArray {
+    /// Device buffers for `len` values, contents unspecified.
+    fn allocate(device: &'static Device, len: usize) -> DeviceArray {
+        let per = chunk_elements(device);
+        let chunks = (0..len)
+            .step_by(per.max(1))
+            .map(|start| {
+                let n = per.min(len - start);
+                POOL.acquire(
+                    &device.device,
+                    (n * 4) as u64,
+                    CHUNK_USAGE,
+                    device.limits.max_buffer_size,
+                )
+            })
+            .collect();
+        DeviceArray {
+            device,
+            len,
+            chunks,
+        }
+    }
+
+    /// Copies `data` to the device (queued: it happens before the next
+    /// submission runs).
+    pub fn upload(device: &'static Device, data: &[f32]) -> DeviceArray {
+        let array = DeviceArray::allocate(device, data.len());
+        for (chunk, range) in array.chunks.iter().zip(array.ranges()) {
+            device
+                .queue
+                .write_buffer(chunk, 0, bytemuck::cast_slice(&data[range]));
+        }
+        array
+    }
+
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The element range each chunk holds.
+    fn ranges(&self) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+        let per = chunk_elements(self.device);
+        (0..self.chunks.len()).map(move |c| c * per..((c + 1) * per).min(self.len))
+    }
+
+    fn uniform(&self) -> Pooled<'static> {
+        POOL.acquire(
+            &self.device.device,
+            std::mem::size_of::<Params>() as u64,
+            U::UNIFORM | U::COPY_DST,
+            self.device.limits.max_buffer_size,
+        )
+    }
+
+    /// `kernel(inputs…)` into a new array, submitted without waiting. The
+    /// inputs have `kernel.arity()` arrays of one length, on one device.
+    pub fn map(kernel: &Kernel, inputs: &[&DeviceArray]) -> Result<DeviceArray> {
+        let first = inputs[0];
+        let device = first.device;
+        let out = DeviceArray::allocate(device, first.len);
+        if first.len == 0 {
+            return Ok(out);
+        }
+        let p = pipeline(device, kernel, Family::Map)?;
+        let max_groups = device.limits.max_compute_workgroups_per_dimension;
+        let mut uniforms = Vec::with_capacity(out.chunks.len());
+        let mut commands = Vec::with_capacity(out.chunks.len());
+        for (c, range) in out.ranges().enumerate() {
+            let uniform = out.uniform();
+            let bind_group = Bindings {
+                uniform: &uniform,
+                in0: &inputs[0].chunks[c],
+                in1: inputs.get(1).map(|a| &*a.chunks[c]),
+                out: &out.chunks[c],
+            }
+            .bind_group(device, &p);
+            let (gx, gy) = grid(range.len(), max_groups);
+            let params = Params::new(range.len() as u32, gx * WORKGROUP_SIZE);
+            commands.push(encode(device, &p, &bind_group, &uniform, params, (gx, gy)).finish());
+            uniforms.push(uniform);
+        }
+        device.queue.submit(commands);
+        Ok(out)
+    }
+
+    /// Reduces `kernel(inputs…)` with `op` over `n > 0` values; only the
+    /// workgroups' results (at most 4 KiB a chunk) come back to the host.
+    pub fn reduce(
+        kernel: &Kernel,
+        inputs: &[&DeviceArray],
+        op: Reduce,
+        subgroups: bool,
+    ) -> Result<f32> {
+        let first = inputs[0];
+        let device = first.device;
+        let subgroups = subgroups && device.summary.subgroups;
+        let p = pipeline(device, kernel, Family::Reduce { op, subgroups })?;
+        let (d, max) = (&device.device, device.limits.max_buffer_size);
+        let groups = (MAX_GROUPS * 4) as u64;
+        let partials = POOL.acquire(d, groups, U::STORAGE | U::COPY_SRC, max);
+        let readback = POOL.acquire(d, groups, U::MAP_READ | U::COPY_DST, max);
+        let uniform = first.uniform();
+        let mut parts = Vec::with_capacity(first.chunks.len());
+        for (c, range) in first.ranges().enumerate() {
+            let bind_group = Bindings {
+                uniform: &uniform,
+                in0: &inputs[0].chunks[c],
+                in1: inputs.get(1).map(|a| &*a.chunks[c]),
+                out: &partials,
+            }
+            .bind_group(device, &p);
+            let part = reduce_pass(
+                device,
+                &p,
+                &bind_group,
+                &uniform,
+                &partials,
+                &readback,
+                range.len(),
+            )?;
+            parts.push(op.combine_pairwise(&part));
+        }
+        Ok(op.combine_pairwise(&parts))
+    }
+
+    /// A device-side copy (the yardstick for resident kernels: the card's
+    /// copy bandwidth), submitted without waiting.
+    pub fn copy(&self) -> DeviceArray {
+        let out = DeviceArray::allocate(self.device, self.len);
+        let mut encoder = self.encoder("gpu-compute array copy");
+        for ((from, to), range) in self.chunks.iter().zip(&out.chunks).zip(self.ranges()) {
+            encoder.copy_buffer_to_buffer(from, 0, to, 0, (range.len() * 4) as u64);
+        }
+        self.device.queue.submit([encoder.finish()]);
+        out
+    }
+
+    fn encoder(&self, label: &'static str) -> wgpu::CommandEncoder {
+        self.device
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) })
+    }
+
+    /// Waits until every submitted kernel and copy has finished.
+    pub fn wait(&self) -> Result<()> {
+        self.device
+            .device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map(|_| ())
+            .map_err(|e| Error::Gpu {
+                what: "waiting for the device".into(),
+                reason: e.to_string(),
+            })
+    }
+
+    /// The values, read back to the host (waits for the kernels that make them).
+    pub fn to_vec(&self) -> Result<Vec<f32>> {
+        let mut host = vec![0.0f32; self.len];
+        let per = chunk_elements(self.device);
+        let (d, max) = (&self.device.device, self.device.limits.max_buffer_size);
+        let staging = POOL.acquire(
+            d,
+            (per.min(self.len).max(1) * 4) as u64,
+            U::MAP_READ | U::COPY_DST,
+            max,
+        );
+        for (chunk, range) in self.chunks.iter().zip(self.ranges()) {
+            let bytes = (range.len() * 4) as u64;
+            let mut encoder = self.encoder("gpu-compute array download");
+            encoder.copy_buffer_to_buffer(chunk, 0, &staging, 0, bytes);
+            let submission = self.device.queue.submit([encoder.finish()]);
+            read_back(self.device, &staging, bytes, submission, &mut host[range])?;
+        }
+        Ok(host)
+    }
+}
