@@ -501,3 +501,75 @@ pub fn device_copy(array: &Array) -> Result<()> {
         }),
     }
 }
+
+/// Fills a new stored array piece by piece: how the loaders stream a file
+/// into device buffers while reading it (GPU), or into host memory.
+pub(crate) struct ArrayBuilder {
+    len: usize,
+    filled: usize,
+    backend: Backend,
+    store: Stored,
+    /// Values queued for the device since the last flush.
+    queued: usize,
+}
+
+/// Values queued through wgpu's staging memory before they are submitted:
+/// bounds the staging memory one load holds.
+const FLUSH_VALUES: usize = 4 << 20;
+
+impl ArrayBuilder {
+    /// A builder for `len` values on `backend` (`Gpu`, `Cpu` or `Scalar`).
+    pub fn new(backend: Backend, len: usize) -> Result<ArrayBuilder> {
+        let store = match backend {
+            Backend::Gpu => Stored::Device(gpu::array::DeviceArray::with_len(
+                gpu::device::shared()?,
+                len,
+            )),
+            _ => Stored::Host(Vec::with_capacity(len)),
+        };
+        Ok(ArrayBuilder {
+            len,
+            filled: 0,
+            backend,
+            store,
+            queued: 0,
+        })
+    }
+
+    /// Values still expected.
+    pub fn remaining(&self) -> usize {
+        self.len - self.filled
+    }
+
+    /// Appends `values`; the caller never passes more than [`ArrayBuilder::remaining`].
+    pub fn push(&mut self, values: &[f32]) {
+        assert!(
+            values.len() <= self.remaining(),
+            "more values than the array holds"
+        );
+        match &mut self.store {
+            Stored::Host(v) => v.extend_from_slice(values),
+            Stored::Device(d) => {
+                d.write(self.filled, values);
+                self.queued += values.len();
+                if self.queued >= FLUSH_VALUES {
+                    d.flush();
+                    self.queued = 0;
+                }
+            }
+        }
+        self.filled += values.len();
+    }
+
+    /// The array, once every value has been pushed.
+    pub fn finish(self) -> Array {
+        assert_eq!(self.filled, self.len, "every value is pushed before finish");
+        match self.store {
+            Stored::Host(v) => Array::stored_host(self.backend, v),
+            Stored::Device(d) => {
+                d.flush();
+                Array::stored_device(d)
+            }
+        }
+    }
+}

@@ -145,7 +145,7 @@ impl Context {
     }
 
     /// Where a new array of `n` values lives, recorded as a dispatch.
-    fn place_array(&self, n: usize) -> Backend {
+    pub(crate) fn place_array(&self, n: usize) -> Backend {
         let (backend, reason) = match self.backend {
             Backend::Auto => match gpu::device::shared() {
                 Ok(d) if !d.summary.is_software() => (

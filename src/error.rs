@@ -80,6 +80,15 @@ pub enum Error {
         reason: String,
     },
 
+    /// A file or stream could not be read, parsed or written.
+    #[error("{path}: {reason}")]
+    File {
+        /// The file (or the name given to a stream).
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
+
     /// A filter's text form or parameters are invalid.
     #[error("invalid filter {spec:?}: {reason}")]
     InvalidFilter {

@@ -6,6 +6,7 @@ mod arrays;
 mod conformance;
 mod filters;
 mod io;
+mod loaders;
 mod properties;
 mod reductions;
 mod shaders;

@@ -73,6 +73,36 @@ impl DeviceArray {
         array
     }
 
+    /// Device buffers for `len` values, to be filled with [`DeviceArray::write`].
+    pub fn with_len(device: &'static Device, len: usize) -> DeviceArray {
+        DeviceArray::allocate(device, len)
+    }
+
+    /// Queues a copy of `values` to positions `offset..offset + values.len()`
+    /// through wgpu's staging memory; [`DeviceArray::flush`] sends what is
+    /// queued to the device.
+    pub fn write(&self, offset: usize, values: &[f32]) {
+        let per = chunk_elements(self.device);
+        let mut done = 0;
+        while done < values.len() {
+            let at = offset + done;
+            let (chunk, within) = (at / per, at % per);
+            let n = (per - within).min(values.len() - done);
+            self.device.queue.write_buffer(
+                &self.chunks[chunk],
+                (within * 4) as u64,
+                bytemuck::cast_slice(&values[done..done + n]),
+            );
+            done += n;
+        }
+    }
+
+    /// Submits the queued writes (an empty submission carries them), which
+    /// frees their staging memory once the device has copied them.
+    pub fn flush(&self) {
+        self.device.queue.submit([]);
+    }
+
     /// Number of values.
     pub fn len(&self) -> usize {
         self.len

@@ -1,0 +1,352 @@
+//! [`Batch`]: read, compute and write many files, with the three stages
+//! overlapped.
+//!
+//! Files are read by a [`Loader`] (`concurrency` in flight, tokio for the
+//! disk, the blocking pool for decoding); each loaded file is computed (a
+//! filter chain or a map, on the blocking pool so the async threads stay
+//! free) and written (encoded on the blocking pool, written to a temporary
+//! name and renamed) while the next files are being read and computed. At
+//! most `concurrency` files are being read and `concurrency` computed or
+//! written at once, so memory grows with the concurrency, not with the
+//! number of files.
+//!
+//! A file that fails is reported with its path and reason, and the others
+//! go on. Dropping the future of [`Batch::run`] stops the work: no new file
+//! is started, and writes already under way finish or leave nothing (no
+//! partial files).
+
+use super::image_file::{save_image, write_atomic};
+use super::loader::{file_error, Item, Loader};
+use super::npy;
+use crate::backend::Backend;
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::expr::Kernel;
+use crate::filter::Filter;
+use futures_util::stream::{self, StreamExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What a batch does to each file.
+#[derive(Clone, Debug)]
+pub enum Job {
+    /// A chain of filters on each image (PNG or JPEG), written in the
+    /// input's format.
+    Filters(Vec<Filter>),
+    /// A one-input map on each array file (`.npy` or raw `f32`), written as
+    /// `f32` in the input's format (`.npy` files as version 1.0 `<f4`).
+    Map(Kernel),
+}
+
+/// One file's outcome.
+#[derive(Debug)]
+pub struct FileReport {
+    /// The input file.
+    pub input: PathBuf,
+    /// Where its result goes (the input's file name in the output folder).
+    pub output: PathBuf,
+    /// `Ok` once the output is written; the error names the file at fault.
+    pub result: Result<()>,
+}
+
+/// Time spent in each stage, summed over files (stages of different files
+/// overlap, so the sum can exceed the wall time).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct StageTimes {
+    /// Reading and decoding.
+    pub read: Duration,
+    /// The filter chain or map.
+    pub compute: Duration,
+    /// Encoding and writing.
+    pub write: Duration,
+}
+
+/// What a batch did.
+#[derive(Debug, Default)]
+pub struct BatchSummary {
+    /// Files written.
+    pub succeeded: usize,
+    /// Files that failed, with why.
+    pub failed: Vec<(PathBuf, Error)>,
+    /// From start to the last file's end.
+    pub wall: Duration,
+    /// Time in each stage.
+    pub stages: StageTimes,
+}
+
+impl std::fmt::Display for BatchSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} succeeded, {} failed in {:.2} s (read {:.2} s, compute {:.2} s, write {:.2} s summed over files)",
+            self.succeeded,
+            self.failed.len(),
+            self.wall.as_secs_f64(),
+            self.stages.read.as_secs_f64(),
+            self.stages.compute.as_secs_f64(),
+            self.stages.write.as_secs_f64()
+        )
+    }
+}
+
+/// A batch job: what to do, where to write, on which backend, how many
+/// files at once.
+///
+/// ```
+/// use gpu::io::{Batch, Job};
+/// let dir = std::env::temp_dir().join("gpu-compute-doctest-batch");
+/// std::fs::create_dir_all(&dir)?;
+/// let img = image::RgbaImage::from_pixel(8, 8, image::Rgba([10, 20, 30, 255]));
+/// gpu::io::save_image(&img, dir.join("a.png"))?;
+/// let batch = Batch::new(Job::Filters(vec!["invert".parse()?]), dir.join("out"))
+///     .backend(gpu::Backend::Cpu)
+///     .concurrency(4);
+/// let rt = tokio::runtime::Runtime::new()?;
+/// let inputs = vec![dir.join("a.png"), dir.join("missing.png")];
+/// let summary = rt.block_on(batch.run(inputs, |report| println!("{report:?}")))?;
+/// assert_eq!((summary.succeeded, summary.failed.len()), (1, 1));
+/// assert_eq!(gpu::io::load_image(dir.join("out/a.png"))?.get_pixel(0, 0).0, [245, 235, 225, 255]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Batch {
+    job: Arc<Job>,
+    out_dir: PathBuf,
+    backend: Backend,
+    concurrency: usize,
+}
+
+impl Batch {
+    /// Runs `job` on each file, writing results into `out_dir` (created if
+    /// missing); `Auto` backend, 8 files at a time.
+    ///
+    /// ```
+    /// let batch = gpu::io::Batch::new(gpu::io::Job::Filters(vec![]), "out");
+    /// ```
+    pub fn new(job: Job, out_dir: impl Into<PathBuf>) -> Batch {
+        Batch {
+            job: Arc::new(job),
+            out_dir: out_dir.into(),
+            backend: Backend::Auto,
+            concurrency: 8,
+        }
+    }
+
+    /// The backend that computes (and holds loaded arrays).
+    ///
+    /// ```
+    /// let batch = gpu::io::Batch::new(gpu::io::Job::Filters(vec![]), "out").backend(gpu::Backend::Cpu);
+    /// ```
+    pub fn backend(mut self, backend: Backend) -> Batch {
+        self.backend = backend;
+        self
+    }
+
+    /// At most `n` files being read, and `n` being computed or written, at
+    /// once (at least 1).
+    ///
+    /// ```
+    /// let batch = gpu::io::Batch::new(gpu::io::Job::Filters(vec![]), "out").concurrency(16);
+    /// ```
+    pub fn concurrency(mut self, n: usize) -> Batch {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    fn prepare(&self) -> Result<Loader> {
+        if let Job::Filters(chain) = &*self.job {
+            for f in chain {
+                f.validate()?;
+            }
+        }
+        std::fs::create_dir_all(&self.out_dir)
+            .map_err(|e| file_error(&self.out_dir.display().to_string(), e))?;
+        Ok(Loader::new(self.backend)?.concurrency(self.concurrency))
+    }
+
+    /// Processes `inputs` with the stages overlapped; `on_file` hears of each
+    /// file as it finishes (in completion order). An error only when the
+    /// batch cannot start (the output folder cannot be made, the backend is
+    /// unavailable, a filter is invalid); a file's failure is in the summary.
+    ///
+    /// Needs a tokio runtime with the blocking pool (any multi-thread or
+    /// current-thread runtime).
+    pub async fn run(
+        &self,
+        inputs: Vec<PathBuf>,
+        mut on_file: impl FnMut(&FileReport),
+    ) -> Result<BatchSummary> {
+        let loader = self.prepare()?;
+        let start = Instant::now();
+        let mut summary = BatchSummary::default();
+        let n = self.concurrency;
+        let loads = stream::iter(inputs)
+            .map(|path| {
+                let loader = loader.clone();
+                async move {
+                    let t = Instant::now();
+                    let item = loader.load_path(&path).await;
+                    (path, item, t.elapsed())
+                }
+            })
+            .buffer_unordered(n);
+        let mut done = loads
+            .map(|(path, item, read)| {
+                let ctx = loader.context().clone();
+                let job = self.job.clone();
+                let output = self.output_for(&path);
+                async move {
+                    let mut stages = StageTimes {
+                        read,
+                        ..StageTimes::default()
+                    };
+                    let result = match (item, &output) {
+                        (Ok(item), Ok(out)) => {
+                            process(ctx, job, &path, item, out.clone(), &mut stages).await
+                        }
+                        (Err(e), _) => Err(e),
+                        (_, Err(e)) => Err(e.clone()),
+                    };
+                    let report = FileReport {
+                        output: output.unwrap_or_default(),
+                        input: path,
+                        result,
+                    };
+                    (report, stages)
+                }
+            })
+            .buffer_unordered(n);
+        while let Some((report, stages)) = done.next().await {
+            summary.add(&report, stages);
+            on_file(&report);
+        }
+        summary.wall = start.elapsed();
+        Ok(summary)
+    }
+
+    /// The same work one file at a time, each read, computed and written
+    /// before the next is read: the loop the pipeline is measured against.
+    pub async fn run_sequential(
+        &self,
+        inputs: Vec<PathBuf>,
+        mut on_file: impl FnMut(&FileReport),
+    ) -> Result<BatchSummary> {
+        let loader = self.prepare()?;
+        let start = Instant::now();
+        let mut summary = BatchSummary::default();
+        for path in inputs {
+            let mut stages = StageTimes::default();
+            let t = Instant::now();
+            let item = loader.load_path(&path).await;
+            stages.read = t.elapsed();
+            let output = self.output_for(&path);
+            let result = match (item, &output) {
+                (Ok(item), Ok(out)) => {
+                    process(
+                        loader.context().clone(),
+                        self.job.clone(),
+                        &path,
+                        item,
+                        out.clone(),
+                        &mut stages,
+                    )
+                    .await
+                }
+                (Err(e), _) => Err(e),
+                (_, Err(e)) => Err(e.clone()),
+            };
+            let report = FileReport {
+                output: output.unwrap_or_default(),
+                input: path,
+                result,
+            };
+            summary.add(&report, stages);
+            on_file(&report);
+        }
+        summary.wall = start.elapsed();
+        Ok(summary)
+    }
+
+    fn output_for(&self, input: &Path) -> Result<PathBuf> {
+        input
+            .file_name()
+            .map(|name| self.out_dir.join(name))
+            .ok_or_else(|| file_error(&input.display().to_string(), "not a file name"))
+    }
+}
+
+impl BatchSummary {
+    fn add(&mut self, report: &FileReport, stages: StageTimes) {
+        match &report.result {
+            Ok(()) => self.succeeded += 1,
+            Err(e) => self.failed.push((report.input.clone(), e.clone())),
+        }
+        self.stages.read += stages.read;
+        self.stages.compute += stages.compute;
+        self.stages.write += stages.write;
+    }
+}
+
+/// What the compute stage hands the write stage.
+enum Computed {
+    Image(image::RgbaImage),
+    Values(Vec<f32>, bool),
+}
+
+/// Computes and writes one loaded file.
+async fn process(
+    ctx: Arc<Context>,
+    job: Arc<Job>,
+    input: &Path,
+    item: Item,
+    output: PathBuf,
+    stages: &mut StageTimes,
+) -> Result<()> {
+    let name = input.display().to_string();
+    let is_npy = input
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
+    let t = Instant::now();
+    let named = name.clone();
+    let computed = blocking(&name, move || match (&*job, item) {
+        (Job::Filters(chain), Item::Image(img)) => {
+            Ok(Computed::Image(ctx.filter_chain(&img, chain)?))
+        }
+        (Job::Map(kernel), Item::Values { array, .. }) => {
+            let mapped = array.map(|v| kernel.apply(&[v]))?;
+            Ok(Computed::Values(mapped.to_vec()?, is_npy))
+        }
+        (Job::Filters(_), Item::Values { .. }) => Err(file_error(
+            &named,
+            "holds values, but the job is a filter chain (images only)",
+        )),
+        (Job::Map(_), Item::Image(_)) => Err(file_error(
+            &named,
+            "is an image, but the job is a map (.npy or raw f32 only)",
+        )),
+    })
+    .await?;
+    stages.compute = t.elapsed();
+    let t = Instant::now();
+    blocking(&name, move || match computed {
+        Computed::Image(img) => save_image(&img, &output),
+        Computed::Values(values, true) => write_atomic(&output, &npy::encode_f32(&values)),
+        Computed::Values(values, false) => {
+            write_atomic(&output, bytemuck::cast_slice::<f32, u8>(&values))
+        }
+    })
+    .await?;
+    stages.write = t.elapsed();
+    Ok(())
+}
+
+/// Runs `f` on tokio's blocking pool.
+async fn blocking<T: Send + 'static>(
+    name: &str,
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| file_error(name, format!("the worker stopped: {e}")))?
+}

@@ -1,0 +1,427 @@
+//! [`Loader`]: many files (or any async byte sources) loaded concurrently
+//! into arrays and images, yielded as a `Stream` in completion order.
+//!
+//! Each source is read in 1 MiB pieces on tokio. Values (raw `f32`, `.npy`)
+//! are converted piece by piece and pushed into their array as they arrive:
+//! on the GPU through wgpu's staging memory into device buffers, so that
+//! reading one file overlaps uploading another. Images are read whole and
+//! decoded on tokio's blocking pool, off the async threads. At most
+//! `concurrency` sources are in flight, and the stream only starts a new one
+//! when it is polled, so memory grows with the concurrency, not with the
+//! number of sources. Dropping the stream drops the loads in flight.
+
+use super::npy::{self, HeaderError};
+use crate::array::{Array, ArrayBuilder};
+use crate::backend::Backend;
+use crate::context::Context;
+use crate::error::{Error, Result};
+use futures_util::stream::{self, Stream, StreamExt};
+use image::RgbaImage;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+/// Bytes read per call.
+const PIECE: usize = 1 << 20;
+
+/// What a source holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Format {
+    /// From the extension (`.npy`; `.f32`, `.raw`, `.bin`; `.png`, `.jpg`,
+    /// `.jpeg`), else from the first bytes (`.npy`, PNG and JPEG magic).
+    #[default]
+    Auto,
+    /// Little-endian `f32` values, nothing else.
+    RawF32,
+    /// NumPy `.npy`; see [`crate::io`] for the element types read.
+    Npy,
+    /// A PNG or JPEG image, decoded to RGBA8.
+    Image,
+}
+
+/// A loaded source: arrays for values, images for pictures.
+#[derive(Debug)]
+pub enum Item {
+    /// Values in an [`Array`] on the loader's backend, with the shape the
+    /// file gave (`[len]` for raw files).
+    Values {
+        /// The values.
+        array: Array,
+        /// The shape (C order).
+        shape: Vec<usize>,
+    },
+    /// A decoded image.
+    Image(RgbaImage),
+}
+
+/// One source's outcome.
+#[derive(Debug)]
+pub struct Loaded {
+    /// Position of the source in the list given to the loader.
+    pub index: usize,
+    /// The path, or the name given with a reader.
+    pub name: String,
+    /// The item, or why it could not be loaded (the error names `name`).
+    pub result: Result<Item>,
+}
+
+/// Loads many sources concurrently. Cheap to clone.
+///
+/// ```
+/// use futures_util::StreamExt;
+/// let dir = std::env::temp_dir().join("gpu-compute-doctest-loader");
+/// std::fs::create_dir_all(&dir)?;
+/// std::fs::write(dir.join("a.f32"), [1f32, 2.0].map(f32::to_le_bytes).concat())?;
+/// let loader = gpu::io::Loader::new(gpu::Backend::Cpu)?.concurrency(4);
+/// let rt = tokio::runtime::Runtime::new()?;
+/// let loaded: Vec<_> = rt.block_on(loader.load_paths([dir.join("a.f32"), dir.join("missing.f32")]).collect());
+/// assert_eq!(loaded.len(), 2);
+/// for item in loaded {
+///     match item.result {
+///         Ok(gpu::io::Item::Values { array, .. }) => assert_eq!(array.sum()?, 3.0),
+///         Ok(_) => unreachable!(),
+///         Err(e) => assert!(e.to_string().contains("missing.f32")),
+///     }
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Loader {
+    ctx: Arc<Context>,
+    concurrency: usize,
+    format: Format,
+}
+
+impl Loader {
+    /// A loader whose arrays live on `backend` (see
+    /// [`Context::array`] for where `Auto` puts them), loading 8 sources at
+    /// a time. An error if `backend` is `Gpu` and there is no adapter.
+    ///
+    /// ```
+    /// let loader = gpu::io::Loader::new(gpu::Backend::Scalar)?;
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
+    pub fn new(backend: Backend) -> Result<Loader> {
+        Ok(Loader {
+            ctx: Arc::new(Context::new(backend)?),
+            concurrency: 8,
+            format: Format::Auto,
+        })
+    }
+
+    /// At most `n` sources in flight (at least 1).
+    ///
+    /// ```
+    /// let loader = gpu::io::Loader::new(gpu::Backend::Cpu)?.concurrency(2);
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
+    pub fn concurrency(mut self, n: usize) -> Loader {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    /// Every source is `format` (default: [`Format::Auto`]).
+    ///
+    /// ```
+    /// let loader = gpu::io::Loader::new(gpu::Backend::Cpu)?.format(gpu::io::Format::Npy);
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
+    pub fn format(mut self, format: Format) -> Loader {
+        self.format = format;
+        self
+    }
+
+    /// The context the arrays are made on.
+    pub(crate) fn context(&self) -> &Arc<Context> {
+        &self.ctx
+    }
+
+    /// Loads every path; one [`Loaded`] per path, in completion order.
+    ///
+    /// ```
+    /// use futures_util::StreamExt;
+    /// let loader = gpu::io::Loader::new(gpu::Backend::Cpu)?;
+    /// let rt = tokio::runtime::Runtime::new()?;
+    /// let first = rt.block_on(loader.load_paths(["/no/such.npy"]).next()).unwrap();
+    /// assert!(first.result.is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn load_paths<P: Into<PathBuf>>(
+        &self,
+        paths: impl IntoIterator<Item = P>,
+    ) -> impl Stream<Item = Loaded> + Send + 'static {
+        let paths: Vec<PathBuf> = paths.into_iter().map(Into::into).collect();
+        let loader = self.clone();
+        stream::iter(paths.into_iter().enumerate())
+            .map(move |(index, path)| {
+                let loader = loader.clone();
+                async move {
+                    let name = path.display().to_string();
+                    let result = loader.load_path(&path).await;
+                    Loaded {
+                        index,
+                        name,
+                        result,
+                    }
+                }
+            })
+            .buffer_unordered(self.concurrency)
+    }
+
+    /// Loads every `(name, reader)` pair (a socket, an HTTP body, …); the
+    /// name stands for the source in errors and picks the format like a
+    /// file name would. One [`Loaded`] per source, in completion order.
+    ///
+    /// ```
+    /// use futures_util::StreamExt;
+    /// let bytes: Vec<u8> = [4f32, 5.0].map(f32::to_le_bytes).concat();
+    /// let loader = gpu::io::Loader::new(gpu::Backend::Cpu)?;
+    /// let rt = tokio::runtime::Runtime::new()?;
+    /// let got = rt.block_on(loader.load_readers([("socket.f32", std::io::Cursor::new(bytes))]).next()).unwrap();
+    /// let Ok(gpu::io::Item::Values { array, .. }) = got.result else { panic!() };
+    /// assert_eq!(array.to_vec()?, vec![4.0, 5.0]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn load_readers<N, R>(
+        &self,
+        sources: impl IntoIterator<Item = (N, R)>,
+    ) -> impl Stream<Item = Loaded> + Send + 'static
+    where
+        N: Into<String>,
+        R: AsyncRead + Send + Unpin + 'static,
+    {
+        let sources: Vec<(String, R)> = sources.into_iter().map(|(n, r)| (n.into(), r)).collect();
+        let loader = self.clone();
+        stream::iter(sources.into_iter().enumerate())
+            .map(move |(index, (name, reader))| {
+                let loader = loader.clone();
+                async move {
+                    let result = loader.load_reader(&name, reader, None).await;
+                    Loaded {
+                        index,
+                        name,
+                        result,
+                    }
+                }
+            })
+            .buffer_unordered(self.concurrency)
+    }
+
+    /// Loads one file.
+    pub(crate) async fn load_path(&self, path: &Path) -> Result<Item> {
+        let name = path.display().to_string();
+        let file = tokio::fs::File::open(path)
+            .await
+            .map_err(|e| file_error(&name, e))?;
+        let meta = file.metadata().await.map_err(|e| file_error(&name, e))?;
+        if meta.is_dir() {
+            return Err(file_error(&name, "is a directory, not a file"));
+        }
+        self.load_reader(&name, file, Some(meta.len())).await
+    }
+
+    async fn load_reader<R: AsyncRead + Unpin>(
+        &self,
+        name: &str,
+        mut reader: R,
+        size: Option<u64>,
+    ) -> Result<Item> {
+        let mut buf = Vec::with_capacity(PIECE.min(size.unwrap_or(PIECE as u64) as usize));
+        let read = read_piece(&mut reader, &mut buf, name).await?;
+        if read == 0 {
+            return Err(file_error(name, "the file is empty"));
+        }
+        let format = match self.format {
+            Format::Auto => detect(name, &buf)?,
+            f => f,
+        };
+        match format {
+            Format::Image => {
+                while read_piece(&mut reader, &mut buf, name).await? > 0 {}
+                let owned = name.to_string();
+                tokio::task::spawn_blocking(move || {
+                    super::image_file::decode(Path::new(&owned), &buf)
+                })
+                .await
+                .map_err(|e| file_error(name, format!("the decoder stopped: {e}")))?
+                .map(Item::Image)
+            }
+            Format::Npy => self.load_npy(name, reader, buf).await,
+            Format::RawF32 | Format::Auto => self.load_raw(name, reader, buf, size).await,
+        }
+    }
+
+    async fn load_npy<R: AsyncRead + Unpin>(
+        &self,
+        name: &str,
+        mut reader: R,
+        mut buf: Vec<u8>,
+    ) -> Result<Item> {
+        let header = loop {
+            match npy::parse_header(&buf) {
+                Ok(h) => break h,
+                Err(HeaderError::NeedBytes(_)) => {
+                    if read_piece(&mut reader, &mut buf, name).await? == 0 {
+                        return Err(file_error(name, "truncated .npy header"));
+                    }
+                }
+                Err(HeaderError::Invalid(why)) => return Err(file_error(name, why)),
+            }
+        };
+        let len = header.len();
+        let size = header.dtype.size();
+        let mut builder = self.builder(len)?;
+        let mut pending: Vec<u8> = buf.split_off(header.data_offset);
+        let mut converted = Vec::with_capacity(PIECE / size.min(4));
+        let mut total = pending.len();
+        loop {
+            let whole = (pending.len() / size * size).min(builder.remaining() * size);
+            converted.clear();
+            npy::convert(
+                header.dtype,
+                header.big_endian,
+                &pending[..whole],
+                &mut converted,
+            );
+            builder.push(&converted);
+            pending.drain(..whole);
+            pending.reserve(PIECE);
+            let read = read_piece(&mut reader, &mut pending, name).await?;
+            total += read;
+            if read == 0 {
+                break;
+            }
+        }
+        let expected = len * size;
+        if total != expected {
+            return Err(file_error(
+                name,
+                format!(
+                    "{}: the header says {len} values of {size} bytes ({expected} bytes) but {total} bytes of data follow",
+                    if total < expected { "truncated" } else { "trailing data" }
+                ),
+            ));
+        }
+        Ok(Item::Values {
+            array: builder.finish(),
+            shape: header.shape,
+        })
+    }
+
+    async fn load_raw<R: AsyncRead + Unpin>(
+        &self,
+        name: &str,
+        mut reader: R,
+        mut buf: Vec<u8>,
+        size: Option<u64>,
+    ) -> Result<Item> {
+        let not_whole = |bytes: u64| {
+            file_error(
+                name,
+                format!("truncated: {bytes} bytes is not a whole number of 4-byte f32 values"),
+            )
+        };
+        let Some(size) = size else {
+            // A stream of unknown length: gather it, then make the array.
+            while read_piece(&mut reader, &mut buf, name).await? > 0 {}
+            if buf.len() % 4 != 0 {
+                return Err(not_whole(buf.len() as u64));
+            }
+            let mut values = Vec::with_capacity(buf.len() / 4);
+            npy::convert(npy::Dtype::F32, false, &buf, &mut values);
+            let len = values.len();
+            let mut builder = self.builder(len)?;
+            builder.push(&values);
+            return Ok(Item::Values {
+                array: builder.finish(),
+                shape: vec![len],
+            });
+        };
+        if size % 4 != 0 {
+            return Err(not_whole(size));
+        }
+        let len = (size / 4) as usize;
+        let mut builder = self.builder(len)?;
+        let mut converted = Vec::with_capacity(PIECE / 4);
+        let mut total = buf.len();
+        loop {
+            let whole = (buf.len() / 4 * 4).min(builder.remaining() * 4);
+            converted.clear();
+            npy::convert(npy::Dtype::F32, false, &buf[..whole], &mut converted);
+            builder.push(&converted);
+            buf.drain(..whole);
+            let read = read_piece(&mut reader, &mut buf, name).await?;
+            total += read;
+            if read == 0 {
+                break;
+            }
+        }
+        if total as u64 != size || builder.remaining() != 0 {
+            return Err(file_error(
+                name,
+                format!("the file changed while it was read ({size} bytes, then {total})"),
+            ));
+        }
+        Ok(Item::Values {
+            array: builder.finish(),
+            shape: vec![len],
+        })
+    }
+
+    fn builder(&self, len: usize) -> Result<ArrayBuilder> {
+        ArrayBuilder::new(self.ctx.place_array(len), len)
+    }
+}
+
+/// Reads up to [`PIECE`] more bytes onto the end of `buf`; 0 at the end.
+async fn read_piece<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    buf: &mut Vec<u8>,
+    name: &str,
+) -> Result<usize> {
+    let start = buf.len();
+    buf.resize(start + PIECE, 0);
+    let result = reader.read(&mut buf[start..]).await;
+    match result {
+        Ok(n) => {
+            buf.truncate(start + n);
+            Ok(n)
+        }
+        Err(e) => {
+            buf.truncate(start);
+            Err(file_error(name, e))
+        }
+    }
+}
+
+/// The format of `name`, from its extension, else from its first bytes.
+fn detect(name: &str, first: &[u8]) -> Result<Format> {
+    let ext = Path::new(name)
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    match ext.as_str() {
+        "npy" => return Ok(Format::Npy),
+        "f32" | "raw" | "bin" => return Ok(Format::RawF32),
+        "png" | "jpg" | "jpeg" => return Ok(Format::Image),
+        _ => {}
+    }
+    if first.starts_with(b"\x93NUMPY") {
+        Ok(Format::Npy)
+    } else if first.starts_with(b"\x89PNG") || first.starts_with(&[0xff, 0xd8, 0xff]) {
+        Ok(Format::Image)
+    } else {
+        Err(file_error(
+            name,
+            "unknown format: use a .npy, .f32 (raw little-endian f32), .png or .jpg name, or set Loader::format",
+        ))
+    }
+}
+
+pub(crate) fn file_error(name: &str, reason: impl std::fmt::Display) -> Error {
+    Error::File {
+        path: name.to_string(),
+        reason: reason.to_string(),
+    }
+}
