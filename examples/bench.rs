@@ -19,8 +19,12 @@
 //! backend (so drift on a noisy machine hits both alike), and the line
 //! carries that paired CPU median as `paired_cpu_s`.
 
+#[path = "support/batch_inputs.rs"]
+mod batch_inputs;
+
 use anyhow::Result;
 use clap::Parser;
+use gpu::io::{Batch, Job};
 use gpu::{Backend, Context, Expr, Reduce};
 use rayon::prelude::*;
 use std::hint::black_box;
@@ -47,7 +51,18 @@ struct Args {
     /// Image size for the filter kernels, WIDTHxHEIGHT.
     #[arg(long, default_value = "3840x2160")]
     image: String,
+    /// Internal: run the batch pipeline over this many small generated
+    /// images in this process and print its peak memory (the batch entry
+    /// runs it in a child process, so nothing else counts).
+    #[arg(long, hide = true)]
+    rss_probe: Option<usize>,
 }
+
+/// The batch entry's filter chain.
+const BATCH_CHAIN: &str = "blur:3,sobel";
+
+/// Files in flight in the batch entry's pipeline.
+const BATCH_CONCURRENCY: usize = 8;
 
 /// The image filter kernels: name, filter text, and a Rust yardstick-free run.
 const FILTERS: [(&str, &str); 2] = [("gaussian_blur_s3", "blur:3"), ("box_blur_r2", "box:2")];
@@ -145,6 +160,8 @@ struct Row {
     chose: Option<String>,
     /// For `rayon_loop`: the CPU backend's median when timed alternately with it.
     paired_cpu_s: Option<f64>,
+    /// More figures for this line: name and JSON value.
+    extra: Vec<(&'static str, String)>,
 }
 
 impl Row {
@@ -160,6 +177,9 @@ impl Row {
             .unwrap_or_default();
         if let Some(p) = self.paired_cpu_s {
             chose.push_str(&format!(", \"paired_cpu_s\": {p:e}"));
+        }
+        for (name, value) in &self.extra {
+            chose.push_str(&format!(", \"{name}\": {value}"));
         }
         format!(
             "{{\"kernel\": \"{}\", \"backend\": \"{}\", \"mode\": \"{}\", \"n\": {}, \"median_s\": {:e}, \"gbps\": {:.3}{chose}}}",
@@ -226,6 +246,9 @@ fn reps_for(n: usize, backend: Backend, quick: bool) -> usize {
 
 fn main() -> Result<()> {
     let args = Args::parse();
+    if let Some(count) = args.rss_probe {
+        return rss_probe(count);
+    }
     let backends = if args.backend.is_empty() {
         vec![Backend::Gpu, Backend::Cpu, Backend::Scalar, Backend::Auto]
     } else {
@@ -274,6 +297,7 @@ fn main() -> Result<()> {
                 bytes: 8.0 * n as f64,
                 chose: None,
                 paired_cpu_s: None,
+                extra: Vec::new(),
             };
             emit(row, &mut rows);
         }
@@ -305,6 +329,7 @@ fn main() -> Result<()> {
                     bytes,
                     chose: None,
                     paired_cpu_s: None,
+                    extra: Vec::new(),
                 };
                 emit(row, &mut rows);
             }
@@ -348,6 +373,7 @@ fn main() -> Result<()> {
                     bytes,
                     chose,
                     paired_cpu_s: None,
+                    extra: Vec::new(),
                 };
                 emit(row, &mut rows);
                 if let Some((paired_cpu_s, median_s)) = yardstick {
@@ -360,6 +386,7 @@ fn main() -> Result<()> {
                         bytes,
                         chose: None,
                         paired_cpu_s: Some(paired_cpu_s),
+                        extra: Vec::new(),
                     };
                     emit(row, &mut rows);
                 }
@@ -412,7 +439,13 @@ fn main() -> Result<()> {
                 chose: (backend == Backend::Auto || d.backend != backend)
                     .then(|| d.backend.to_string()),
                 paired_cpu_s: None,
+                extra: Vec::new(),
             };
+            emit(row, &mut rows);
+        }
+    }
+    if args.kernel.is_empty() || args.kernel.iter().any(|k| k.starts_with("batch")) {
+        for row in batch_rows(&args, &backends)? {
             emit(row, &mut rows);
         }
     }
@@ -440,10 +473,187 @@ fn main() -> Result<()> {
                     (Some(c), _) => c.clone(),
                     (None, Some(p)) =>
                         format!("cpu/rayon {:.2} (timed alternately)", p / r.median_s),
-                    (None, None) => String::new(),
+                    (None, None) => r
+                        .extra
+                        .iter()
+                        .map(|(k, v)| format!("{k} {v}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
                 }
             );
         }
     }
+    Ok(())
+}
+
+/// The `batch` entry: 32 generated images of 1 to 4 megapixels through
+/// [`BATCH_CHAIN`], the sequential loop and the pipeline timed alternately
+/// on each backend; then the pipeline's peak memory over 32 and 256 small
+/// images, each in a child process.
+fn batch_rows(args: &Args, backends: &[Backend]) -> Result<Vec<Row>> {
+    let base = std::env::temp_dir().join("gpu-compute-bench-batch");
+    let inputs = batch_inputs::generate(&base.join("in"), 32, 32, 1.0, 4.0)?;
+    let mut pixels = 0u64;
+    for path in &inputs {
+        let (w, h) = image::image_dimensions(path)?;
+        pixels += w as u64 * h as u64;
+    }
+    let chain = gpu::filter::Filter::parse_chain(BATCH_CHAIN)?;
+    let rt = tokio::runtime::Runtime::new()?;
+    let rounds = if args.quick { 1 } else { 3 };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut rows = Vec::new();
+    let timed = args.kernel.is_empty() || args.kernel.iter().any(|k| k == "batch");
+    for &backend in backends.iter().filter(|&&b| timed && b != Backend::Scalar) {
+        if Context::new(backend).is_err() {
+            continue;
+        }
+        let batch = Batch::new(
+            Job::Filters(chain.clone()),
+            base.join(format!("out-{backend}")),
+        )
+        .backend(backend)
+        .concurrency(BATCH_CONCURRENCY);
+        let check = |s: &gpu::io::BatchSummary| -> Result<()> {
+            match s.failed.first() {
+                Some((path, e)) => anyhow::bail!("batch: {}: {e}", path.display()),
+                None => Ok(()),
+            }
+        };
+        // Warm-up: kernels compiled, files in the page cache.
+        check(&rt.block_on(batch.run_sequential(inputs[..4].to_vec(), |_| {}))?)?;
+        let (mut sequential, mut pipeline, mut busy) = (Vec::new(), Vec::new(), Vec::new());
+        let mut stages = Vec::new();
+        for _ in 0..rounds {
+            let s = rt.block_on(batch.run_sequential(inputs.clone(), |_| {}))?;
+            check(&s)?;
+            sequential.push(s.wall.as_secs_f64());
+            let before = batch_inputs::usage();
+            let p = rt.block_on(batch.run(inputs.clone(), |_| {}))?;
+            let after = batch_inputs::usage();
+            check(&p)?;
+            pipeline.push(p.wall.as_secs_f64());
+            if let (Some((c0, _)), Some((c1, _))) = (before, after) {
+                busy.push((c1 - c0).as_secs_f64() / (p.wall.as_secs_f64() * cores as f64));
+            }
+            stages.push(p.stages);
+        }
+        let median_of = |v: &mut Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let (seq, pipe) = (median_of(&mut sequential), median_of(&mut pipeline));
+        let row = |mode, median_s, extra| Row {
+            kernel: "batch",
+            backend: backend.to_string(),
+            mode,
+            n: inputs.len(),
+            median_s,
+            // Pixels read and written.
+            bytes: 8.0 * pixels as f64,
+            chose: None,
+            paired_cpu_s: None,
+            extra,
+        };
+        rows.push(row("sequential", seq, Vec::new()));
+        let mut extra = vec![("speedup", format!("{:.2}", seq / pipe))];
+        if !busy.is_empty() {
+            extra.push(("cpu_busy", format!("{:.3}", median_of(&mut busy))));
+        }
+        let stage = stages[stages.len() / 2];
+        extra.push(("stage_read_s", format!("{:.3}", stage.read.as_secs_f64())));
+        extra.push((
+            "stage_compute_s",
+            format!("{:.3}", stage.compute.as_secs_f64()),
+        ));
+        extra.push(("stage_write_s", format!("{:.3}", stage.write.as_secs_f64())));
+        rows.push(row("pipeline", pipe, extra));
+    }
+    // Peak memory against the number of files, each count in a fresh process;
+    // both sets cycle through the same 32 sizes, so only the count differs.
+    if !(args.kernel.is_empty() || args.kernel.iter().any(|k| k == "batch_memory")) {
+        return Ok(rows);
+    }
+    // glibc keeps freed large buffers in its heaps once its dynamic mmap
+    // threshold has risen, which shows up as growth with the run's length;
+    // the second setting fixes the threshold, as `mallopt` would.
+    let allocators = [
+        ("glibc-default", None),
+        (
+            "mmap-threshold-64k",
+            Some(("MALLOC_MMAP_THRESHOLD_", "65536")),
+        ),
+    ];
+    for count in [32, 256] {
+        let dir = base.join(format!("small-{count}"));
+        batch_inputs::generate(&dir, count, 32, 0.05, 0.2)?;
+        for (allocator, env) in allocators {
+            let mut probe = std::process::Command::new(std::env::current_exe()?);
+            probe.args(["--rss-probe", &count.to_string()]);
+            if let Some((k, v)) = env {
+                probe.env(k, v);
+            }
+            let out = probe.output()?;
+            anyhow::ensure!(
+                out.status.success(),
+                "the memory probe failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let text = String::from_utf8_lossy(&out.stdout);
+            let field = |name: &str| -> Result<f64> {
+                text.split_whitespace()
+                    .skip_while(|w| *w != name)
+                    .nth(1)
+                    .and_then(|v| v.parse().ok())
+                    .ok_or_else(|| anyhow::anyhow!("the memory probe printed {text:?}"))
+            };
+            rows.push(Row {
+                kernel: "batch_memory",
+                backend: "cpu".into(),
+                mode: "pipeline",
+                n: count,
+                median_s: field("wall_s")?,
+                bytes: field("bytes")?,
+                chose: None,
+                paired_cpu_s: None,
+                extra: vec![
+                    ("concurrency", BATCH_CONCURRENCY.to_string()),
+                    ("allocator", format!("\"{allocator}\"")),
+                    (
+                        "peak_rss_mib",
+                        format!("{:.1}", field("peak_rss_bytes")? / (1u64 << 20) as f64),
+                    ),
+                ],
+            });
+        }
+    }
+    Ok(rows)
+}
+
+/// The child process of the memory entry: one pipeline run over `count`
+/// small images, then its figures on stdout.
+fn rss_probe(count: usize) -> Result<()> {
+    let base = std::env::temp_dir().join("gpu-compute-bench-batch");
+    let inputs = batch_inputs::files_in(&base.join(format!("small-{count}")))?;
+    anyhow::ensure!(inputs.len() == count, "expected {count} generated images");
+    let mut pixels = 0u64;
+    for path in &inputs {
+        let (w, h) = image::image_dimensions(path)?;
+        pixels += w as u64 * h as u64;
+    }
+    let chain = gpu::filter::Filter::parse_chain(BATCH_CHAIN)?;
+    let batch = Batch::new(Job::Filters(chain), base.join(format!("small-out-{count}")))
+        .backend(Backend::Cpu)
+        .concurrency(BATCH_CONCURRENCY);
+    let rt = tokio::runtime::Runtime::new()?;
+    let summary = rt.block_on(batch.run(inputs, |_| {}))?;
+    anyhow::ensure!(summary.failed.is_empty(), "{summary}");
+
+    let (_, peak) = batch_inputs::usage().ok_or_else(|| anyhow::anyhow!("no getrusage here"))?;
+    println!(
+        "peak_rss_bytes {peak} wall_s {} bytes {}",
+        summary.wall.as_secs_f64(),
+        8 * pixels
+    );
     Ok(())
 }

@@ -481,49 +481,116 @@ fn add(acc: &mut [f32], x: &[f32]) {
 }
 }
 
-/// 3×3 Sobel on the luma, gradient magnitude in RGB, alpha kept.
+/// 3×3 Sobel on the luma, gradient magnitude in RGB, alpha kept. Per band
+/// of rows: the luma of the band and one row either side, padded by one
+/// replicated column at each end; then per output row the vertical
+/// smoothing and difference, the horizontal difference and smoothing, and
+/// the magnitude, each a loop along the row. Values are small integers in
+/// `f32`, so the result is exact and the same as the scalar reference.
 fn sobel(img: &RgbaImage) -> RgbaImage {
     let (w, ht) = (img.width() as usize, img.height() as usize);
-    let gray: Vec<f32> = img
-        .pixels()
-        .map(|p| luma(p.0[0], p.0[1], p.0[2]) as f32)
-        .collect();
-    let g = |x: isize, y: isize| {
-        let x = x.clamp(0, w as isize - 1) as usize;
-        let y = y.clamp(0, ht as isize - 1) as usize;
-        gray[y * w + x]
-    };
     let src = img.as_raw();
+    let pw = w + 2;
     let mut out = uninit(w * ht * 4);
-    out.par_chunks_mut(w * 4).enumerate().for_each(|(y, row)| {
-        let y = y as isize;
-        for (x, px) in row.chunks_exact_mut(4).enumerate() {
-            let x = x as isize;
-            let gx = (g(x + 1, y - 1) + 2.0 * g(x + 1, y) + g(x + 1, y + 1))
-                - (g(x - 1, y - 1) + 2.0 * g(x - 1, y) + g(x - 1, y + 1));
-            let gy = (g(x - 1, y + 1) + 2.0 * g(x, y + 1) + g(x + 1, y + 1))
-                - (g(x - 1, y - 1) + 2.0 * g(x, y - 1) + g(x + 1, y - 1));
-            let m = round_u8((gx * gx + gy * gy).sqrt());
-            let a = src[(y as usize * w + x as usize) * 4 + 3];
-            for (o, v) in px.iter_mut().zip([m, m, m, a]) {
-                o.write(v);
+    out.par_chunks_mut(w * 4 * BAND).enumerate().for_each_init(
+        || SobelRows::new(pw),
+        |rows, (band, out_band)| {
+            let y0 = band * BAND;
+            let band_rows = out_band.len() / (w * 4);
+            // Luma rows y0 - 1 ..= y0 + band_rows, clamped to the image.
+            rows.luma.resize((band_rows + 2) * pw, 0.0);
+            for (k, luma_row) in rows.luma.chunks_exact_mut(pw).enumerate() {
+                let y = (y0 + k).saturating_sub(1).min(ht - 1);
+                luma_row_f32(&src[y * w * 4..(y + 1) * w * 4], &mut luma_row[1..=w]);
+                luma_row[0] = luma_row[1];
+                luma_row[w + 1] = luma_row[w];
             }
-        }
-    });
+            for (i, out_row) in out_band.chunks_mut(w * 4).enumerate() {
+                let l = |k: usize| &rows.luma[(i + k) * pw..(i + k + 1) * pw];
+                sobel_row(
+                    [l(0), l(1), l(2)],
+                    &mut rows.smooth,
+                    &mut rows.diff,
+                    &mut rows.magnitude,
+                );
+                let y = y0 + i;
+                interleave_gray(&rows.magnitude, &src[y * w * 4..(y + 1) * w * 4], out_row);
+            }
+        },
+    );
     image_from(w, ht, out)
 }
 
-/// A per-pixel transform, in parallel over rows.
-fn point(img: &RgbaImage, f: impl Fn([u8; 4]) -> [u8; 4] + Sync) -> RgbaImage {
-    let mut out = img.clone();
-    let w = img.width() as usize;
-    out.par_chunks_mut(w * 4 * BAND).for_each(|band| {
-        for px in band.chunks_exact_mut(4) {
-            let p = [px[0], px[1], px[2], px[3]];
-            px.copy_from_slice(&f(p));
+/// Per-thread rows for [`sobel`].
+struct SobelRows {
+    luma: Vec<f32>,
+    smooth: Vec<f32>,
+    diff: Vec<f32>,
+    magnitude: Vec<u8>,
+}
+
+impl SobelRows {
+    fn new(padded_width: usize) -> SobelRows {
+        SobelRows {
+            luma: Vec::new(),
+            smooth: vec![0.0; padded_width],
+            diff: vec![0.0; padded_width],
+            magnitude: vec![0; padded_width - 2],
         }
-    });
-    out
+    }
+}
+
+simd_fn! {
+/// The luma (OpenCV's 15-bit weights) of a row of RGBA pixels, as `f32`.
+fn luma_row_f32(rgba: &[u8], out: &mut [f32]) {
+    for (o, p) in out.iter_mut().zip(rgba.chunks_exact(4)) {
+        *o = ((p[0] as u32 * 9798 + p[1] as u32 * 19235 + p[2] as u32 * 3735 + (1 << 14)) >> 15) as f32;
+    }
+}
+}
+
+simd_fn! {
+/// One output row of Sobel magnitudes from three padded luma rows.
+fn sobel_row(l: [&[f32]; 3], smooth: &mut [f32], diff: &mut [f32], magnitude: &mut [u8]) {
+    for (((s, d), (&a, &b)), &c) in smooth.iter_mut().zip(diff.iter_mut()).zip(l[0].iter().zip(l[1])).zip(l[2]) {
+        *s = a + 2.0 * b + c;
+        *d = c - a;
+    }
+    for (x, m) in magnitude.iter_mut().enumerate() {
+        let gx = smooth[x + 2] - smooth[x];
+        let gy = diff[x] + 2.0 * diff[x + 1] + diff[x + 2];
+        *m = round_u8((gx * gx + gy * gy).sqrt());
+    }
+}
+}
+
+simd_fn! {
+/// Writes `[g, g, g, alpha]` pixels: `g` from `gray`, alpha from `rgba`.
+fn interleave_gray(gray: &[u8], rgba: &[u8], out: &mut [MaybeUninit<u8>]) {
+    for ((o, &g), p) in out.chunks_exact_mut(4).zip(gray).zip(rgba.chunks_exact(4)) {
+        o[0].write(g);
+        o[1].write(g);
+        o[2].write(g);
+        o[3].write(p[3]);
+    }
+}
+}
+
+/// A per-pixel transform into a new image, in parallel over bands of rows.
+fn point(img: &RgbaImage, f: impl Fn([u8; 4]) -> [u8; 4] + Sync) -> RgbaImage {
+    let (w, ht) = (img.width() as usize, img.height() as usize);
+    let mut out = uninit(w * ht * 4);
+    out.par_chunks_mut(w * 4 * BAND)
+        .zip(img.as_raw().par_chunks(w * 4 * BAND))
+        .for_each(|(dst, src)| {
+            for (o, p) in dst.chunks_exact_mut(4).zip(src.chunks_exact(4)) {
+                let px = f([p[0], p[1], p[2], p[3]]);
+                for (o, v) in o.iter_mut().zip(px) {
+                    o.write(v);
+                }
+            }
+        });
+    image_from(w, ht, out)
 }
 
 #[cfg(test)]

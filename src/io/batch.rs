@@ -15,7 +15,8 @@
 //! is started, and writes already under way finish or leave nothing (no
 //! partial files).
 
-use super::image_file::{save_image, write_atomic};
+use super::cpu_task::{on_cores, waiting};
+use super::image_file::{encode, write_atomic};
 use super::loader::{file_error, Item, Loader};
 use super::npy;
 use crate::backend::Backend;
@@ -309,7 +310,9 @@ async fn process(
         .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
     let t = Instant::now();
     let named = name.clone();
-    let computed = blocking(&name, move || match (&*job, item) {
+    let on_gpu = matches!(&item, Item::Values { array, .. } if array.backend() == Backend::Gpu)
+        || ctx.backend() == Backend::Gpu;
+    let compute = move || match (&*job, item) {
         (Job::Filters(chain), Item::Image(img)) => {
             Ok(Computed::Image(ctx.filter_chain(&img, chain)?))
         }
@@ -325,28 +328,23 @@ async fn process(
             &named,
             "is an image, but the job is a map (.npy or raw f32 only)",
         )),
-    })
-    .await?;
+    };
+    // GPU calls wait for the device: keep them off the cores' workers.
+    let computed = if on_gpu {
+        waiting(&name, compute).await?
+    } else {
+        on_cores(&name, compute).await?
+    };
     stages.compute = t.elapsed();
     let t = Instant::now();
-    blocking(&name, move || match computed {
-        Computed::Image(img) => save_image(&img, &output),
-        Computed::Values(values, true) => write_atomic(&output, &npy::encode_f32(&values)),
-        Computed::Values(values, false) => {
-            write_atomic(&output, bytemuck::cast_slice::<f32, u8>(&values))
-        }
+    let path = output.clone();
+    let bytes = on_cores(&name, move || match computed {
+        Computed::Image(img) => encode(&img, &path),
+        Computed::Values(values, true) => Ok(npy::encode_f32(&values)),
+        Computed::Values(values, false) => Ok(bytemuck::cast_slice::<f32, u8>(&values).to_vec()),
     })
     .await?;
+    waiting(&name, move || write_atomic(&output, &bytes)).await?;
     stages.write = t.elapsed();
     Ok(())
-}
-
-/// Runs `f` on tokio's blocking pool.
-async fn blocking<T: Send + 'static>(
-    name: &str,
-    f: impl FnOnce() -> Result<T> + Send + 'static,
-) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| file_error(name, format!("the worker stopped: {e}")))?
 }

@@ -50,6 +50,11 @@ pub(crate) fn decode(path: &Path, bytes: &[u8]) -> Result<RgbaImage> {
 /// ```
 pub fn save_image(img: &RgbaImage, path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
+    write_atomic(path, &encode(img, path)?)
+}
+
+/// `img` encoded in the format `path`'s extension names.
+pub(crate) fn encode(img: &RgbaImage, path: &Path) -> Result<Vec<u8>> {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
@@ -70,7 +75,7 @@ pub fn save_image(img: &RgbaImage, path: impl AsRef<Path>) -> Result<()> {
         }
     }
     .map_err(|e| image_error(path, e))?;
-    write_atomic(path, &encoded)
+    Ok(encoded)
 }
 
 /// Writes `bytes` to a temporary file beside `path`, then renames it over
@@ -83,10 +88,13 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let name = path
         .file_name()
         .ok_or_else(|| image_error(path, "not a file path"))?;
+    // Unique per process and per write, so concurrent writes never share one.
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let tmp = dir.join(format!(
-        ".{}.{}.tmp",
+        ".{}.{}.{}.tmp",
         name.to_string_lossy(),
-        std::process::id()
+        std::process::id(),
+        WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     ));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;

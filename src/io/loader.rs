@@ -5,7 +5,7 @@
 //! are converted piece by piece and pushed into their array as they arrive:
 //! on the GPU through wgpu's staging memory into device buffers, so that
 //! reading one file overlaps uploading another. Images are read whole and
-//! decoded on tokio's blocking pool, off the async threads. At most
+//! decoded on rayon's pool, off the async threads (see `cpu_task`). At most
 //! `concurrency` sources are in flight, and the stream only starts a new one
 //! when it is polled, so memory grows with the concurrency, not with the
 //! number of sources. Dropping the stream drops the loads in flight.
@@ -239,11 +239,10 @@ impl Loader {
             Format::Image => {
                 while read_piece(&mut reader, &mut buf, name).await? > 0 {}
                 let owned = name.to_string();
-                tokio::task::spawn_blocking(move || {
+                super::cpu_task::on_cores(name, move || {
                     super::image_file::decode(Path::new(&owned), &buf)
                 })
                 .await
-                .map_err(|e| file_error(name, format!("the decoder stopped: {e}")))?
                 .map(Item::Image)
             }
             Format::Npy => self.load_npy(name, reader, buf).await,

@@ -30,6 +30,7 @@
 //! [`Array`]: crate::Array
 
 mod batch;
+mod cpu_task;
 mod image_file;
 mod loader;
 mod npy;
