@@ -193,30 +193,7 @@ impl Batch {
             })
             .buffer_unordered(n);
         let mut done = loads
-            .map(|(path, item, read)| {
-                let ctx = loader.context().clone();
-                let job = self.job.clone();
-                let output = self.output_for(&path);
-                async move {
-                    let mut stages = StageTimes {
-                        read,
-                        ..StageTimes::default()
-                    };
-                    let result = match (item, &output) {
-                        (Ok(item), Ok(out)) => {
-                            process(ctx, job, &path, item, out.clone(), &mut stages).await
-                        }
-                        (Err(e), _) => Err(e),
-                        (_, Err(e)) => Err(e.clone()),
-                    };
-                    let report = FileReport {
-                        output: output.unwrap_or_default(),
-                        input: path,
-                        result,
-                    };
-                    (report, stages)
-                }
-            })
+            .map(|(path, item, read)| self.finish(loader.context().clone(), path, item, read))
             .buffer_unordered(n);
         while let Some((report, stages)) = done.next().await {
             summary.add(&report, stages);
@@ -237,36 +214,45 @@ impl Batch {
         let start = Instant::now();
         let mut summary = BatchSummary::default();
         for path in inputs {
-            let mut stages = StageTimes::default();
             let t = Instant::now();
             let item = loader.load_path(&path).await;
-            stages.read = t.elapsed();
-            let output = self.output_for(&path);
-            let result = match (item, &output) {
-                (Ok(item), Ok(out)) => {
-                    process(
-                        loader.context().clone(),
-                        self.job.clone(),
-                        &path,
-                        item,
-                        out.clone(),
-                        &mut stages,
-                    )
-                    .await
-                }
-                (Err(e), _) => Err(e),
-                (_, Err(e)) => Err(e.clone()),
-            };
-            let report = FileReport {
-                output: output.unwrap_or_default(),
-                input: path,
-                result,
-            };
+            let (report, stages) = self
+                .finish(loader.context().clone(), path, item, t.elapsed())
+                .await;
             summary.add(&report, stages);
             on_file(&report);
         }
         summary.wall = start.elapsed();
         Ok(summary)
+    }
+
+    /// The compute and write stages of one loaded file (`read` is how long
+    /// loading took), and its report.
+    async fn finish(
+        &self,
+        ctx: Arc<Context>,
+        path: PathBuf,
+        item: Result<Item>,
+        read: Duration,
+    ) -> (FileReport, StageTimes) {
+        let mut stages = StageTimes {
+            read,
+            ..StageTimes::default()
+        };
+        let output = self.output_for(&path);
+        let result = match (item, &output) {
+            (Ok(item), Ok(out)) => {
+                process(ctx, self.job.clone(), &path, item, out.clone(), &mut stages).await
+            }
+            (Err(e), _) => Err(e),
+            (_, Err(e)) => Err(e.clone()),
+        };
+        let report = FileReport {
+            output: output.unwrap_or_default(),
+            input: path,
+            result,
+        };
+        (report, stages)
     }
 
     fn output_for(&self, input: &Path) -> Result<PathBuf> {
