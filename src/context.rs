@@ -7,6 +7,7 @@ use crate::dispatch::{CostModel, Dispatch, Reason, Workload};
 use crate::error::{Error, Result};
 use crate::expr::{Expr, Kernel};
 use crate::reduce::Reduce;
+use crate::resident_image::Image;
 use std::sync::{Mutex, OnceLock};
 
 /// The environment variable that picks the default context's backend.
@@ -119,13 +120,27 @@ impl Context {
     /// # Ok::<(), gpu::Error>(())
     /// ```
     pub fn array(&self, values: &[f32]) -> Result<Array> {
-        match self.place_array(values.len()) {
+        match self.place_array("array", values.len()) {
             Backend::Gpu => Ok(Array::stored_device(gpu::array::DeviceArray::upload(
                 gpu::device::shared()?,
                 values,
             ))),
             backend => Ok(Array::stored_host(backend, values.to_vec())),
         }
+    }
+
+    /// `img` copied to where this context runs kernels, as an [`Image`]
+    /// that filters keep on the device (placed like [`Context::array`]).
+    ///
+    /// ```
+    /// let ctx = gpu::Context::new(gpu::Backend::Cpu)?;
+    /// let img = ctx.image(&image::RgbaImage::from_pixel(4, 4, image::Rgba([5, 5, 5, 255])))?;
+    /// assert_eq!(img.filter(&"box:1".parse()?)?.to_rgba()?.get_pixel(1, 1).0, [5, 5, 5, 255]);
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
+    pub fn image(&self, img: &image::RgbaImage) -> Result<Image> {
+        let n = img.width() as usize * img.height() as usize;
+        Image::place(self.place_array("image", n), img)
     }
 
     /// Like [`Context::array`], but takes the vector: on the host backends
@@ -138,14 +153,15 @@ impl Context {
     /// # Ok::<(), gpu::Error>(())
     /// ```
     pub fn array_from_vec(&self, values: Vec<f32>) -> Result<Array> {
-        match self.place_array(values.len()) {
+        match self.place_array("array", values.len()) {
             Backend::Gpu => self.array(&values),
             backend => Ok(Array::stored_host(backend, values)),
         }
     }
 
-    /// Where a new array of `n` values lives, recorded as a dispatch.
-    pub(crate) fn place_array(&self, n: usize) -> Backend {
+    /// Where a new array or image of `n` values lives, recorded as a
+    /// dispatch of `op`.
+    pub(crate) fn place_array(&self, op: &'static str, n: usize) -> Backend {
         let (backend, reason) = match self.backend {
             Backend::Auto => match gpu::device::shared() {
                 Ok(d) if !d.summary.is_software() => (
@@ -169,7 +185,7 @@ impl Context {
         } else {
             usize::from(backend == Backend::Scalar)
         };
-        self.record("array", &Kernel::identity(), backend, threads, n, reason);
+        self.record(op, &Kernel::identity(), backend, threads, n, reason);
         backend
     }
 

@@ -110,6 +110,7 @@ pub mod expr;
 pub mod filter;
 pub mod io;
 mod reduce;
+mod resident_image;
 
 pub use array::{Array, Element};
 pub use backend::gpu::AdapterSummary;
@@ -119,6 +120,7 @@ pub use dispatch::{Dispatch, Reason};
 pub use error::{Error, Result};
 pub use expr::{Expr, Kernel};
 pub use reduce::Reduce;
+pub use resident_image::Image;
 
 #[doc(hidden)]
 pub mod __private {

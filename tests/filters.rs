@@ -110,6 +110,12 @@ macro_rules! filter_suite {
                 }
             }
             #[test]
+            fn resident_images_match_host_calls() {
+                if let Some(c) = context($backend, "filters::resident_images_match_host_calls") {
+                    super::resident_images_match_host_calls(&c)
+                }
+            }
+            #[test]
             fn empty_and_thin_images() {
                 if let Some(c) = context($backend, "filters::empty_and_thin_images") {
                     super::empty_and_thin_images(&c)
@@ -221,6 +227,51 @@ fn gpu_chains_bands_and_wide_kernels_agree_with_the_cpu() {
         );
         assert!(d <= 1, "{f} on 4096x2100: off by {d} at {at:?}");
     }
+    // A device-resident image taller than one band goes through the host in bands.
+    let chain = Filter::parse_chain("invert,sobel").unwrap();
+    let resident = gpu.image(&big).unwrap().filter_chain(&chain).unwrap();
+    assert_eq!(resident.backend(), Backend::Gpu);
+    let (d, at) = max_difference(
+        &resident.to_rgba().unwrap(),
+        &cpu.filter_chain(&big, &chain).unwrap(),
+    );
+    assert!(
+        d <= 1,
+        "resident invert,sobel on 4096x2100: off by {d} at {at:?}"
+    );
+}
+
+/// Filters on a device-resident image give what host calls give, chains
+/// included, and empty images pass through.
+pub fn resident_images_match_host_calls(ctx: &Context) {
+    let img = load("coffee_60x40.png");
+    let chain = Filter::parse_chain("blur:1.5,sharpen:1:1,invert,box:2,sobel").unwrap();
+    let resident = ctx.image(&img).unwrap();
+    assert_eq!(resident.dimensions(), (60, 40));
+    let stepwise = chain
+        .iter()
+        .try_fold(resident.clone(), |im, f| im.filter(f))
+        .unwrap();
+    let want = ctx.filter_chain(&img, &chain).unwrap();
+    assert_eq!(stepwise.to_rgba().unwrap(), want);
+    assert_eq!(
+        resident.filter_chain(&chain).unwrap().to_rgba().unwrap(),
+        want
+    );
+    assert_eq!(resident.to_rgba().unwrap(), img, "the input is unchanged");
+    for (w, h) in [(0, 0), (0, 5), (1, 1), (7, 1)] {
+        let small = RgbaImage::from_pixel(w, h, image::Rgba([1, 2, 3, 4]));
+        let out = ctx.image(&small).unwrap().filter_chain(&chain).unwrap();
+        assert_eq!(
+            out.to_rgba().unwrap(),
+            ctx.filter_chain(&small, &chain).unwrap()
+        );
+    }
+    let err = resident.filter(&Filter::BoxBlur { radius: 0 }).map(|_| ());
+    assert!(err.is_ok(), "radius 0 is the identity: {err:?}");
+    assert!(resident
+        .filter(&Filter::GaussianBlur { sigma: -1.0 })
+        .is_err());
 }
 
 /// The box blur with replicated borders in exact integer arithmetic: the

@@ -205,7 +205,10 @@ fn check(loaded: Vec<Loaded>, files: &[(PathBuf, Expect)], backend: Backend) {
                 assert_eq!(&got_shape, shape, "{}", item.name);
                 assert_eq!(&array.to_vec().unwrap(), want, "{}", item.name);
             }
-            (Expect::Image(want), Ok(Item::Image(got))) => assert_eq!(&got, want, "{}", item.name),
+            (Expect::Image(want), Ok(Item::Image(got))) => {
+                assert_eq!(got.backend(), backend, "{}", item.name);
+                assert_eq!(&got.to_rgba().unwrap(), want, "{}", item.name)
+            }
             (Expect::Error(what), Err(e)) => {
                 let msg = e.to_string();
                 assert!(msg.contains(&item.name), "the error names the file: {msg}");
@@ -590,6 +593,38 @@ fn dropping_a_batch_stops_it_and_leaves_no_partial_files() {
             "{} is complete",
             path.display()
         );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn gpu_batch_filters_on_the_device() {
+    if context(Backend::Gpu, "loaders::gpu_batch_filters_on_the_device").is_none() {
+        return;
+    }
+    let dir = scratch("batch-gpu");
+    let inputs = write_pictures(&dir, 3);
+    let chain = Filter::parse_chain("blur:1,invert").unwrap();
+    let out = dir.join("out");
+    let batch = Batch::new(Job::Filters(chain.clone()), &out).backend(Backend::Gpu);
+    let summary = runtime()
+        .block_on(batch.run(inputs.clone(), |_| {}))
+        .unwrap();
+    assert_eq!(summary.succeeded, 3, "{summary}");
+    let cpu = Context::new(Backend::Cpu).unwrap();
+    for input in &inputs {
+        let want = cpu
+            .filter_chain(&gpu::io::load_image(input).unwrap(), &chain)
+            .unwrap();
+        let got = gpu::io::load_image(out.join(input.file_name().unwrap())).unwrap();
+        let worst = got
+            .as_raw()
+            .iter()
+            .zip(want.as_raw())
+            .map(|(a, b)| a.abs_diff(*b))
+            .max()
+            .unwrap();
+        assert!(worst <= 1, "{}: off by {worst}", input.display());
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }

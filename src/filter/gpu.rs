@@ -375,21 +375,99 @@ fn encode(
     }
 }
 
-/// `filters` applied in order to `img` (not empty; filters validated).
-pub(crate) fn apply_chain(img: &RgbaImage, filters: &[Filter]) -> Result<RgbaImage> {
-    let device = shared()?;
-    let pipes = pipelines(device)?;
-    let (w, h) = (img.width() as usize, img.height() as usize);
-    let plans: Vec<Plan> = filters.iter().map(Plan::of).collect();
-    let max_halo = plans.iter().map(Plan::halo).max().unwrap_or(0);
-    let max_weights = plans.iter().map(|p| p.weights().len()).max().unwrap_or(1);
-    if band_rows(device, w, max_halo)? >= h {
-        // The whole image in one band: upload once, run every filter on the
-        // device (ping-ponging two buffers), download once.
-        let bufs = buffers(device, w * h, w * h, max_weights);
-        device.queue.write_buffer(&bufs.a, 0, img.as_raw());
-        let (mut src, mut dst) = (&bufs.a, &bufs.b);
-        for plan in &plans {
+/// An RGBA8 image in a device buffer, one `u32` per pixel: what
+/// [`crate::Image`] holds on the GPU.
+pub(crate) struct DeviceImage {
+    device: &'static Device,
+    width: usize,
+    height: usize,
+    pixels: Pooled<'static>,
+}
+
+impl std::fmt::Debug for DeviceImage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DeviceImage({}x{})", self.width, self.height)
+    }
+}
+
+/// Usages of image buffers, so pooled ones are interchangeable.
+fn image_buffer(device: &Device, pixels: usize) -> Pooled<'static> {
+    use wgpu::BufferUsages as U;
+    POOL.acquire(
+        &device.device,
+        (pixels.max(1) * 4) as u64,
+        U::STORAGE | U::COPY_DST | U::COPY_SRC,
+        device.limits.max_buffer_size,
+    )
+}
+
+impl DeviceImage {
+    /// Copies `img` (not empty) to the device.
+    pub fn upload(img: &RgbaImage) -> Result<DeviceImage> {
+        let device = shared()?;
+        let (width, height) = (img.width() as usize, img.height() as usize);
+        let pixels = image_buffer(device, width * height);
+        device.queue.write_buffer(&pixels, 0, img.as_raw());
+        Ok(DeviceImage {
+            device,
+            width,
+            height,
+            pixels,
+        })
+    }
+
+    /// The image, read back to the host.
+    pub fn download(&self) -> Result<RgbaImage> {
+        let d = self.device;
+        let bytes = (self.width * self.height * 4) as u64;
+        let readback = POOL.acquire(
+            &d.device,
+            bytes,
+            wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            d.limits.max_buffer_size,
+        );
+        let mut encoder = d
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("gpu-compute image download"),
+            });
+        encoder.copy_buffer_to_buffer(&self.pixels, 0, &readback, 0, bytes);
+        let submission = d.queue.submit([encoder.finish()]);
+        let mut out = vec![0u8; bytes as usize];
+        read_bytes(d, &readback, bytes, submission, &mut out)?;
+        Ok(
+            RgbaImage::from_raw(self.width as u32, self.height as u32, out)
+                .expect("the buffer has width × height pixels"),
+        )
+    }
+
+    /// `filters` (validated) applied in order, into a new device image. When
+    /// the image fits one band every filter runs on the device, ping-ponging
+    /// two buffers, and nothing is waited for; taller images go band by
+    /// band through the host.
+    pub fn apply_chain(&self, filters: &[Filter]) -> Result<DeviceImage> {
+        let device = self.device;
+        let pipes = pipelines(device)?;
+        let (w, h) = (self.width, self.height);
+        let plans: Vec<Plan> = filters.iter().map(Plan::of).collect();
+        let max_halo = plans.iter().map(Plan::halo).max().unwrap_or(0);
+        if band_rows(device, w, max_halo)? < h {
+            let mut current = self.download()?;
+            for plan in &plans {
+                current = apply_banded(device, pipes, &current, plan)?;
+            }
+            return DeviceImage::upload(&current);
+        }
+        let max_weights = plans.iter().map(|p| p.weights().len()).max().unwrap_or(1);
+        let bufs = buffers(device, 1, w * h, max_weights);
+        let mut targets = [image_buffer(device, w * h), image_buffer(device, w * h)];
+        let mut last = None;
+        for (i, plan) in plans.iter().enumerate() {
+            let src: &wgpu::Buffer = match last {
+                None => &self.pixels,
+                Some(j) => std::ops::Deref::deref(&targets[j]),
+            };
+            let dst: &wgpu::Buffer = std::ops::Deref::deref(&targets[i % 2]);
             let mut encoder =
                 device
                     .device
@@ -405,14 +483,41 @@ pub(crate) fn apply_chain(img: &RgbaImage, filters: &[Filter]) -> Result<RgbaIma
             };
             encode(device, pipes, plan, &bufs, src, dst, params, &mut encoder);
             device.queue.submit([encoder.finish()]);
-            std::mem::swap(&mut src, &mut dst);
+            last = Some(i % 2);
         }
-        return download(device, &bufs, src, w, h);
+        let [first, second] = &mut targets;
+        let pixels = match last {
+            Some(1) => std::mem::replace(second, image_buffer(device, 1)),
+            _ => std::mem::replace(first, image_buffer(device, 1)),
+        };
+        Ok(DeviceImage {
+            device,
+            width: w,
+            height: h,
+            pixels,
+        })
+    }
+}
+
+/// `filters` applied in order to `img` (not empty; filters validated).
+pub(crate) fn apply_chain(img: &RgbaImage, filters: &[Filter]) -> Result<RgbaImage> {
+    let device = shared()?;
+    let w = img.width() as usize;
+    let max_halo = filters
+        .iter()
+        .map(|f| Plan::of(f).halo())
+        .max()
+        .unwrap_or(0);
+    if band_rows(device, w, max_halo)? >= img.height() as usize {
+        // The whole image in one band: upload once, every filter on the
+        // device, download once.
+        return DeviceImage::upload(img)?.apply_chain(filters)?.download();
     }
     // Larger images: each filter band by band, through the host.
+    let pipes = pipelines(device)?;
     let mut current = img.clone();
-    for plan in &plans {
-        current = apply_banded(device, pipes, &current, plan)?;
+    for f in filters {
+        current = apply_banded(device, pipes, &current, &Plan::of(f))?;
     }
     Ok(current)
 }
@@ -476,26 +581,6 @@ fn apply_banded(
             &mut out[y0 * w * 4..y1 * w * 4],
         )?;
     }
-    Ok(RgbaImage::from_raw(w as u32, h as u32, out).expect("the buffer has width × height pixels"))
-}
-
-fn download(
-    device: &Device,
-    bufs: &Buffers<'_>,
-    from: &wgpu::Buffer,
-    w: usize,
-    h: usize,
-) -> Result<RgbaImage> {
-    let bytes = (w * h * 4) as u64;
-    let mut encoder = device
-        .device
-        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-            label: Some("gpu-compute filter"),
-        });
-    encoder.copy_buffer_to_buffer(from, 0, &bufs.readback, 0, bytes);
-    let submission = device.queue.submit([encoder.finish()]);
-    let mut out = vec![0u8; w * h * 4];
-    read_bytes(device, &bufs.readback, bytes, submission, &mut out)?;
     Ok(RgbaImage::from_raw(w as u32, h as u32, out).expect("the buffer has width × height pixels"))
 }
 

@@ -20,7 +20,6 @@ use super::image_file::{encode, write_atomic};
 use super::loader::{file_error, Item, Loader};
 use super::npy;
 use crate::backend::Backend;
-use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::expr::Kernel;
 use crate::filter::Filter;
@@ -193,7 +192,7 @@ impl Batch {
             })
             .buffer_unordered(n);
         let mut done = loads
-            .map(|(path, item, read)| self.finish(loader.context().clone(), path, item, read))
+            .map(|(path, item, read)| self.finish(path, item, read))
             .buffer_unordered(n);
         while let Some((report, stages)) = done.next().await {
             summary.add(&report, stages);
@@ -216,9 +215,7 @@ impl Batch {
         for path in inputs {
             let t = Instant::now();
             let item = loader.load_path(&path).await;
-            let (report, stages) = self
-                .finish(loader.context().clone(), path, item, t.elapsed())
-                .await;
+            let (report, stages) = self.finish(path, item, t.elapsed()).await;
             summary.add(&report, stages);
             on_file(&report);
         }
@@ -230,7 +227,6 @@ impl Batch {
     /// loading took), and its report.
     async fn finish(
         &self,
-        ctx: Arc<Context>,
         path: PathBuf,
         item: Result<Item>,
         read: Duration,
@@ -242,7 +238,7 @@ impl Batch {
         let output = self.output_for(&path);
         let result = match (item, &output) {
             (Ok(item), Ok(out)) => {
-                process(ctx, self.job.clone(), &path, item, out.clone(), &mut stages).await
+                process(self.job.clone(), &path, item, out.clone(), &mut stages).await
             }
             (Err(e), _) => Err(e),
             (_, Err(e)) => Err(e.clone()),
@@ -283,7 +279,6 @@ enum Computed {
 
 /// Computes and writes one loaded file.
 async fn process(
-    ctx: Arc<Context>,
     job: Arc<Job>,
     input: &Path,
     item: Item,
@@ -296,11 +291,13 @@ async fn process(
         .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
     let t = Instant::now();
     let named = name.clone();
-    let on_gpu = matches!(&item, Item::Values { array, .. } if array.backend() == Backend::Gpu)
-        || ctx.backend() == Backend::Gpu;
+    let on_gpu = match &item {
+        Item::Values { array, .. } => array.backend() == Backend::Gpu,
+        Item::Image(img) => img.backend() == Backend::Gpu,
+    };
     let compute = move || match (&*job, item) {
         (Job::Filters(chain), Item::Image(img)) => {
-            Ok(Computed::Image(ctx.filter_chain(&img, chain)?))
+            Ok(Computed::Image(img.filter_chain(chain)?.to_rgba()?))
         }
         (Job::Map(kernel), Item::Values { array, .. }) => {
             let mapped = array.map(|v| kernel.apply(&[v]))?;

@@ -4,8 +4,9 @@
 //! Each source is read in 1 MiB pieces on tokio. Values (raw `f32`, `.npy`)
 //! are converted piece by piece and pushed into their array as they arrive:
 //! on the GPU through wgpu's staging memory into device buffers, so that
-//! reading one file overlaps uploading another. Images are read whole and
-//! decoded on rayon's pool, off the async threads (see `cpu_task`). At most
+//! reading one file overlaps uploading another. Images are read whole,
+//! decoded on rayon's pool, off the async threads (see `cpu_task`), and
+//! placed on the device as an [`Image`](crate::Image). At most
 //! `concurrency` sources are in flight, and the stream only starts a new one
 //! when it is polled, so memory grows with the concurrency, not with the
 //! number of sources. Dropping the stream drops the loads in flight.
@@ -16,7 +17,6 @@ use crate::backend::Backend;
 use crate::context::Context;
 use crate::error::{Error, Result};
 use futures_util::stream::{self, Stream, StreamExt};
-use image::RgbaImage;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -50,8 +50,8 @@ pub enum Item {
         /// The shape (C order).
         shape: Vec<usize>,
     },
-    /// A decoded image.
-    Image(RgbaImage),
+    /// A decoded image, on the loader's backend's device.
+    Image(crate::Image),
 }
 
 /// One source's outcome.
@@ -129,11 +129,6 @@ impl Loader {
     pub fn format(mut self, format: Format) -> Loader {
         self.format = format;
         self
-    }
-
-    /// The context the arrays are made on.
-    pub(crate) fn context(&self) -> &Arc<Context> {
-        &self.ctx
     }
 
     /// Loads every path; one [`Loaded`] per path, in completion order.
@@ -239,11 +234,15 @@ impl Loader {
             Format::Image => {
                 while read_piece(&mut reader, &mut buf, name).await? > 0 {}
                 let owned = name.to_string();
-                super::cpu_task::on_cores(name, move || {
-                    super::image_file::decode(Path::new(&owned), &buf)
-                })
-                .await
-                .map(Item::Image)
+                let ctx = self.ctx.clone();
+                let decode_and_place = move || {
+                    let img = super::image_file::decode(Path::new(&owned), &buf)?;
+                    let n = img.width() as usize * img.height() as usize;
+                    crate::Image::place_owned(ctx.place_array("load", n), img)
+                };
+                super::cpu_task::on_cores(name, decode_and_place)
+                    .await
+                    .map(Item::Image)
             }
             Format::Npy => self.load_npy(name, reader, buf).await,
             Format::RawF32 | Format::Auto => self.load_raw(name, reader, buf, size).await,
@@ -368,7 +367,7 @@ impl Loader {
     }
 
     fn builder(&self, len: usize) -> Result<ArrayBuilder> {
-        ArrayBuilder::new(self.ctx.place_array(len), len)
+        ArrayBuilder::new(self.ctx.place_array("load", len), len)
     }
 }
 

@@ -1,0 +1,177 @@
+//! [`Image`]: an RGBA8 image that lives on a backend's device, so that
+//! filters applied one after another never bring it back to the host.
+//!
+//! Made by [`Context::image`](crate::Context::image), it lives where arrays
+//! do (see [`Context::array`](crate::Context::array)): a GPU buffer for
+//! `Gpu`, host memory for `Cpu` and `Scalar`. [`Image::filter`] returns a
+//! new image on the same device (GPU filters are queued and not waited
+//! for); [`Image::to_rgba`] reads it back.
+
+use crate::backend::Backend;
+use crate::error::Result;
+use crate::filter::{cpu, gpu::DeviceImage, scalar, Filter};
+use image::RgbaImage;
+use std::sync::Arc;
+
+/// An RGBA8 image on a backend's device. Cloning is cheap (the pixels are
+/// shared).
+///
+/// ```
+/// use gpu::filter::Filter;
+/// let ctx = gpu::Context::new(gpu::Backend::Cpu)?;
+/// let img = image::RgbaImage::from_pixel(16, 8, image::Rgba([200, 100, 50, 255]));
+/// let on_device = ctx.image(&img)?;
+/// let out = on_device.filter(&Filter::GaussianBlur { sigma: 1.0 })?.filter(&Filter::Invert)?;
+/// assert_eq!(out.to_rgba()?.get_pixel(3, 3).0, [55, 155, 205, 255]);
+/// # Ok::<(), gpu::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Image {
+    width: u32,
+    height: u32,
+    backend: Backend,
+    pixels: Arc<Pixels>,
+}
+
+#[derive(Debug)]
+enum Pixels {
+    Host(RgbaImage),
+    Device(DeviceImage),
+}
+
+impl Image {
+    /// `img` placed on `backend` (`Gpu`, `Cpu` or `Scalar`).
+    pub(crate) fn place(backend: Backend, img: &RgbaImage) -> Result<Image> {
+        if backend == Backend::Gpu && !is_empty(img) {
+            let pixels = Pixels::Device(DeviceImage::upload(img)?);
+            Ok(Image::new(backend, img.dimensions(), pixels))
+        } else {
+            Image::place_owned(backend, img.clone())
+        }
+    }
+
+    /// Like [`Image::place`], without copying `img` on the host backends.
+    pub(crate) fn place_owned(backend: Backend, img: RgbaImage) -> Result<Image> {
+        if backend == Backend::Gpu && !is_empty(&img) {
+            return Image::place(backend, &img);
+        }
+        Ok(Image::new(backend, img.dimensions(), Pixels::Host(img)))
+    }
+
+    fn new(backend: Backend, (width, height): (u32, u32), pixels: Pixels) -> Image {
+        Image {
+            width,
+            height,
+            backend,
+            pixels: Arc::new(pixels),
+        }
+    }
+
+    /// Width in pixels.
+    ///
+    /// ```
+    /// let ctx = gpu::Context::new(gpu::Backend::Cpu)?;
+    /// assert_eq!(ctx.image(&image::RgbaImage::new(3, 2))?.width(), 3);
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
+    pub fn width(&self) -> u32 {
+        self.width
+    }
+
+    /// Height in pixels.
+    ///
+    /// ```
+    /// let ctx = gpu::Context::new(gpu::Backend::Cpu)?;
+    /// assert_eq!(ctx.image(&image::RgbaImage::new(3, 2))?.height(), 2);
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
+    pub fn height(&self) -> u32 {
+        self.height
+    }
+
+    /// `(width, height)`.
+    ///
+    /// ```
+    /// let ctx = gpu::Context::new(gpu::Backend::Cpu)?;
+    /// assert_eq!(ctx.image(&image::RgbaImage::new(3, 2))?.dimensions(), (3, 2));
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
+    pub fn dimensions(&self) -> (u32, u32) {
+        (self.width, self.height)
+    }
+
+    /// Where the pixels live and filters on them run (`Gpu`, `Cpu` or `Scalar`).
+    ///
+    /// ```
+    /// let ctx = gpu::Context::new(gpu::Backend::Scalar)?;
+    /// assert_eq!(ctx.image(&image::RgbaImage::new(1, 1))?.backend(), gpu::Backend::Scalar);
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// `filter` applied, into a new image on the same device.
+    ///
+    /// ```
+    /// let ctx = gpu::Context::new(gpu::Backend::Cpu)?;
+    /// let img = ctx.image(&image::RgbaImage::from_pixel(2, 2, image::Rgba([0, 0, 0, 255])))?;
+    /// assert_eq!(img.filter(&"invert".parse()?)?.to_rgba()?.get_pixel(0, 0).0, [255, 255, 255, 255]);
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
+    pub fn filter(&self, filter: &Filter) -> Result<Image> {
+        self.filter_chain(std::slice::from_ref(filter))
+    }
+
+    /// `filters` applied in order, into a new image on the same device. On
+    /// the GPU the intermediate images stay on the device too.
+    ///
+    /// ```
+    /// let ctx = gpu::Context::new(gpu::Backend::Cpu)?;
+    /// let img = ctx.image(&image::RgbaImage::from_pixel(4, 4, image::Rgba([9, 9, 9, 255])))?;
+    /// let chain = gpu::filter::Filter::parse_chain("box:1,invert,invert")?;
+    /// assert_eq!(img.filter_chain(&chain)?.to_rgba()?, img.to_rgba()?);
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
+    pub fn filter_chain(&self, filters: &[Filter]) -> Result<Image> {
+        for f in filters {
+            f.validate()?;
+        }
+        let pixels = match &*self.pixels {
+            _ if filters.is_empty() => return Ok(self.clone()),
+            Pixels::Device(d) => Pixels::Device(d.apply_chain(filters)?),
+            Pixels::Host(img) if is_empty(img) => return Ok(self.clone()),
+            Pixels::Host(img) => {
+                let run = match self.backend {
+                    Backend::Scalar => scalar::apply,
+                    _ => cpu::apply,
+                };
+                let first = run(img, &filters[0]);
+                Pixels::Host(filters[1..].iter().fold(first, |im, f| run(&im, f)))
+            }
+        };
+        Ok(Image {
+            pixels: Arc::new(pixels),
+            ..self.clone()
+        })
+    }
+
+    /// The pixels, on the host (waits for the filters that make them).
+    ///
+    /// ```
+    /// let ctx = gpu::Context::new(gpu::Backend::Cpu)?;
+    /// let img = image::RgbaImage::from_pixel(2, 1, image::Rgba([1, 2, 3, 4]));
+    /// assert_eq!(ctx.image(&img)?.to_rgba()?, img);
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
+    pub fn to_rgba(&self) -> Result<RgbaImage> {
+        match &*self.pixels {
+            Pixels::Host(img) => Ok(img.clone()),
+            Pixels::Device(d) => d.download(),
+        }
+    }
+}
+
+fn is_empty(img: &RgbaImage) -> bool {
+    img.width() == 0 || img.height() == 0
+}
