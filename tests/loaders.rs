@@ -628,3 +628,66 @@ fn gpu_batch_filters_on_the_device() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn dropping_a_load_stream_stops_the_loads() {
+    let active = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let started = Arc::new(AtomicUsize::new(0));
+    let sources: Vec<(String, Counted)> = (0..40)
+        .map(|i| {
+            let inner = Trickle {
+                bytes: raw(&values(5000, i)),
+                at: 0,
+                active: active.clone(),
+                peak: peak.clone(),
+                started: false,
+                stall: false,
+            };
+            (
+                format!("s{i}.f32"),
+                Counted {
+                    inner,
+                    started: started.clone(),
+                    counted: false,
+                },
+            )
+        })
+        .collect();
+    let loader = Loader::new(Backend::Cpu).unwrap().concurrency(2);
+    let rt = runtime();
+    let first = rt.block_on(async {
+        let mut stream = Box::pin(loader.load_readers(sources));
+        stream.next().await
+    });
+    assert!(first.unwrap().result.is_ok());
+    // The stream is dropped: nothing more is started, now or later.
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    drop(rt);
+    let n = started.load(Ordering::SeqCst);
+    assert!(
+        n <= 3,
+        "{n} of 40 sources were started before the stream was dropped"
+    );
+}
+
+/// Counts the sources that were ever read.
+struct Counted {
+    inner: Trickle,
+    started: Arc<AtomicUsize>,
+    counted: bool,
+}
+
+impl AsyncRead for Counted {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        if !self.counted {
+            self.counted = true;
+            self.started.fetch_add(1, Ordering::SeqCst);
+        }
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
