@@ -166,7 +166,9 @@ impl Batch {
     }
 
     /// Processes `inputs` with the stages overlapped; `on_file` hears of each
-    /// file as it finishes (in completion order). An error only when the
+    /// file as it finishes (in completion order). Larger files start first,
+    /// so that the batch does not end with one large file running alone on
+    /// one core while the others idle (longest-first scheduling). An error only when the
     /// batch cannot start (the output folder cannot be made, the backend is
     /// unavailable, a filter is invalid); a file's failure is in the summary.
     ///
@@ -181,6 +183,7 @@ impl Batch {
         let start = Instant::now();
         let mut summary = BatchSummary::default();
         let n = self.concurrency;
+        let inputs = largest_first(inputs).await;
         let loads = stream::iter(inputs)
             .map(|path| {
                 let loader = loader.clone();
@@ -269,6 +272,19 @@ impl BatchSummary {
         self.stages.compute += stages.compute;
         self.stages.write += stages.write;
     }
+}
+
+/// `inputs` ordered by file size, largest first (files that cannot be
+/// examined first of all: they fail at once).
+async fn largest_first(inputs: Vec<PathBuf>) -> Vec<PathBuf> {
+    let mut sized = Vec::with_capacity(inputs.len());
+    for path in inputs {
+        let size = tokio::fs::metadata(&path).await.map_or(u64::MAX, |m| m.len());
+        sized.push((size, path));
+    }
+    // Stable: equal sizes keep the caller's order.
+    sized.sort_by(|a, b| b.0.cmp(&a.0));
+    sized.into_iter().map(|(_, path)| path).collect()
 }
 
 /// What the compute stage hands the write stage.
