@@ -570,7 +570,7 @@ fn batch_rows(args: &Args, backends: &[Backend]) -> Result<Vec<Row>> {
         rows.push(row("pipeline", pipe, extra));
     }
     // Peak memory against the number of files, each count in a fresh process;
-    // both sets cycle through the same 32 sizes, so only the count differs.
+    // every image has the same size, so only the count differs.
     if !(args.kernel.is_empty() || args.kernel.iter().any(|k| k == "batch_memory")) {
         return Ok(rows);
     }
@@ -586,7 +586,7 @@ fn batch_rows(args: &Args, backends: &[Backend]) -> Result<Vec<Row>> {
     ];
     for count in [32, 256] {
         let dir = base.join(format!("small-{count}"));
-        batch_inputs::generate(&dir, count, 32, 0.05, 0.2)?;
+        batch_inputs::generate(&dir, count, 1, 0.15, 0.15)?;
         for (allocator, env) in allocators {
             let mut probe = std::process::Command::new(std::env::current_exe()?);
             probe.args(["--rss-probe", &count.to_string()]);

@@ -279,11 +279,13 @@ impl BatchSummary {
 async fn largest_first(inputs: Vec<PathBuf>) -> Vec<PathBuf> {
     let mut sized = Vec::with_capacity(inputs.len());
     for path in inputs {
-        let size = tokio::fs::metadata(&path).await.map_or(u64::MAX, |m| m.len());
+        let size = tokio::fs::metadata(&path)
+            .await
+            .map_or(u64::MAX, |m| m.len());
         sized.push((size, path));
     }
     // Stable: equal sizes keep the caller's order.
-    sized.sort_by(|a, b| b.0.cmp(&a.0));
+    sized.sort_by_key(|s| std::cmp::Reverse(s.0));
     sized.into_iter().map(|(_, path)| path).collect()
 }
 
