@@ -65,7 +65,11 @@ const BATCH_CHAIN: &str = "blur:3,sobel";
 const BATCH_CONCURRENCY: usize = 8;
 
 /// The image filter kernels: name, filter text, and a Rust yardstick-free run.
-const FILTERS: [(&str, &str); 2] = [("gaussian_blur_s3", "blur:3"), ("box_blur_r2", "box:2")];
+const FILTERS: [(&str, &str); 3] = [
+    ("gaussian_blur_s3", "blur:3"),
+    ("box_blur_r2", "box:2"),
+    ("sobel", "sobel"),
+];
 
 /// What a benchmark kernel does.
 #[derive(Clone, Copy)]

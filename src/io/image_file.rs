@@ -33,7 +33,7 @@ pub(crate) fn decode(path: &Path, bytes: &[u8]) -> Result<RgbaImage> {
         .map_err(|_| image_error(path, "not a PNG or JPEG image (unknown format)"))?;
     let img =
         image::load_from_memory_with_format(bytes, format).map_err(|e| image_error(path, e))?;
-    Ok(img.to_rgba8())
+    Ok(img.into_rgba8())
 }
 
 /// Writes `img` to `path` atomically, in the format its extension names
