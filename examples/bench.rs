@@ -527,11 +527,18 @@ fn batch_rows(args: &Args, backends: &[Backend]) -> Result<Vec<Row>> {
         // Warm-up: kernels compiled, files in the page cache.
         check(&rt.block_on(batch.run_sequential(inputs[..4].to_vec(), |_| {}))?)?;
         let (mut sequential, mut pipeline, mut busy) = (Vec::new(), Vec::new(), Vec::new());
+        let mut sequential_busy = Vec::new();
         let mut stages = Vec::new();
         for _ in 0..rounds {
+            let before = batch_inputs::usage();
             let s = rt.block_on(batch.run_sequential(inputs.clone(), |_| {}))?;
+            let after = batch_inputs::usage();
             check(&s)?;
             sequential.push(s.wall.as_secs_f64());
+            if let (Some((c0, _)), Some((c1, _))) = (before, after) {
+                sequential_busy
+                    .push((c1 - c0).as_secs_f64() / (s.wall.as_secs_f64() * cores as f64));
+            }
             let before = batch_inputs::usage();
             let p = rt.block_on(batch.run(inputs.clone(), |_| {}))?;
             let after = batch_inputs::usage();
@@ -559,7 +566,17 @@ fn batch_rows(args: &Args, backends: &[Backend]) -> Result<Vec<Row>> {
             paired_cpu_s: None,
             extra,
         };
-        rows.push(row("sequential", seq, Vec::new()));
+        // The CPU work done, over the cores: the pipeline's best possible
+        // speed-up is about 1 / this (all cores busy with the same work).
+        let seq_extra = if sequential_busy.is_empty() {
+            Vec::new()
+        } else {
+            vec![(
+                "cpu_busy",
+                format!("{:.3}", median_of(&mut sequential_busy)),
+            )]
+        };
+        rows.push(row("sequential", seq, seq_extra));
         let mut extra = vec![("speedup", format!("{:.2}", seq / pipe))];
         if !busy.is_empty() {
             extra.push(("cpu_busy", format!("{:.3}", median_of(&mut busy))));
