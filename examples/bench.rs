@@ -9,10 +9,15 @@
 //! cargo run --release --example bench -- --quick   # fewer repetitions
 //! ```
 //!
-//! `resident` lines (GPU) run the kernel on an input uploaded once, with the
-//! output left on the device (reductions read back only the workgroups'
+//! `resident` lines (GPU) run the kernel on a `gpu::Array` uploaded once,
+//! with the output left on the device (reductions read back only the workgroups'
 //! results): kernel speed. On the CPU backends the host is the device, so
 //! their host lines are also their resident figures.
+//!
+//! `batch` lines time the batch pipeline (`gpu::io::Batch`) against the
+//! one-file-at-a-time loop over 32 generated images of 1 to 4 megapixels;
+//! `batch_memory` lines give the pipeline's peak memory over 32 and 256
+//! small images, each measured in a child process.
 //!
 //! `rayon_loop` lines are the hand-written rayon code for the same kernel,
 //! the yardstick for the CPU backend: it is timed alternately with the CPU
