@@ -44,8 +44,9 @@ struct Args {
     /// Fewer repetitions (for a quick look; medians are noisier).
     #[arg(long)]
     quick: bool,
-    /// Element counts, comma-separated.
-    #[arg(long, value_delimiter = ',', default_values_t = [1000usize, 1 << 24])]
+    /// Element counts, comma-separated (default: 2^10, 2^12, …, 2^24; with
+    /// --quick 2^10, 2^16, 2^22).
+    #[arg(long, value_delimiter = ',')]
     n: Vec<usize>,
     /// Backends, comma-separated (default: all available).
     #[arg(long, value_delimiter = ',')]
@@ -202,6 +203,16 @@ impl Row {
     }
 }
 
+/// The fastest forced backend (`gpu`, `cpu` or `scalar`) measured so far in
+/// host mode for `kernel` at size `n`.
+fn fastest(rows: &[Row], kernel: &str, n: usize) -> Option<String> {
+    rows.iter()
+        .filter(|r| r.kernel == kernel && r.n == n && r.mode == "host")
+        .filter(|r| matches!(r.backend.as_str(), "gpu" | "cpu" | "scalar"))
+        .min_by(|a, b| a.median_s.total_cmp(&b.median_s))
+        .map(|r| r.backend.clone())
+}
+
 /// Median seconds of `f` and of `g`, timed alternately `reps` times each
 /// after a warm-up, so that drift on a noisy machine hits both equally.
 fn median_pair(
@@ -277,7 +288,14 @@ fn main() -> Result<()> {
         }
         println!("CPU threads: {}\n", rayon::current_num_threads());
     }
-    for &n in &args.n {
+    let sizes: Vec<usize> = if !args.n.is_empty() {
+        args.n.clone()
+    } else if args.quick {
+        vec![1 << 10, 1 << 16, 1 << 22]
+    } else {
+        (10..=24).step_by(2).map(|p| 1usize << p).collect()
+    };
+    for &n in &sizes {
         // One input and one output per size, shared by every kernel, so that
         // no kernel is measured on freshly allocated memory and others not.
         let x: Vec<f32> = (0..n)
@@ -353,7 +371,26 @@ fn main() -> Result<()> {
                     }
                 };
                 let reps = reps_for(n, backend, args.quick);
-                let median_s = median(reps, || ours(&ctx, k.work, &x, &mut out))?;
+                // Auto is timed alternately with the fastest forced backend,
+                // so that its regret is measured, not the machine's drift.
+                let best = (backend == Backend::Auto)
+                    .then(|| fastest(&rows, k.name, n))
+                    .flatten();
+                let mut extra = Vec::new();
+                let median_s = match &best {
+                    Some(b) => {
+                        let forced = Context::new(b.parse()?)?;
+                        let (auto_s, best_s) = median_pair(
+                            reps,
+                            || ours(&ctx, k.work, &x, &mut out),
+                            || ours(&forced, k.work, &x, &mut out2),
+                        )?;
+                        extra.push(("regret", format!("{:.3}", auto_s / best_s - 1.0)));
+                        extra.push(("fastest", format!("\"{b}\"")));
+                        auto_s
+                    }
+                    None => median(reps, || ours(&ctx, k.work, &x, &mut out))?,
+                };
                 // The yardstick, what a Rust user would write by hand with
                 // rayon, is timed alternately with the CPU backend, apart from
                 // the CPU row above (alternating changes what the caches hold).
@@ -382,7 +419,7 @@ fn main() -> Result<()> {
                     bytes,
                     chose,
                     paired_cpu_s: None,
-                    extra: Vec::new(),
+                    extra,
                 };
                 emit(row, &mut rows);
                 if let Some((paired_cpu_s, median_s)) = yardstick {
@@ -433,10 +470,33 @@ fn main() -> Result<()> {
             } else {
                 11
             };
-            let median_s = median(reps, || {
-                black_box(ctx.filter(&img, &filter)?);
-                Ok(())
-            })?;
+            let best = (backend == Backend::Auto)
+                .then(|| fastest(&rows, name, pixels))
+                .flatten();
+            let mut extra = Vec::new();
+            let median_s = match &best {
+                Some(b) => {
+                    let forced = Context::new(b.parse()?)?;
+                    let (auto_s, best_s) = median_pair(
+                        reps,
+                        || {
+                            black_box(ctx.filter(&img, &filter)?);
+                            Ok(())
+                        },
+                        || {
+                            black_box(forced.filter(&img, &filter)?);
+                            Ok(())
+                        },
+                    )?;
+                    extra.push(("regret", format!("{:.3}", auto_s / best_s - 1.0)));
+                    extra.push(("fastest", format!("\"{b}\"")));
+                    auto_s
+                }
+                None => median(reps, || {
+                    black_box(ctx.filter(&img, &filter)?);
+                    Ok(())
+                })?,
+            };
             let d = ctx.last_dispatch().expect("a call was made");
             let row = Row {
                 kernel: name,
@@ -448,7 +508,7 @@ fn main() -> Result<()> {
                 chose: (backend == Backend::Auto || d.backend != backend)
                     .then(|| d.backend.to_string()),
                 paired_cpu_s: None,
-                extra: Vec::new(),
+                extra,
             };
             emit(row, &mut rows);
         }
@@ -479,7 +539,13 @@ fn main() -> Result<()> {
                 r.gbps(),
                 scalar,
                 match (&r.chose, r.paired_cpu_s) {
-                    (Some(c), _) => c.clone(),
+                    (Some(c), _) => match r.extra.iter().find(|(k, _)| *k == "regret") {
+                        Some((_, regret)) => format!(
+                            "{c} (regret {:+.0} % against the fastest forced backend, timed alternately)",
+                            regret.parse::<f64>().unwrap_or(f64::NAN) * 100.0
+                        ),
+                        None => c.clone(),
+                    },
                     (None, Some(p)) =>
                         format!("cpu/rayon {:.2} (timed alternately)", p / r.median_s),
                     (None, None) => r
