@@ -62,6 +62,10 @@ struct Args {
     /// runs it in a child process, so nothing else counts).
     #[arg(long, hide = true)]
     rss_probe: Option<usize>,
+    /// Measure this machine for the dispatcher again (it is measured once,
+    /// and saved, when no calibration is saved yet).
+    #[arg(long)]
+    calibrate: bool,
 }
 
 /// The batch entry's filter chain.
@@ -268,6 +272,16 @@ fn main() -> Result<()> {
     let args = Args::parse();
     if let Some(count) = args.rss_probe {
         return rss_probe(count);
+    }
+    // Auto decides with this machine's figures: measured once and saved.
+    let calibration = match gpu::calibration::saved() {
+        Some(c) if !args.calibrate => c,
+        _ => gpu::calibrate()?,
+    };
+    if args.json {
+        eprintln!("calibration: {calibration}");
+    } else {
+        println!("calibration: {calibration}\n");
     }
     let backends = if args.backend.is_empty() {
         vec![Backend::Gpu, Backend::Cpu, Backend::Scalar, Backend::Auto]

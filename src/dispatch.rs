@@ -174,7 +174,22 @@ pub struct CostModel {
 }
 
 impl Default for CostModel {
+    /// This machine's calibration when one is saved (see
+    /// [`crate::calibration`]), the built-in figures otherwise.
     fn default() -> CostModel {
+        (*crate::calibration::current_model()).clone()
+    }
+}
+
+impl CostModel {
+    /// The built-in figures, measured on the development machines: a
+    /// starting point before calibration.
+    ///
+    /// ```
+    /// let m = gpu::dispatch::CostModel::builtin();
+    /// assert!(m.cpu_work_per_s > 0.0);
+    /// ```
+    pub fn builtin() -> CostModel {
         let threads = crate::backend::cpu::threads();
         CostModel {
             cpu_threads: threads,

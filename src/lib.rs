@@ -103,6 +103,7 @@
 
 mod array;
 mod backend;
+pub mod calibration;
 mod context;
 pub mod dispatch;
 mod error;
@@ -115,6 +116,7 @@ mod resident_image;
 pub use array::{Array, Element};
 pub use backend::gpu::AdapterSummary;
 pub use backend::Backend;
+pub use calibration::{calibrate, Calibration};
 pub use context::{adapter, default_context, Context, BACKEND_ENV};
 pub use dispatch::{Dispatch, Reason};
 pub use error::{Error, Result};

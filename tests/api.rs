@@ -349,3 +349,52 @@ fn traces_nest_and_survive_panics() {
     assert!(caught.is_err());
     assert_eq!(Kernel::unary(|v| v * 2.0).unwrap().to_string(), "x0 * 2");
 }
+
+#[test]
+fn calibration_is_saved_and_reused_by_later_processes() {
+    let dir = std::env::temp_dir().join(format!("gpu-compute-calibration-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let dir_str = dir.to_str().unwrap();
+    let env = [("GPU_COMPUTE_CACHE_DIR", dir_str)];
+    run_child("api::child_calibrate", &env);
+    let saved: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    assert_eq!(saved.len(), 1, "one calibration file in {dir_str}");
+    run_child("api::child_reuse_calibration", &env);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+#[ignore = "run by calibration_is_saved_and_reused_by_later_processes in a child process"]
+fn child_calibrate() {
+    assert!(
+        gpu::calibration::saved().is_none(),
+        "the cache folder starts empty"
+    );
+    let c = gpu::calibrate().unwrap();
+    for figure in [
+        c.cpu_work_per_s,
+        c.cpu_bytes_per_s,
+        c.cpu_bytes_per_s_all,
+        c.cpu_parallel_overhead_s,
+    ] {
+        assert!(figure.is_finite() && figure > 0.0, "{c}");
+    }
+    assert_eq!(c.hardware, gpu::calibration::hardware_key());
+    // Contexts made from now on use the measured model.
+    assert_eq!(
+        *Context::new(Backend::Auto).unwrap().cost_model(),
+        c.cost_model()
+    );
+    println!("{c}");
+}
+
+#[test]
+#[ignore = "run by calibration_is_saved_and_reused_by_later_processes in a child process"]
+fn child_reuse_calibration() {
+    let saved = gpu::calibration::saved().expect("the first child saved one");
+    // A new process starts from the saved figures without measuring.
+    assert_eq!(
+        *Context::new(Backend::Auto).unwrap().cost_model(),
+        saved.cost_model()
+    );
+}

@@ -36,5 +36,6 @@ mod loader;
 mod npy;
 
 pub use batch::{Batch, BatchSummary, FileReport, Job, StageTimes};
+pub(crate) use image_file::write_atomic;
 pub use image_file::{load_image, save_image};
 pub use loader::{Format, Item, Loaded, Loader};

@@ -1,0 +1,339 @@
+//! Calibration: the dispatcher's cost model measured on this machine,
+//! persisted in the user's cache directory and reused by every later
+//! process.
+//!
+//! [`calibrate`] measures, in about a second: one CPU thread's arithmetic
+//! rate (a kernel on cache-resident data) and memory bandwidth, all threads'
+//! memory bandwidth, the cost of fanning out to rayon's pool, and, where a
+//! hardware GPU exists, its call latency, host-device transfer rate, device
+//! memory bandwidth and arithmetic rate. The figures are saved as JSON in
+//! `<cache dir>/gpu-compute/` (`GPU_COMPUTE_CACHE_DIR` overrides the folder)
+//! under a name derived from the hardware key: CPU model, thread count,
+//! SIMD level and this library's version. The GPU's figures are used only
+//! while the same adapter and driver are present.
+//!
+//! Every [`Context`](crate::Context) starts from the saved calibration when
+//! one matches this machine (reading it takes well under a millisecond, once
+//! per process) and from built-in defaults otherwise; nothing measures
+//! behind a caller's back, so no call ever waits for a calibration it did
+//! not ask for. Run [`calibrate`] once per machine (the bench does when
+//! none is saved).
+
+use crate::dispatch::CostModel;
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+/// The environment variable that overrides the calibration folder.
+pub const CACHE_DIR_ENV: &str = "GPU_COMPUTE_CACHE_DIR";
+
+/// Figures measured on this machine.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    /// What the figures belong to: CPU model, threads, SIMD level and this
+    /// library's version.
+    pub hardware: String,
+    /// Work units (one `f32` addition) one thread does per second.
+    pub cpu_work_per_s: f64,
+    /// Memory bandwidth of one thread, bytes per second.
+    pub cpu_bytes_per_s: f64,
+    /// Memory bandwidth of all threads, bytes per second.
+    pub cpu_bytes_per_s_all: f64,
+    /// Cost of fanning a call out to rayon's pool and joining, seconds.
+    pub cpu_parallel_overhead_s: f64,
+    /// The GPU's figures, when a hardware adapter was measured.
+    pub gpu: Option<GpuFigures>,
+    /// How long the measurement took, seconds.
+    pub measured_in_s: f64,
+}
+
+/// A hardware GPU's figures.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GpuFigures {
+    /// The adapter and driver they were measured on.
+    pub adapter: String,
+    /// One small call, end to end, seconds.
+    pub launch_s: f64,
+    /// Host-device transfer, bytes per second each way.
+    pub transfer_bytes_per_s: f64,
+    /// Device memory bandwidth (a device-side copy), bytes per second.
+    pub bytes_per_s: f64,
+    /// Work units per second on device-resident data.
+    pub work_per_s: f64,
+}
+
+impl Calibration {
+    /// The cost model these figures give (built-in GPU defaults where the
+    /// GPU was not measured).
+    ///
+    /// ```
+    /// if let Some(c) = gpu::calibration::saved() {
+    ///     println!("{:?}", c.cost_model());
+    /// }
+    /// ```
+    pub fn cost_model(&self) -> CostModel {
+        let mut model = CostModel {
+            cpu_work_per_s: self.cpu_work_per_s,
+            cpu_bytes_per_s: self.cpu_bytes_per_s,
+            cpu_bytes_per_s_all: self.cpu_bytes_per_s_all,
+            cpu_parallel_overhead_s: self.cpu_parallel_overhead_s,
+            ..CostModel::builtin()
+        };
+        if let Some(g) = &self.gpu {
+            model.gpu_launch_s = g.launch_s;
+            model.gpu_transfer_bytes_per_s = g.transfer_bytes_per_s;
+            model.gpu_bytes_per_s = g.bytes_per_s;
+            model.gpu_work_per_s = g.work_per_s;
+        }
+        model
+    }
+}
+
+impl std::fmt::Display for Calibration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "{}", self.hardware)?;
+        writeln!(
+            f,
+            "  cpu: {:.1} G work/s per thread, {:.1} GB/s one thread, {:.1} GB/s all threads, {:.1} us to fan out",
+            self.cpu_work_per_s / 1e9,
+            self.cpu_bytes_per_s / 1e9,
+            self.cpu_bytes_per_s_all / 1e9,
+            self.cpu_parallel_overhead_s * 1e6
+        )?;
+        match &self.gpu {
+            Some(g) => writeln!(
+                f,
+                "  gpu {}: {:.0} us a call, {:.1} GB/s transfers, {:.0} GB/s device memory, {:.0} G work/s",
+                g.adapter,
+                g.launch_s * 1e6,
+                g.transfer_bytes_per_s / 1e9,
+                g.bytes_per_s / 1e9,
+                g.work_per_s / 1e9
+            )?,
+            None => writeln!(f, "  gpu: none measured (no hardware adapter)")?,
+        }
+        write!(f, "  measured in {:.2} s", self.measured_in_s)
+    }
+}
+
+/// The hardware key: CPU model, threads, SIMD level, library version.
+pub fn hardware_key() -> String {
+    format!(
+        "{} | {} threads | {} | gpu-compute {}",
+        cpu_model(),
+        crate::backend::cpu::threads(),
+        simd_level(),
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+fn cpu_model() -> String {
+    #[cfg(target_os = "linux")]
+    if let Ok(info) = std::fs::read_to_string("/proc/cpuinfo") {
+        if let Some(name) = info
+            .lines()
+            .find_map(|l| l.strip_prefix("model name"))
+            .and_then(|l| l.split_once(':'))
+        {
+            return name.1.trim().to_string();
+        }
+    }
+    std::env::consts::ARCH.to_string()
+}
+
+fn simd_level() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512bw") {
+            return "avx512";
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            return "avx2";
+        }
+        if std::arch::is_x86_feature_detected!("sse4.2") {
+            return "sse4.2";
+        }
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        return "neon";
+    }
+    #[allow(unreachable_code)]
+    "scalar"
+}
+
+/// Where the calibration for `key` is saved.
+pub fn calibration_path(key: &str) -> Option<PathBuf> {
+    let dir = match std::env::var_os(CACHE_DIR_ENV) {
+        Some(d) if !d.is_empty() => PathBuf::from(d),
+        _ => dirs::cache_dir()?.join("gpu-compute"),
+    };
+    // FNV-1a: a stable name per key.
+    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    Some(dir.join(format!("calibration-{hash:016x}.json")))
+}
+
+/// The saved calibration for this machine, if there is one and it matches.
+pub fn saved() -> Option<Calibration> {
+    let key = hardware_key();
+    let text = std::fs::read_to_string(calibration_path(&key)?).ok()?;
+    let c: Calibration = serde_json::from_str(&text).ok()?;
+    (c.hardware == key).then_some(c)
+}
+
+/// The cost model new contexts start from: the saved calibration (read once
+/// per process), or the built-in defaults.
+pub(crate) fn current_model() -> Arc<CostModel> {
+    {
+        let guard = CURRENT.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(m) = &*guard {
+            return m.clone();
+        }
+    }
+    let model = Arc::new(saved().map_or_else(CostModel::builtin, |c| c.cost_model()));
+    let mut guard = CURRENT.write().unwrap_or_else(|e| e.into_inner());
+    guard.get_or_insert(model).clone()
+}
+
+static CURRENT: RwLock<Option<Arc<CostModel>>> = RwLock::new(None);
+
+/// Measures this machine, saves the figures for later processes, and makes
+/// contexts created from now on use them. Takes about a second (more with a
+/// GPU); call it once per machine, not per process.
+///
+/// ```no_run
+/// let c = gpu::calibrate()?;
+/// println!("{c}");
+/// # Ok::<(), gpu::Error>(())
+/// ```
+pub fn calibrate() -> Result<Calibration> {
+    let start = Instant::now();
+    let mut c = measure_cpu();
+    c.gpu = measure_gpu()?;
+    c.measured_in_s = start.elapsed().as_secs_f64();
+    if let Some(path) = calibration_path(&c.hardware) {
+        let text = serde_json::to_string_pretty(&c).map_err(|e| Error::File {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::File {
+                path: dir.display().to_string(),
+                reason: e.to_string(),
+            })?;
+        }
+        crate::io::write_atomic(&path, text.as_bytes())?;
+    }
+    *CURRENT.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(c.cost_model()));
+    Ok(c)
+}
+
+/// The median of `reps` timings of `f`, after one untimed call.
+fn median_s(reps: usize, mut f: impl FnMut()) -> f64 {
+    f();
+    let mut t: Vec<f64> = (0..reps)
+        .map(|_| {
+            let s = Instant::now();
+            f();
+            s.elapsed().as_secs_f64()
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    t[t.len() / 2]
+}
+
+fn measure_cpu() -> Calibration {
+    use crate::backend::cpu;
+    use crate::expr::Kernel;
+    // Arithmetic: 32 dependent-free steps on data that stays in L1.
+    let heavy = Kernel::unary(|v| {
+        let mut x = v;
+        for _ in 0..16 {
+            x = x * 0.999 + 0.001;
+        }
+        x
+    })
+    .expect("a fixed kernel traces");
+    let small: Vec<f32> = (0..4096).map(|i| i as f32 * 1e-3).collect();
+    let mut small_out = vec![0.0f32; small.len()];
+    let heavy_program = cpu::program(&heavy);
+    let t = median_s(51, || {
+        cpu::map(&heavy_program, &[&small], &mut small_out, false)
+    });
+    let cpu_work_per_s = small.len() as f64 * heavy.work_per_element() / t;
+    // Memory: an affine map over 32 MiB in and out, one thread and all.
+    let affine = cpu::program(&Kernel::unary(|v| v * 2.0 + 1.0).expect("traces"));
+    let big: Vec<f32> = (0..1usize << 23).map(|i| i as f32).collect();
+    let mut big_out = vec![0.0f32; big.len()];
+    let bytes = 8.0 * big.len() as f64;
+    let one = median_s(5, || cpu::map(&affine, &[&big], &mut big_out, false));
+    let all = median_s(9, || cpu::map(&affine, &[&big], &mut big_out, true));
+    // Fanning out: a parallel call on a few blocks, less the same work alone.
+    let few: Vec<f32> = vec![1.0; 4 * 8192];
+    let mut few_out = vec![0.0f32; few.len()];
+    let alone = median_s(201, || cpu::map(&affine, &[&few], &mut few_out, false));
+    let fanned = median_s(201, || cpu::map(&affine, &[&few], &mut few_out, true));
+    let threads = cpu::threads() as f64;
+    let overhead = (fanned - alone / threads).max(1e-7);
+    Calibration {
+        hardware: hardware_key(),
+        cpu_work_per_s,
+        cpu_bytes_per_s: bytes / one,
+        cpu_bytes_per_s_all: bytes / all,
+        cpu_parallel_overhead_s: overhead,
+        gpu: None,
+        measured_in_s: 0.0,
+    }
+}
+
+/// A hardware GPU's figures; `None` without one (software adapters are
+/// never chosen by `Auto`, so they are not measured).
+fn measure_gpu() -> Result<Option<GpuFigures>> {
+    let Ok(device) = crate::backend::gpu::device::shared() else {
+        return Ok(None);
+    };
+    if device.summary.is_software() {
+        return Ok(None);
+    }
+    let ctx = crate::Context::new(crate::Backend::Gpu)?;
+    let tiny = [1.0f32; 256];
+    let launch_s = median_s(21, || {
+        let _ = ctx.map(&tiny, |v| v + 1.0);
+    });
+    let n = 1usize << 24;
+    let x: Vec<f32> = (0..n).map(|i| (i % 1000) as f32).collect();
+    let mut out = vec![0.0f32; n];
+    let host = median_s(5, || {
+        let _ = ctx.map_into(&x, &mut out, |v| v * 2.0 + 1.0);
+    });
+    let resident = ctx.array(&x)?;
+    let copy = median_s(9, || {
+        let _ = crate::array::device_copy(&resident);
+    });
+    let bytes = 8.0 * n as f64;
+    let heavy = |v: crate::Expr| {
+        let mut x = v;
+        for _ in 0..64 {
+            x = x * 0.999 + 0.001;
+        }
+        x
+    };
+    let work = crate::Kernel::unary(heavy)?.work_per_element();
+    let compute = median_s(5, || {
+        let _ = resident
+            .map(heavy)
+            .and_then(|a| a.eval())
+            .and_then(|a| a.wait());
+    });
+    Ok(Some(GpuFigures {
+        adapter: format!("{} ({})", device.summary.name, device.summary.driver),
+        launch_s,
+        transfer_bytes_per_s: bytes / (host - copy).max(1e-6),
+        bytes_per_s: bytes / (copy - launch_s).max(1e-7),
+        work_per_s: n as f64 * work / (compute - launch_s).max(1e-7),
+    }))
+}
