@@ -62,6 +62,11 @@ struct Args {
     /// runs it in a child process, so nothing else counts).
     #[arg(long, hide = true)]
     rss_probe: Option<usize>,
+    /// Internal: time this process's first GPU calls (device, first map,
+    /// first filter) and print them (the cold-start entry runs it twice in
+    /// child processes sharing a fresh pipeline cache).
+    #[arg(long, hide = true)]
+    cold_start_probe: bool,
     /// Measure this machine for the dispatcher again (it is measured once,
     /// and saved, when no calibration is saved yet).
     #[arg(long)]
@@ -273,6 +278,9 @@ fn main() -> Result<()> {
     if let Some(count) = args.rss_probe {
         return rss_probe(count);
     }
+    if args.cold_start_probe {
+        return cold_start_probe();
+    }
     // Auto decides with this machine's figures: measured once and saved.
     let calibration = match gpu::calibration::saved() {
         Some(c) if !args.calibrate => c,
@@ -324,7 +332,8 @@ fn main() -> Result<()> {
         } else {
             None
         };
-        if let Some(res) = &resident {
+        let copy_wanted = args.kernel.is_empty() || args.kernel.iter().any(|k| k == "device_copy");
+        if let Some(res) = resident.as_ref().filter(|_| copy_wanted) {
             // The card's own copy bandwidth, the yardstick for resident kernels.
             let median_s = median(reps_for(n, Backend::Gpu, args.quick), || {
                 Ok(gpu::__private::device_copy(res)?)
@@ -524,6 +533,13 @@ fn main() -> Result<()> {
                 paired_cpu_s: None,
                 extra,
             };
+            emit(row, &mut rows);
+        }
+    }
+    if backends.contains(&Backend::Gpu)
+        && (args.kernel.is_empty() || args.kernel.iter().any(|k| k == "cold_start"))
+    {
+        for row in cold_start_rows()? {
             emit(row, &mut rows);
         }
     }
@@ -760,6 +776,88 @@ fn rss_probe(count: usize) -> Result<()> {
         "peak_rss_bytes {peak} wall_s {} bytes {}",
         summary.wall.as_secs_f64(),
         8 * pixels
+    );
+    Ok(())
+}
+
+/// The `cold_start` entry: the first GPU calls of a process, in two child
+/// processes one after the other, sharing a pipeline cache folder that
+/// starts empty: the second shows what the saved pipeline cache saves.
+fn cold_start_rows() -> Result<Vec<Row>> {
+    if gpu::adapter().is_err() {
+        return Ok(Vec::new());
+    }
+    let dir = std::env::temp_dir().join(format!("gpu-compute-cold-start-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut rows = Vec::new();
+    for process in 1..=2 {
+        // The drivers' own shader caches (Mesa's, NVIDIA's) are switched
+        // off, so that the second process shows what our saved pipeline
+        // cache alone saves.
+        let out = std::process::Command::new(std::env::current_exe()?)
+            .arg("--cold-start-probe")
+            .env("GPU_COMPUTE_CACHE_DIR", &dir)
+            .env("MESA_SHADER_CACHE_DISABLE", "true")
+            .env("__GL_SHADER_DISK_CACHE", "0")
+            .output()?;
+        anyhow::ensure!(
+            out.status.success(),
+            "the cold-start probe failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let field = |name: &str| -> Result<String> {
+            text.split_whitespace()
+                .skip_while(|w| *w != name)
+                .nth(1)
+                .map(str::to_string)
+                .ok_or_else(|| anyhow::anyhow!("the cold-start probe printed {text:?}"))
+        };
+        let total: f64 = ["device_s", "first_map_s", "first_filter_s"]
+            .iter()
+            .map(|f| field(f).map(|v| v.parse::<f64>().unwrap_or(f64::NAN)))
+            .sum::<Result<f64>>()?;
+        rows.push(Row {
+            kernel: "cold_start",
+            backend: "gpu".into(),
+            mode: if process == 1 {
+                "first_process"
+            } else {
+                "second_process"
+            },
+            n: process,
+            median_s: total,
+            bytes: 0.0,
+            chose: None,
+            paired_cpu_s: None,
+            extra: vec![
+                ("device_s", field("device_s")?),
+                ("first_map_s", field("first_map_s")?),
+                ("first_filter_s", field("first_filter_s")?),
+                ("pipeline_cache_bytes", field("pipeline_cache_bytes")?),
+            ],
+        });
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(rows)
+}
+
+/// The child process of the cold-start entry.
+fn cold_start_probe() -> Result<()> {
+    let t = Instant::now();
+    let ctx = Context::new(Backend::Gpu)?;
+    let device_s = t.elapsed().as_secs_f64();
+    let cache = gpu::__private::pipeline_cache_loaded_bytes();
+    let t = Instant::now();
+    ctx.map(&[1.0f32; 1024], |v| v.sin() * (-v).exp())?;
+    let first_map_s = t.elapsed().as_secs_f64();
+    let img = image::RgbaImage::new(64, 64);
+    let t = Instant::now();
+    ctx.filter(&img, &"blur:3".parse()?)?;
+    let first_filter_s = t.elapsed().as_secs_f64();
+    println!(
+        "device_s {device_s} first_map_s {first_map_s} first_filter_s {first_filter_s} pipeline_cache_bytes {}",
+        cache.map_or("null".to_string(), |b| b.to_string())
     );
     Ok(())
 }

@@ -164,12 +164,18 @@ fn simd_level() -> &'static str {
     "scalar"
 }
 
+/// The folder calibrations and the GPU pipeline cache are saved in:
+/// `GPU_COMPUTE_CACHE_DIR`, else `<user cache dir>/gpu-compute`.
+pub(crate) fn cache_dir() -> Option<PathBuf> {
+    match std::env::var_os(CACHE_DIR_ENV) {
+        Some(d) if !d.is_empty() => Some(PathBuf::from(d)),
+        _ => Some(dirs::cache_dir()?.join("gpu-compute")),
+    }
+}
+
 /// Where the calibration for `key` is saved.
 pub fn calibration_path(key: &str) -> Option<PathBuf> {
-    let dir = match std::env::var_os(CACHE_DIR_ENV) {
-        Some(d) if !d.is_empty() => PathBuf::from(d),
-        _ => dirs::cache_dir()?.join("gpu-compute"),
-    };
+    let dir = cache_dir()?;
     // FNV-1a: a stable name per key.
     let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)

@@ -133,6 +133,7 @@ pub mod __private {
     pub use crate::backend::gpu::codegen::{
         kernel_function, map_shader, reduce_shader, strip_region, MAP_ENTRY, OPS, REDUCE_ENTRY,
     };
+    pub use crate::backend::gpu::device::pipeline_cache_loaded_bytes;
     pub use crate::backend::gpu::device::touched as gpu_touched;
     pub use crate::filter::gpu::FILTER_SHADER;
 }

@@ -398,3 +398,46 @@ fn child_reuse_calibration() {
         saved.cost_model()
     );
 }
+
+#[test]
+fn the_gpu_pipeline_cache_is_saved_for_the_next_process() {
+    if crate::support::context(Backend::Gpu, "api::the_gpu_pipeline_cache").is_none() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("gpu-compute-pipelines-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let env = [("GPU_COMPUTE_CACHE_DIR", dir.to_str().unwrap())];
+    let first = run_child("api::child_compile_kernels", &env);
+    let second = run_child("api::child_compile_kernels", &env);
+    let said = |out: &std::process::Output| String::from_utf8_lossy(&out.stdout).into_owned();
+    if said(&first).contains("no pipeline cache") {
+        // The adapter lacks PIPELINE_CACHE (wgpu has it on Vulkan only).
+        crate::support::announce("note: this adapter has no pipeline cache; nothing to persist");
+        return;
+    }
+    assert!(
+        said(&first).contains("cache started from 0 bytes"),
+        "{}",
+        said(&first)
+    );
+    assert!(
+        !said(&second).contains("cache started from 0 bytes"),
+        "{}",
+        said(&second)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+#[ignore = "run by the_gpu_pipeline_cache_is_saved_for_the_next_process in a child process"]
+fn child_compile_kernels() {
+    let ctx = Context::new(Backend::Gpu).unwrap();
+    assert_eq!(
+        ctx.map(&[1.0, 2.0], |v| v * 3.0 + 0.5).unwrap(),
+        vec![3.5, 6.5]
+    );
+    match gpu::__private::pipeline_cache_loaded_bytes() {
+        Some(n) => println!("cache started from {n} bytes"),
+        None => println!("no pipeline cache"),
+    }
+}

@@ -104,7 +104,7 @@ fn compile(device: &Device) -> Result<Pipelines> {
             module: &module,
             entry_point: Some(name),
             compilation_options: Default::default(),
-            cache: None,
+            cache: device.pipeline_cache.as_ref().map(|c| &c.cache),
         })
     };
     let pipelines = Pipelines {
@@ -121,6 +121,9 @@ fn compile(device: &Device) -> Result<Pipelines> {
             what: "compiling shaders/filter.wgsl".into(),
             reason: err.to_string(),
         });
+    }
+    if let Some(cache) = &device.pipeline_cache {
+        cache.save();
     }
     Ok(pipelines)
 }

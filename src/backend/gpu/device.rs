@@ -52,6 +52,57 @@ pub(crate) struct Device {
     pub queue: wgpu::Queue,
     pub summary: AdapterSummary,
     pub limits: wgpu::Limits,
+    /// The driver's compiled pipelines, kept between processes where the
+    /// adapter has `PIPELINE_CACHE` (Vulkan).
+    pub pipeline_cache: Option<PipelineCacheFile>,
+}
+
+/// A wgpu pipeline cache and the file it is saved in
+/// (`<cache dir>/gpu-compute/wgpu_pipeline_cache_<backend>_<vendor>_<device>`).
+pub(crate) struct PipelineCacheFile {
+    pub cache: wgpu::PipelineCache,
+    path: std::path::PathBuf,
+    /// Bytes read from the file when the device opened (0: a cold start).
+    pub loaded_bytes: usize,
+}
+
+impl PipelineCacheFile {
+    /// Opens the saved cache for `info`, or an empty one.
+    fn open(device: &wgpu::Device, info: &wgpu::AdapterInfo) -> Option<PipelineCacheFile> {
+        let key = wgpu::util::pipeline_cache_key(info)?;
+        let path = crate::calibration::cache_dir()?.join(key);
+        let data = std::fs::read(&path).ok();
+        // SAFETY: the data is what `get_data` returned in an earlier process
+        // (written atomically, so never partial); wgpu checks its header
+        // against this adapter and driver, and `fallback` starts an empty
+        // cache when it does not match.
+        let cache = unsafe {
+            device.create_pipeline_cache(&wgpu::PipelineCacheDescriptor {
+                label: Some("gpu-compute pipelines"),
+                data: data.as_deref(),
+                fallback: true,
+            })
+        };
+        Some(PipelineCacheFile {
+            cache,
+            path,
+            loaded_bytes: data.map_or(0, |d| d.len()),
+        })
+    }
+
+    /// Saves the cache for later processes (after new pipelines were
+    /// compiled). Failing to save costs only speed, so it is logged.
+    pub fn save(&self) {
+        let Some(data) = self.cache.get_data() else {
+            return;
+        };
+        if let Some(dir) = self.path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        if let Err(e) = crate::io::write_atomic(&self.path, &data) {
+            tracing::warn!("could not save the GPU pipeline cache: {e}");
+        }
+    }
 }
 
 /// The process-wide device, opened on first call. A failure is remembered, so
@@ -61,6 +112,19 @@ pub(crate) fn shared() -> Result<&'static Device> {
 }
 
 static DEVICE: OnceLock<Result<Device>> = OnceLock::new();
+
+/// Bytes of saved pipeline cache the open device started from: `None`
+/// where the device has no pipeline cache (or is not open), `Some(0)` on a
+/// cold start.
+pub fn pipeline_cache_loaded_bytes() -> Option<usize> {
+    DEVICE
+        .get()?
+        .as_ref()
+        .ok()?
+        .pipeline_cache
+        .as_ref()
+        .map(|c| c.loaded_bytes)
+}
 
 /// Whether anything has tried to open the GPU device yet in this process.
 pub fn touched() -> bool {
@@ -112,7 +176,8 @@ fn open() -> Result<Device> {
 }
 
 fn open_adapter(adapter: &wgpu::Adapter, info: &wgpu::AdapterInfo) -> Result<Device> {
-    let wanted = wgpu::Features::SUBGROUP | wgpu::Features::TIMESTAMP_QUERY;
+    let wanted =
+        wgpu::Features::SUBGROUP | wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::PIPELINE_CACHE;
     let features = adapter.features() & wanted;
     let limits = adapter.limits();
     let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
@@ -144,10 +209,15 @@ fn open_adapter(adapter: &wgpu::Adapter, info: &wgpu::AdapterInfo) -> Result<Dev
         timestamps: features.contains(wgpu::Features::TIMESTAMP_QUERY),
         max_storage_binding: limits.max_storage_buffer_binding_size,
     };
+    let pipeline_cache = features
+        .contains(wgpu::Features::PIPELINE_CACHE)
+        .then(|| PipelineCacheFile::open(&device, info))
+        .flatten();
     Ok(Device {
         device,
         queue,
         summary,
         limits,
+        pipeline_cache,
     })
 }

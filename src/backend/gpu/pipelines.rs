@@ -119,13 +119,16 @@ fn compile(device: &Device, kernel: &Kernel, family: Family) -> Result<Pipeline>
             constants: &constants,
             ..Default::default()
         },
-        cache: None,
+        cache: device.pipeline_cache.as_ref().map(|c| &c.cache),
     });
     if let Some(err) = pollster::block_on(scope.pop()) {
         return Err(Error::Gpu {
             what: format!("compiling the {family:?} kernel {kernel}"),
             reason: err.to_string(),
         });
+    }
+    if let Some(cache) = &device.pipeline_cache {
+        cache.save();
     }
     Ok(Pipeline { pipeline, layout })
 }
