@@ -25,5 +25,5 @@ echo "== tests"
 GPU_REQUIRE_ADAPTER=1 timeout 300 ./.devbin/gpu-tests --test-threads=8 >"$OUT/tests.txt" 2>&1
 echo "tests exit: $?" | tee -a "$OUT/tests.txt"
 grep -E 'test result|FAILED|panicked|SKIPPED' "$OUT/tests.txt" | head -30
-echo "== bench"
-timeout 240 ./.devbin/bench 2>&1 | tee "$OUT/bench.txt"
+echo "== bench (calibrates first; every size, both modes, cold start, batch)"
+timeout 300 ./.devbin/bench --json --backend gpu,cpu,auto 2>&1 | tee "$OUT/bench.txt"
