@@ -26,6 +26,8 @@
 
 #[path = "support/batch_inputs.rs"]
 mod batch_inputs;
+#[path = "support/plot.rs"]
+mod plot;
 
 use anyhow::Result;
 use clap::Parser;
@@ -54,9 +56,11 @@ struct Args {
     /// Kernels, comma-separated (default: all).
     #[arg(long, value_delimiter = ',')]
     kernel: Vec<String>,
-    /// Image size for the filter kernels, WIDTHxHEIGHT.
-    #[arg(long, default_value = "3840x2160")]
-    image: String,
+    /// Image sizes for the filter kernels, WIDTHxHEIGHT, comma-separated
+    /// (default: 256x256, 1024x768, 1920x1080, 3840x2160; with --quick
+    /// 256x256 and 3840x2160).
+    #[arg(long, value_delimiter = ',')]
+    image: Vec<String>,
     /// Internal: run the batch pipeline over this many small generated
     /// images in this process and print its peak memory (the batch entry
     /// runs it in a child process, so nothing else counts).
@@ -67,6 +71,9 @@ struct Args {
     /// child processes sharing a fresh pipeline cache).
     #[arg(long, hide = true)]
     cold_start_probe: bool,
+    /// Write a chart of time against size per backend (SVG), crossovers marked.
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<std::path::PathBuf>,
     /// Measure this machine for the dispatcher again (it is measured once,
     /// and saved, when no calibration is saved yet).
     #[arg(long)]
@@ -462,78 +469,85 @@ fn main() -> Result<()> {
             }
         }
     }
-    let (iw, ih) = args
-        .image
-        .split_once('x')
-        .and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)))
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "--image {:?}: expected WIDTHxHEIGHT, e.g. 3840x2160",
-                args.image
-            )
-        })?;
-    // The anchors' test image (../shared/anchors/rust), so figures compare.
-    let img = image::RgbaImage::from_fn(iw, ih, |i, j| {
-        image::Rgba([(i * 7 + j * 13) as u8, (i ^ j) as u8, (i * j) as u8, 255])
-    });
-    let pixels = iw as usize * ih as usize;
-    for (name, text) in FILTERS
-        .iter()
-        .filter(|(name, _)| args.kernel.is_empty() || args.kernel.iter().any(|a| a == name))
-    {
-        let filter: gpu::filter::Filter = text.parse()?;
-        for &backend in &backends {
-            let Ok(ctx) = Context::new(backend) else {
-                continue;
-            };
-            let reps = if backend == Backend::Scalar {
-                3
-            } else if args.quick {
-                5
-            } else {
-                11
-            };
-            let best = (backend == Backend::Auto)
-                .then(|| fastest(&rows, name, pixels))
-                .flatten();
-            let mut extra = Vec::new();
-            let median_s = match &best {
-                Some(b) => {
-                    let forced = Context::new(b.parse()?)?;
-                    let (auto_s, best_s) = median_pair(
-                        reps,
-                        || {
-                            black_box(ctx.filter(&img, &filter)?);
-                            Ok(())
-                        },
-                        || {
-                            black_box(forced.filter(&img, &filter)?);
-                            Ok(())
-                        },
-                    )?;
-                    extra.push(("regret", format!("{:.3}", auto_s / best_s - 1.0)));
-                    extra.push(("fastest", format!("\"{b}\"")));
-                    auto_s
-                }
-                None => median(reps, || {
-                    black_box(ctx.filter(&img, &filter)?);
-                    Ok(())
-                })?,
-            };
-            let d = ctx.last_dispatch().expect("a call was made");
-            let row = Row {
-                kernel: name,
-                backend: backend.to_string(),
-                mode: "host",
-                n: pixels,
-                median_s,
-                bytes: 8.0 * pixels as f64,
-                chose: (backend == Backend::Auto || d.backend != backend)
-                    .then(|| d.backend.to_string()),
-                paired_cpu_s: None,
-                extra,
-            };
-            emit(row, &mut rows);
+    let images: Vec<String> = if !args.image.is_empty() {
+        args.image.clone()
+    } else if args.quick {
+        vec!["256x256".into(), "3840x2160".into()]
+    } else {
+        ["256x256", "1024x768", "1920x1080", "3840x2160"]
+            .map(String::from)
+            .to_vec()
+    };
+    for size in &images {
+        let (iw, ih) = size
+            .split_once('x')
+            .and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)))
+            .ok_or_else(|| {
+                anyhow::anyhow!("--image {size:?}: expected WIDTHxHEIGHT, e.g. 3840x2160")
+            })?;
+        // The anchors' test image (../shared/anchors/rust), so figures compare.
+        let img = image::RgbaImage::from_fn(iw, ih, |i, j| {
+            image::Rgba([(i * 7 + j * 13) as u8, (i ^ j) as u8, (i * j) as u8, 255])
+        });
+        let pixels = iw as usize * ih as usize;
+        for (name, text) in FILTERS
+            .iter()
+            .filter(|(name, _)| args.kernel.is_empty() || args.kernel.iter().any(|a| a == name))
+        {
+            let filter: gpu::filter::Filter = text.parse()?;
+            for &backend in &backends {
+                let Ok(ctx) = Context::new(backend) else {
+                    continue;
+                };
+                let reps = if backend == Backend::Scalar {
+                    3
+                } else if args.quick {
+                    5
+                } else {
+                    11
+                };
+                let best = (backend == Backend::Auto)
+                    .then(|| fastest(&rows, name, pixels))
+                    .flatten();
+                let mut extra = Vec::new();
+                let median_s = match &best {
+                    Some(b) => {
+                        let forced = Context::new(b.parse()?)?;
+                        let (auto_s, best_s) = median_pair(
+                            reps,
+                            || {
+                                black_box(ctx.filter(&img, &filter)?);
+                                Ok(())
+                            },
+                            || {
+                                black_box(forced.filter(&img, &filter)?);
+                                Ok(())
+                            },
+                        )?;
+                        extra.push(("regret", format!("{:.3}", auto_s / best_s - 1.0)));
+                        extra.push(("fastest", format!("\"{b}\"")));
+                        auto_s
+                    }
+                    None => median(reps, || {
+                        black_box(ctx.filter(&img, &filter)?);
+                        Ok(())
+                    })?,
+                };
+                let d = ctx.last_dispatch().expect("a call was made");
+                let row = Row {
+                    kernel: name,
+                    backend: backend.to_string(),
+                    mode: "host",
+                    n: pixels,
+                    median_s,
+                    bytes: 8.0 * pixels as f64,
+                    chose: (backend == Backend::Auto || d.backend != backend)
+                        .then(|| d.backend.to_string()),
+                    paired_cpu_s: None,
+                    extra,
+                };
+                emit(row, &mut rows);
+            }
         }
     }
     if backends.contains(&Backend::Gpu)
@@ -586,6 +600,27 @@ fn main() -> Result<()> {
                         .join(", "),
                 }
             );
+        }
+    }
+    if let Some(path) = &args.plot {
+        let points: Vec<plot::Point> = rows
+            .iter()
+            .filter(|r| !r.kernel.starts_with("batch") && r.kernel != "cold_start")
+            .map(|r| plot::Point {
+                kernel: r.kernel,
+                series: if r.mode == "host" {
+                    r.backend.clone()
+                } else {
+                    format!("{} {}", r.backend, r.mode)
+                },
+                n: r.n,
+                seconds: r.median_s,
+            })
+            .collect();
+        let notes = plot::write(path, &points)?;
+        eprintln!("chart written to {}", path.display());
+        for note in notes {
+            eprintln!("  {note}");
         }
     }
     Ok(())
