@@ -402,12 +402,30 @@ fn main() -> Result<()> {
                     }
                 };
                 let reps = reps_for(n, backend, args.quick);
+                // The GPU's time split into its steps (compile on the first
+                // call of a kernel, upload, kernel, download), before the
+                // timed calls so that the first size shows the compile.
+                let split = match k.work {
+                    Work::Map(f) if backend == Backend::Gpu => {
+                        gpu::__private::profile_map(&gpu::Kernel::unary(f)?, &x).ok()
+                    }
+                    _ => None,
+                };
                 // Auto is timed alternately with the fastest forced backend,
                 // so that its regret is measured, not the machine's drift.
                 let best = (backend == Backend::Auto)
                     .then(|| fastest(&rows, k.name, n))
                     .flatten();
                 let mut extra = Vec::new();
+                if let Some(p) = split {
+                    extra.push(("compile_s", format!("{:.3e}", p.compile_s)));
+                    extra.push(("upload_s", format!("{:.3e}", p.upload_s)));
+                    extra.push(("kernel_s", format!("{:.3e}", p.kernel_s)));
+                    if let Some(ts) = p.kernel_timestamp_s {
+                        extra.push(("kernel_timestamp_s", format!("{ts:.3e}")));
+                    }
+                    extra.push(("download_s", format!("{:.3e}", p.download_s)));
+                }
                 let median_s = match &best {
                     Some(b) => {
                         let forced = Context::new(b.parse()?)?;

@@ -129,6 +129,12 @@ pub mod __private {
     //! Internals exposed for the crate's own tests and benches; not part of
     //! the API and free to change.
     pub use crate::array::device_copy;
+    pub use crate::backend::gpu::profile::MapProfile;
+
+    /// Times a host-mode GPU map step by step (see `MapProfile`).
+    pub fn profile_map(kernel: &crate::Kernel, x: &[f32]) -> crate::Result<MapProfile> {
+        crate::backend::gpu::profile::profile_map(crate::backend::gpu::device::shared()?, kernel, x)
+    }
     pub use crate::backend::cpu::math;
     pub use crate::backend::gpu::codegen::{
         kernel_function, map_shader, reduce_shader, strip_region, MAP_ENTRY, OPS, REDUCE_ENTRY,

@@ -7,6 +7,7 @@
 //! * [`map`]: running a map over host slices, chunked to any length.
 //! * [`reduce`]: grid-stride reductions, fused with a map kernel.
 //! * [`array`]: arrays that live on the device, and kernels run on them.
+//! * [`profile`]: a map call's time split into its steps (for the bench).
 
 pub(crate) mod array;
 pub(crate) mod buffers;
@@ -16,6 +17,7 @@ mod dispatch;
 pub(crate) mod map;
 mod params;
 pub(crate) mod pipelines;
+pub(crate) mod profile;
 pub(crate) mod reduce;
 
 pub use device::AdapterSummary;

@@ -1,0 +1,172 @@
+//! Where a host-mode GPU map spends its time: compiling (first call only),
+//! uploading, the kernel (GPU timestamps where the adapter has them) and
+//! downloading, each step submitted and waited for on its own. For the
+//! benchmark report; a real call overlaps nothing more, but does not wait
+//! between steps.
+
+use super::buffers::POOL;
+use super::device::Device;
+use super::dispatch::Bindings;
+use super::map::{chunk_elements, grid, read_back, WORKGROUP_SIZE};
+use super::params::Params;
+use super::pipelines::{pipeline, Family};
+use crate::error::{Error, Result};
+use crate::expr::Kernel;
+use std::time::Instant;
+
+/// The parts of one host-mode map call, in seconds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MapProfile {
+    /// Compiling the pipeline (0 when it was cached already).
+    pub compile_s: f64,
+    /// Copying the input to the device, submit to done.
+    pub upload_s: f64,
+    /// The kernel, submit to done.
+    pub kernel_s: f64,
+    /// The kernel by the GPU's own clock (timestamp queries), when the
+    /// adapter has them.
+    pub kernel_timestamp_s: Option<f64>,
+    /// Copying the output back and mapping it.
+    pub download_s: f64,
+}
+
+fn wait(device: &Device, submission: wgpu::SubmissionIndex) -> Result<()> {
+    device
+        .device
+        .poll(wgpu::PollType::Wait {
+            submission_index: Some(submission),
+            timeout: None,
+        })
+        .map(|_| ())
+        .map_err(|e| Error::Gpu {
+            what: "profiling a map".into(),
+            reason: e.to_string(),
+        })
+}
+
+/// Profiles `kernel` (one input) over `x`, at most one chunk long.
+pub fn profile_map(device: &Device, kernel: &Kernel, x: &[f32]) -> Result<MapProfile> {
+    let n = x.len();
+    if n == 0 || n > chunk_elements(device) || kernel.arity() != 1 {
+        return Err(Error::Gpu {
+            what: "profiling a map".into(),
+            reason: format!(
+                "needs a one-input kernel and 1..={} elements; got arity {} and {n}",
+                chunk_elements(device),
+                kernel.arity()
+            ),
+        });
+    }
+    use wgpu::BufferUsages as U;
+    let (d, max) = (&device.device, device.limits.max_buffer_size);
+    let t = Instant::now();
+    let p = pipeline(device, kernel, Family::Map)?;
+    let compile_s = t.elapsed().as_secs_f64();
+    let bytes = (n * 4) as u64;
+    let uniform = POOL.acquire(
+        d,
+        std::mem::size_of::<Params>() as u64,
+        U::UNIFORM | U::COPY_DST,
+        max,
+    );
+    let input = POOL.acquire(d, bytes, U::STORAGE | U::COPY_DST, max);
+    let output = POOL.acquire(d, bytes, U::STORAGE | U::COPY_SRC, max);
+    let readback = POOL.acquire(d, bytes, U::MAP_READ | U::COPY_DST, max);
+    let bind_group = Bindings {
+        uniform: &uniform,
+        in0: &input,
+        in1: None,
+        out: &output,
+    }
+    .bind_group(device, &p);
+    let (gx, gy) = grid(n, device.limits.max_compute_workgroups_per_dimension);
+    let params = Params::new(n as u32, gx * WORKGROUP_SIZE);
+    device
+        .queue
+        .write_buffer(&uniform, 0, bytemuck::bytes_of(&params));
+    // Upload.
+    let t = Instant::now();
+    device
+        .queue
+        .write_buffer(&input, 0, bytemuck::cast_slice(x));
+    wait(device, device.queue.submit([]))?;
+    let upload_s = t.elapsed().as_secs_f64();
+    // Kernel, with timestamps around the pass where the adapter has them.
+    let queries = device.summary.timestamps.then(|| {
+        let set = d.create_query_set(&wgpu::QuerySetDescriptor {
+            label: Some("gpu-compute profile"),
+            ty: wgpu::QueryType::Timestamp,
+            count: 2,
+        });
+        let resolve = d.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("gpu-compute profile resolve"),
+            size: 16,
+            usage: U::QUERY_RESOLVE | U::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        let read = d.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("gpu-compute profile read"),
+            size: 16,
+            usage: U::MAP_READ | U::COPY_DST,
+            mapped_at_creation: false,
+        });
+        (set, resolve, read)
+    });
+    let mut encoder = d.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+        label: Some("gpu-compute profile"),
+    });
+    {
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("gpu-compute profile"),
+            timestamp_writes: queries.as_ref().map(|(set, _, _)| {
+                wgpu::ComputePassTimestampWrites {
+                    query_set: set,
+                    beginning_of_pass_write_index: Some(0),
+                    end_of_pass_write_index: Some(1),
+                }
+            }),
+        });
+        pass.set_pipeline(&p.pipeline);
+        pass.set_bind_group(0, &bind_group, &[]);
+        pass.dispatch_workgroups(gx, gy, 1);
+    }
+    if let Some((set, resolve, read)) = &queries {
+        encoder.resolve_query_set(set, 0..2, resolve, 0);
+        encoder.copy_buffer_to_buffer(resolve, 0, read, 0, 16);
+    }
+    let t = Instant::now();
+    wait(device, device.queue.submit([encoder.finish()]))?;
+    let kernel_s = t.elapsed().as_secs_f64();
+    let kernel_timestamp_s = match &queries {
+        Some((_, _, read)) => {
+            let mut words = [0.0f32; 4];
+            read_back(device, read, 16, device.queue.submit([]), &mut words)?;
+            let ticks: [u64; 2] = bytemuck::cast(words);
+            let period_ns = f64::from(device.queue.get_timestamp_period());
+            Some(ticks[1].saturating_sub(ticks[0]) as f64 * period_ns * 1e-9)
+        }
+        None => None,
+    };
+    // Download.
+    let t = Instant::now();
+    let mut encoder = d.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+        label: Some("gpu-compute profile download"),
+    });
+    encoder.copy_buffer_to_buffer(&output, 0, &readback, 0, bytes);
+    let mut out = vec![0.0f32; n];
+    read_back(
+        device,
+        &readback,
+        bytes,
+        device.queue.submit([encoder.finish()]),
+        &mut out,
+    )?;
+    let download_s = t.elapsed().as_secs_f64();
+    Ok(MapProfile {
+        compile_s,
+        upload_s,
+        kernel_s,
+        kernel_timestamp_s,
+        download_s,
+    })
+}
