@@ -11,7 +11,7 @@ use image::RgbaImage;
 use std::hint::black_box;
 
 fn filter_benches(c: &mut Criterion) {
-    let contexts = common::contexts(&[Backend::Cpu, Backend::Gpu, Backend::Auto]);
+    let contexts = common::contexts(&[Backend::Scalar, Backend::Cpu, Backend::Gpu, Backend::Auto]);
     for text in ["blur:3", "box:2", "sobel", "sharpen:1.5:2"] {
         let filter: Filter = text.parse().expect("a valid filter");
         for (w, h) in [(256u32, 256u32), (1920, 1080)] {
