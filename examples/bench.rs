@@ -231,7 +231,8 @@ fn fastest(rows: &[Row], kernel: &str, n: usize) -> Option<String> {
 }
 
 /// Median seconds of `f` and of `g`, timed alternately `reps` times each
-/// after a warm-up, so that drift on a noisy machine hits both equally.
+/// after a warm-up (in ABBA order), so that drift on a noisy machine hits
+/// both equally.
 fn median_pair(
     reps: usize,
     mut f: impl FnMut() -> Result<()>,
@@ -240,13 +241,19 @@ fn median_pair(
     f()?;
     g()?;
     let (mut a, mut b) = (Vec::with_capacity(reps), Vec::with_capacity(reps));
-    for _ in 0..reps {
-        let t = Instant::now();
-        f()?;
-        a.push(t.elapsed().as_secs_f64());
-        let t = Instant::now();
-        g()?;
-        b.push(t.elapsed().as_secs_f64());
+    // ABBA order: whichever runs second in a pair (warmer caches, or a
+    // freed buffer to reuse) alternates, so neither side is favoured.
+    for rep in 0..reps {
+        for first in [rep % 2 == 0, rep % 2 == 1] {
+            let t = Instant::now();
+            if first {
+                f()?;
+                a.push(t.elapsed().as_secs_f64());
+            } else {
+                g()?;
+                b.push(t.elapsed().as_secs_f64());
+            }
+        }
     }
     a.sort_by(f64::total_cmp);
     b.sort_by(f64::total_cmp);
@@ -335,11 +342,14 @@ fn main() -> Result<()> {
         let mut out2 = vec![0.0f32; n];
         // Resident mode: the input uploaded once, kernels run on the device.
         // (On the CPU backends the host is the device: host mode is resident.)
-        let resident = if backends.contains(&Backend::Gpu) {
-            Context::new(Backend::Gpu).and_then(|c| c.array(&x)).ok()
-        } else {
-            None
-        };
+        let arrays: Vec<(Backend, gpu::Array)> = backends
+            .iter()
+            .filter_map(|&b| Some((b, Context::new(b).and_then(|c| c.array(&x)).ok()?)))
+            .collect();
+        let resident = arrays
+            .iter()
+            .find(|(b, _)| *b == Backend::Gpu)
+            .map(|(_, a)| a.clone());
         let copy_wanted = args.kernel.is_empty() || args.kernel.iter().any(|k| k == "device_copy");
         if let Some(res) = resident.as_ref().filter(|_| copy_wanted) {
             // The card's own copy bandwidth, the yardstick for resident kernels.
@@ -364,30 +374,52 @@ fn main() -> Result<()> {
             .filter(|k| args.kernel.is_empty() || args.kernel.iter().any(|a| a == k.name))
         {
             let bytes = k.bytes * n as f64;
-            if let Some(res) = &resident {
-                let reps = reps_for(n, Backend::Gpu, args.quick);
-                let median_s = match k.work {
-                    // A new device array per call, computed and waited for.
-                    Work::Map(f) => median(reps, || Ok(res.map(f)?.eval()?.wait()?))?,
-                    // Fused: the mapped values are never stored.
-                    Work::Reduce(op, f) => {
-                        let f = f.unwrap_or(|v| v);
-                        median(reps, || {
-                            black_box(res.map(f)?.reduce(op)?);
-                            Ok(())
-                        })?
+            // Resident mode: a `gpu::Array` per backend, made once; a map
+            // makes a new array and waits for it, a reduction fuses the map.
+            // Auto is timed alternately with the fastest forced backend.
+            for (backend, res) in &arrays {
+                let reps = reps_for(n, *backend, args.quick);
+                let run = |a: &gpu::Array| -> Result<()> {
+                    match k.work {
+                        Work::Map(f) => a.map(f)?.eval()?.wait()?,
+                        Work::Reduce(op, f) => {
+                            black_box(a.map(f.unwrap_or(|v| v))?.reduce(op)?);
+                        }
                     }
+                    Ok(())
+                };
+                let fastest_resident = (*backend == Backend::Auto)
+                    .then(|| {
+                        rows.iter()
+                            .filter(|r| r.kernel == k.name && r.n == n && r.mode == "resident")
+                            .filter(|r| matches!(r.backend.as_str(), "gpu" | "cpu" | "scalar"))
+                            .min_by(|a, b| a.median_s.total_cmp(&b.median_s))
+                            .map(|r| r.backend.clone())
+                    })
+                    .flatten();
+                let mut extra = Vec::new();
+                let median_s = match fastest_resident
+                    .as_ref()
+                    .and_then(|b| arrays.iter().find(|(x, _)| x.to_string() == *b))
+                {
+                    Some((best, best_array)) => {
+                        let (auto_s, best_s) = median_pair(reps, || run(res), || run(best_array))?;
+                        extra.push(("regret", format!("{:.3}", auto_s / best_s - 1.0)));
+                        extra.push(("fastest", format!("\"{best}\"")));
+                        auto_s
+                    }
+                    None => median(reps, || run(res))?,
                 };
                 let row = Row {
                     kernel: k.name,
-                    backend: "gpu".into(),
+                    backend: backend.to_string(),
                     mode: "resident",
                     n,
                     median_s,
                     bytes,
-                    chose: None,
+                    chose: (*backend == Backend::Auto).then(|| res.backend().to_string()),
                     paired_cpu_s: None,
-                    extra: Vec::new(),
+                    extra,
                 };
                 emit(row, &mut rows);
             }
