@@ -10,22 +10,6 @@ use futures_util::StreamExt;
 use gpu::io::{Batch, Job, Loader};
 use gpu::Backend;
 
-fn npy(values: &[f32]) -> Vec<u8> {
-    let mut text = format!(
-        "{{'descr': '<f4', 'fortran_order': False, 'shape': ({},), }}",
-        values.len()
-    );
-    while (10 + text.len() + 1) % 64 != 0 {
-        text.push(' ');
-    }
-    text.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend_from_slice(&(text.len() as u16).to_le_bytes());
-    out.extend_from_slice(text.as_bytes());
-    out.extend(values.iter().flat_map(|v| v.to_le_bytes()));
-    out
-}
-
 fn loader_benches(c: &mut Criterion) {
     let dir =
         std::env::temp_dir().join(format!("gpu-compute-bench-loaders-{}", std::process::id()));
@@ -34,7 +18,7 @@ fn loader_benches(c: &mut Criterion) {
     let paths: Vec<_> = (0..16)
         .map(|i| {
             let p = dir.join(format!("a{i}.npy"));
-            std::fs::write(&p, npy(&values)).unwrap();
+            std::fs::write(&p, gpu::__private::encode_npy_f32(&values)).unwrap();
             p
         })
         .collect();

@@ -130,6 +130,7 @@ pub mod __private {
     //! the API and free to change.
     pub use crate::array::device_copy;
     pub use crate::backend::gpu::profile::MapProfile;
+    pub use crate::io::encode_npy_f32;
 
     /// Times a host-mode GPU map step by step (see `MapProfile`).
     pub fn profile_map(kernel: &crate::Kernel, x: &[f32]) -> crate::Result<MapProfile> {

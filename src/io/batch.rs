@@ -168,9 +168,11 @@ impl Batch {
     /// Processes `inputs` with the stages overlapped; `on_file` hears of each
     /// file as it finishes (in completion order). Larger files start first,
     /// so that the batch does not end with one large file running alone on
-    /// one core while the others idle (longest-first scheduling). An error only when the
-    /// batch cannot start (the output folder cannot be made, the backend is
-    /// unavailable, a filter is invalid); a file's failure is in the summary.
+    /// one core while the others idle (longest-first scheduling).
+    ///
+    /// An error only when the batch cannot start (the output folder cannot
+    /// be made, the backend is unavailable, a filter is invalid); a file's
+    /// failure is in the summary.
     ///
     /// Needs a tokio runtime with the blocking pool (any multi-thread or
     /// current-thread runtime).

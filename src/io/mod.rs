@@ -39,3 +39,5 @@ pub use batch::{Batch, BatchSummary, FileReport, Job, StageTimes};
 pub(crate) use image_file::write_atomic;
 pub use image_file::{load_image, save_image};
 pub use loader::{Format, Item, Loaded, Loader};
+#[doc(hidden)]
+pub use npy::encode_f32 as encode_npy_f32;

@@ -260,7 +260,7 @@ fn f16_to_f32(h: u16) -> f32 {
 }
 
 /// A version 1.0 `.npy` file of `values` (`<f4`, shape `(len,)`).
-pub(crate) fn encode_f32(values: &[f32]) -> Vec<u8> {
+pub fn encode_f32(values: &[f32]) -> Vec<u8> {
     let mut header = format!(
         "{{'descr': '<f4', 'fortran_order': False, 'shape': ({},), }}",
         values.len()
