@@ -86,6 +86,7 @@ impl Calibration {
             model.gpu_transfer_bytes_per_s = g.transfer_bytes_per_s;
             model.gpu_bytes_per_s = g.bytes_per_s;
             model.gpu_work_per_s = g.work_per_s;
+            model.gpu_adapter = Some(g.adapter.clone());
         }
         model
     }
@@ -336,7 +337,7 @@ fn measure_gpu() -> Result<Option<GpuFigures>> {
             .and_then(|a| a.wait());
     });
     Ok(Some(GpuFigures {
-        adapter: format!("{} ({})", device.summary.name, device.summary.driver),
+        adapter: device.summary.calibration_name(),
         launch_s,
         transfer_bytes_per_s: bytes / (host - copy).max(1e-6),
         bytes_per_s: bytes / (copy - launch_s).max(1e-7),

@@ -605,14 +605,35 @@ impl Context {
                             adapter: d.summary.name.clone(),
                         },
                     ),
-                    Ok(_) => (
-                        Backend::Gpu,
-                        0,
-                        Reason::CostModel {
-                            cpu_s,
-                            gpu_s: Some(gpu_s),
-                        },
-                    ),
+                    Ok(d) => {
+                        // Calibrated GPU figures hold for the adapter they
+                        // were measured on; another one gets the built-in
+                        // figures.
+                        let gpu_s = match &self.cost.gpu_adapter {
+                            Some(a) if *a != d.summary.calibration_name() => {
+                                CostModel::builtin().gpu_seconds(w)
+                            }
+                            _ => gpu_s,
+                        };
+                        if gpu_s >= cpu_s {
+                            return (
+                                Backend::Cpu,
+                                threads,
+                                Reason::CostModel {
+                                    cpu_s,
+                                    gpu_s: Some(gpu_s),
+                                },
+                            );
+                        }
+                        (
+                            Backend::Gpu,
+                            0,
+                            Reason::CostModel {
+                                cpu_s,
+                                gpu_s: Some(gpu_s),
+                            },
+                        )
+                    }
                 }
             }
         }

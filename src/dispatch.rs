@@ -171,6 +171,11 @@ pub struct CostModel {
     pub gpu_bytes_per_s: f64,
     /// Work units the GPU does per second.
     pub gpu_work_per_s: f64,
+    /// The adapter the GPU figures were measured on (see
+    /// [`AdapterSummary::calibration_name`](crate::AdapterSummary::calibration_name)),
+    /// or `None` for the built-in figures. Another adapter is estimated
+    /// with the built-in figures.
+    pub gpu_adapter: Option<String>,
 }
 
 impl Default for CostModel {
@@ -201,6 +206,7 @@ impl CostModel {
             gpu_transfer_bytes_per_s: 6e9,
             gpu_bytes_per_s: 1e12,
             gpu_work_per_s: 1e13,
+            gpu_adapter: None,
         }
     }
 }

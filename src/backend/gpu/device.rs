@@ -34,6 +34,17 @@ impl AdapterSummary {
     pub fn is_software(&self) -> bool {
         self.device_type == wgpu::DeviceType::Cpu
     }
+
+    /// The adapter and driver, as a calibration records them.
+    ///
+    /// ```
+    /// if let Ok(a) = gpu::adapter() {
+    ///     println!("{}", a.calibration_name());
+    /// }
+    /// ```
+    pub fn calibration_name(&self) -> String {
+        format!("{} ({})", self.name, self.driver)
+    }
 }
 
 impl std::fmt::Display for AdapterSummary {
