@@ -561,6 +561,37 @@ impl ArrayBuilder {
         self.filled += values.len();
     }
 
+    /// Appends whole `dtype` elements from `bytes`, converted to `f32`
+    /// (`scratch` is reused between calls). Little-endian `f32` on the host
+    /// is copied straight into the array.
+    pub fn push_elements(
+        &mut self,
+        dtype: crate::io::NpyDtype,
+        big_endian: bool,
+        bytes: &[u8],
+        scratch: &mut Vec<f32>,
+    ) {
+        if let (crate::io::NpyDtype::F32, false, Stored::Host(v)) =
+            (dtype, big_endian, &mut self.store)
+        {
+            let n = bytes.len() / 4;
+            assert!(
+                n <= self.len - self.filled,
+                "more values than the array holds"
+            );
+            v.extend(
+                bytes
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+            );
+            self.filled += n;
+            return;
+        }
+        scratch.clear();
+        crate::io::convert_npy(dtype, big_endian, bytes, scratch);
+        self.push(scratch);
+    }
+
     /// The array, once every value has been pushed.
     pub fn finish(self) -> Array {
         assert_eq!(self.filled, self.len, "every value is pushed before finish");

@@ -268,28 +268,10 @@ impl Loader {
         };
         let len = header.len();
         let size = header.dtype.size();
-        let mut builder = self.builder(len)?;
-        let mut pending: Vec<u8> = buf.split_off(header.data_offset);
-        let mut converted = Vec::with_capacity(PIECE / size.min(4));
-        let mut total = pending.len();
-        loop {
-            let whole = (pending.len() / size * size).min(builder.remaining() * size);
-            converted.clear();
-            npy::convert(
-                header.dtype,
-                header.big_endian,
-                &pending[..whole],
-                &mut converted,
-            );
-            builder.push(&converted);
-            pending.drain(..whole);
-            pending.reserve(PIECE);
-            let read = read_piece(&mut reader, &mut pending, name).await?;
-            total += read;
-            if read == 0 {
-                break;
-            }
-        }
+        buf.drain(..header.data_offset);
+        let (builder, total) = self
+            .stream_values(name, reader, buf, len, header.dtype, header.big_endian)
+            .await?;
         let expected = len * size;
         if total != expected {
             return Err(file_error(
@@ -339,22 +321,10 @@ impl Loader {
             return Err(not_whole(size));
         }
         let len = (size / 4) as usize;
-        let mut builder = self.builder(len)?;
-        let mut converted = Vec::with_capacity(PIECE / 4);
-        let mut total = buf.len();
-        loop {
-            let whole = (buf.len() / 4 * 4).min(builder.remaining() * 4);
-            converted.clear();
-            npy::convert(npy::Dtype::F32, false, &buf[..whole], &mut converted);
-            builder.push(&converted);
-            buf.drain(..whole);
-            let read = read_piece(&mut reader, &mut buf, name).await?;
-            total += read;
-            if read == 0 {
-                break;
-            }
-        }
-        if total as u64 != size || builder.remaining() != 0 {
+        let (builder, total) = self
+            .stream_values(name, reader, buf, len, npy::Dtype::F32, false)
+            .await?;
+        if total as u64 != size {
             return Err(file_error(
                 name,
                 format!("the file changed while it was read ({size} bytes, then {total})"),
@@ -366,30 +336,51 @@ impl Loader {
         })
     }
 
+    /// Reads the rest of `reader` after `pending` (bytes already read),
+    /// converting whole elements into a new array of `len` values as they
+    /// arrive. Returns the array's builder, full unless the data ran short,
+    /// and how many data bytes there were in all.
+    async fn stream_values<R: AsyncRead + Unpin>(
+        &self,
+        name: &str,
+        mut reader: R,
+        mut pending: Vec<u8>,
+        len: usize,
+        dtype: npy::Dtype,
+        big_endian: bool,
+    ) -> Result<(ArrayBuilder, usize)> {
+        let size = dtype.size();
+        let mut builder = self.builder(len)?;
+        let mut converted = Vec::new();
+        let mut total = pending.len();
+        loop {
+            let whole = (pending.len() / size * size).min(builder.remaining() * size);
+            builder.push_elements(dtype, big_endian, &pending[..whole], &mut converted);
+            pending.drain(..whole);
+            let read = read_piece(&mut reader, &mut pending, name).await?;
+            total += read;
+            if read == 0 {
+                return Ok((builder, total));
+            }
+        }
+    }
+
     fn builder(&self, len: usize) -> Result<ArrayBuilder> {
         ArrayBuilder::new(self.ctx.place_array("load", len), len)
     }
 }
 
-/// Reads up to [`PIECE`] more bytes onto the end of `buf`; 0 at the end.
+/// Reads up to [`PIECE`] more bytes onto the end of `buf` (into its spare
+/// capacity: nothing is zeroed first); 0 at the end.
 async fn read_piece<R: AsyncRead + Unpin>(
     reader: &mut R,
     buf: &mut Vec<u8>,
     name: &str,
 ) -> Result<usize> {
-    let start = buf.len();
-    buf.resize(start + PIECE, 0);
-    let result = reader.read(&mut buf[start..]).await;
-    match result {
-        Ok(n) => {
-            buf.truncate(start + n);
-            Ok(n)
-        }
-        Err(e) => {
-            buf.truncate(start);
-            Err(file_error(name, e))
-        }
-    }
+    buf.reserve(PIECE);
+    let spare = buf.capacity() - buf.len();
+    let mut limited = (&mut *reader).take(spare.min(PIECE) as u64);
+    limited.read_buf(buf).await.map_err(|e| file_error(name, e))
 }
 
 /// The format of `name`, from its extension, else from its first bytes.

@@ -41,3 +41,4 @@ pub use image_file::{load_image, save_image};
 pub use loader::{Format, Item, Loaded, Loader};
 #[doc(hidden)]
 pub use npy::encode_f32 as encode_npy_f32;
+pub(crate) use npy::{convert as convert_npy, Dtype as NpyDtype};
