@@ -18,7 +18,7 @@ fn loader_benches(c: &mut Criterion) {
     let paths: Vec<_> = (0..16)
         .map(|i| {
             let p = dir.join(format!("a{i}.npy"));
-            std::fs::write(&p, gpu::__private::encode_npy_f32(&values)).unwrap();
+            std::fs::write(&p, gpu::__private::encode_npy_f32(&values, &[values.len()])).unwrap();
             p
         })
         .collect();

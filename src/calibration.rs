@@ -297,8 +297,23 @@ fn measure_cpu() -> Calibration {
     }
 }
 
+/// The median of `reps` timings of `f`, after one untimed call; the first
+/// error ends the measurement.
+fn median_try(reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+    f()?;
+    let mut t = Vec::with_capacity(reps);
+    for _ in 0..reps {
+        let s = Instant::now();
+        f()?;
+        t.push(s.elapsed().as_secs_f64());
+    }
+    t.sort_by(f64::total_cmp);
+    Ok(t[t.len() / 2])
+}
+
 /// A hardware GPU's figures; `None` without one (software adapters are
-/// never chosen by `Auto`, so they are not measured).
+/// never chosen by `Auto`, so they are not measured), or when the timings
+/// contradict each other (then the built-in figures stay).
 fn measure_gpu() -> Result<Option<GpuFigures>> {
     let Ok(device) = crate::backend::gpu::device::shared() else {
         return Ok(None);
@@ -307,21 +322,18 @@ fn measure_gpu() -> Result<Option<GpuFigures>> {
         return Ok(None);
     }
     let ctx = crate::Context::new(crate::Backend::Gpu)?;
-    let tiny = [1.0f32; 256];
-    let launch_s = median_s(21, || {
-        let _ = ctx.map(&tiny, |v| v + 1.0);
-    });
+    let affine = |v: crate::Expr| v * 2.0 + 1.0;
+    // A call's fixed cost: a tiny map on device-resident data, waited for.
+    let tiny = ctx.array(&[1.0f32; 256])?;
+    let launch_s = median_try(21, || tiny.map(affine)?.eval()?.wait())?;
     let n = 1usize << 24;
     let x: Vec<f32> = (0..n).map(|i| (i % 1000) as f32).collect();
-    let mut out = vec![0.0f32; n];
-    let host = median_s(5, || {
-        let _ = ctx.map_into(&x, &mut out, |v| v * 2.0 + 1.0);
-    });
-    let resident = ctx.array(&x)?;
-    let copy = median_s(9, || {
-        let _ = crate::array::device_copy(&resident);
-    });
     let bytes = 8.0 * n as f64;
+    let resident = ctx.array(&x)?;
+    let resident_map = median_try(9, || resident.map(affine)?.eval()?.wait())?;
+    let mut out = vec![0.0f32; n];
+    let host_map = median_try(5, || ctx.map_into(&x, &mut out, affine))?;
+    let copy = median_try(9, || crate::array::device_copy(&resident))?;
     let heavy = |v: crate::Expr| {
         let mut x = v;
         for _ in 0..64 {
@@ -330,17 +342,20 @@ fn measure_gpu() -> Result<Option<GpuFigures>> {
         x
     };
     let work = crate::Kernel::unary(heavy)?.work_per_element();
-    let compute = median_s(5, || {
-        let _ = resident
-            .map(heavy)
-            .and_then(|a| a.eval())
-            .and_then(|a| a.wait());
-    });
+    let compute = median_try(5, || resident.map(heavy)?.eval()?.wait())?;
+    let transfer = host_map - resident_map;
+    let (copy_only, compute_only) = (copy - launch_s, compute - launch_s);
+    if transfer <= 0.0 || copy_only <= 0.0 || compute_only <= 0.0 {
+        tracing::warn!(
+            "GPU calibration discarded: transfer {transfer:e} s, copy {copy_only:e} s, compute {compute_only:e} s"
+        );
+        return Ok(None);
+    }
     Ok(Some(GpuFigures {
         adapter: device.summary.calibration_name(),
         launch_s,
-        transfer_bytes_per_s: bytes / (host - copy).max(1e-6),
-        bytes_per_s: bytes / (copy - launch_s).max(1e-7),
-        work_per_s: n as f64 * work / (compute - launch_s).max(1e-7),
+        transfer_bytes_per_s: bytes / transfer,
+        bytes_per_s: bytes / copy_only,
+        work_per_s: n as f64 * work / compute_only,
     }))
 }

@@ -150,6 +150,16 @@ fn mixed_files(dir: &Path) -> Vec<(PathBuf, Expect)> {
         Expect::Error("truncated"),
     );
     add(
+        "huge.npy",
+        &npy("<f4", "(1000000000000,)", &[]),
+        Expect::Error("truncated: the header says 1000000000000 values"),
+    );
+    add(
+        "overflow.npy",
+        &npy("<f4", "(4294967296, 4294967296)", &[]),
+        Expect::Error("is too large"),
+    );
+    add(
         "long.npy",
         &npy("<f4", "(2,)", &raw(&[1.0; 3])),
         Expect::Error("trailing data"),
@@ -199,6 +209,7 @@ fn check(loaded: Vec<Loaded>, files: &[(PathBuf, Expect)], backend: Backend) {
                 Ok(Item::Values {
                     array,
                     shape: got_shape,
+                    ..
                 }),
             ) => {
                 assert_eq!(array.backend(), backend, "{}", item.name);
@@ -313,6 +324,7 @@ struct Trickle {
     peak: Arc<AtomicUsize>,
     started: bool,
     stall: bool,
+    finished: bool,
 }
 
 impl AsyncRead for Trickle {
@@ -336,7 +348,9 @@ impl AsyncRead for Trickle {
         let at = self.at;
         buf.put_slice(&self.bytes[at..at + n]);
         self.at += n;
-        if n == 0 {
+        if n == 0 && !self.finished {
+            // Readers may ask again after the end; count the end once.
+            self.finished = true;
             self.active.fetch_sub(1, Ordering::SeqCst);
         }
         Poll::Ready(Ok(()))
@@ -369,6 +383,7 @@ fn readers_stream_like_files_with_bounded_concurrency() {
                     peak: peak.clone(),
                     started: false,
                     stall: false,
+                    finished: false,
                 },
             )
         })
@@ -409,7 +424,7 @@ fn a_network_like_pipe_streams_an_npy() {
     let got = rt
         .block_on(loader.load_readers([("pipe", rx)]).next())
         .unwrap();
-    let Ok(Item::Values { array, shape }) = got.result else {
+    let Ok(Item::Values { array, shape, .. }) = got.result else {
         panic!("{:?}", got.result)
     };
     assert_eq!(shape, vec![50, 100]);
@@ -492,7 +507,7 @@ fn batch_maps_array_files_in_their_own_format() {
         dir.join("a.npy"),
         npy(
             "<f8",
-            "(1000,)",
+            "(10, 100)",
             &v.iter()
                 .flat_map(|x| (*x as f64).to_le_bytes())
                 .collect::<Vec<u8>>(),
@@ -513,6 +528,12 @@ fn batch_maps_array_files_in_their_own_format() {
         summary.failed
     );
     let want: Vec<f32> = v.iter().map(|x| x * 2.0 + 1.0).collect();
+    let binary = Batch::new(
+        Job::Map(Kernel::binary(|a, b| a * b).unwrap()),
+        dir.join("out2"),
+    );
+    let err = runtime().block_on(binary.run(vec![], |_| {})).unwrap_err();
+    assert!(err.to_string().contains("2 input"), "{err}");
     let loader = Loader::new(Backend::Cpu).unwrap();
     let back: Vec<Loaded> = runtime().block_on(
         loader
@@ -520,10 +541,45 @@ fn batch_maps_array_files_in_their_own_format() {
             .collect(),
     );
     for item in back {
-        let Ok(Item::Values { array, .. }) = item.result else {
+        let Ok(Item::Values {
+            array,
+            shape,
+            format,
+        }) = item.result
+        else {
             panic!("{:?}", item.result)
         };
         assert_eq!(array.to_vec().unwrap(), want, "{}", item.name);
+        // Each output keeps its input's format, and .npy its shape.
+        match format {
+            Format::Npy => assert_eq!(shape, vec![10, 100], "{}", item.name),
+            _ => assert_eq!(shape, vec![1000], "{}", item.name),
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn batch_refuses_to_overwrite_a_result_with_one_of_the_same_name() {
+    let dir = scratch("batch-names");
+    for sub in ["a", "b"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+        gpu::io::save_image(&picture(5, 4, 0), dir.join(sub).join("x.png")).unwrap();
+    }
+    let batch =
+        Batch::new(Job::Filters(vec![Filter::Invert]), dir.join("out")).backend(Backend::Cpu);
+    let inputs = vec![dir.join("a/x.png"), dir.join("b/x.png")];
+    for sequential in [false, true] {
+        let summary = if sequential {
+            runtime().block_on(batch.run_sequential(inputs.clone(), |_| {}))
+        } else {
+            runtime().block_on(batch.run(inputs.clone(), |_| {}))
+        }
+        .unwrap();
+        assert_eq!(summary.succeeded, 1, "{summary}");
+        let (path, err) = &summary.failed[0];
+        assert!(path.ends_with("b/x.png"), "{}", path.display());
+        assert!(err.to_string().contains("same file name"), "{err}");
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -643,6 +699,7 @@ fn dropping_a_load_stream_stops_the_loads() {
                 peak: peak.clone(),
                 started: false,
                 stall: false,
+                finished: false,
             };
             (
                 format!("s{i}.f32"),

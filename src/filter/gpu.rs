@@ -409,6 +409,16 @@ impl DeviceImage {
     pub fn upload(img: &RgbaImage) -> Result<DeviceImage> {
         let device = shared()?;
         let (width, height) = (img.width() as usize, img.height() as usize);
+        let bytes = (width * height * 4) as u64;
+        if bytes > device.limits.max_buffer_size {
+            return Err(Error::Gpu {
+                what: format!("placing a {width}x{height} image on the GPU"),
+                reason: format!(
+                    "it needs {bytes} bytes; the adapter's largest buffer holds {}",
+                    device.limits.max_buffer_size
+                ),
+            });
+        }
         let pixels = image_buffer(device, width * height);
         device.queue.write_buffer(&pixels, 0, img.as_raw());
         Ok(DeviceImage {

@@ -1,6 +1,10 @@
 //! [`Batch`]: read, compute and write many files, with the three stages
 //! overlapped.
 //!
+//! Each result goes to the output folder under its input's file name, in
+//! the input's format (`.npy` keeps its shape); two inputs with the same
+//! file name are an error for the second, never a silent overwrite.
+//!
 //! Files are read by a [`Loader`] (`concurrency` in flight, tokio for the
 //! disk, the blocking pool for decoding); each loaded file is computed (a
 //! filter chain or a map, on the blocking pool so the async threads stay
@@ -17,7 +21,7 @@
 
 use super::cpu_task::{on_cores, waiting};
 use super::image_file::{encode, write_atomic};
-use super::loader::{file_error, Item, Loader};
+use super::loader::{file_error, Format, Item, Loader};
 use super::npy;
 use crate::backend::Backend;
 use crate::error::{Error, Result};
@@ -155,10 +159,20 @@ impl Batch {
     }
 
     fn prepare(&self) -> Result<Loader> {
-        if let Job::Filters(chain) = &*self.job {
-            for f in chain {
-                f.validate()?;
+        match &*self.job {
+            Job::Filters(chain) => {
+                for f in chain {
+                    f.validate()?;
+                }
             }
+            Job::Map(kernel) if kernel.arity() != 1 => {
+                return Err(Error::ArityMismatch {
+                    op: "Batch with Job::Map",
+                    expected: kernel.arity(),
+                    given: 1,
+                })
+            }
+            Job::Map(_) => {}
         }
         std::fs::create_dir_all(&self.out_dir)
             .map_err(|e| file_error(&self.out_dir.display().to_string(), e))?;
@@ -185,6 +199,11 @@ impl Batch {
         let start = Instant::now();
         let mut summary = BatchSummary::default();
         let n = self.concurrency;
+        let (inputs, clashes) = self.without_name_clashes(inputs);
+        for report in clashes {
+            summary.add(&report, StageTimes::default());
+            on_file(&report);
+        }
         let inputs = largest_first(inputs).await;
         let loads = stream::iter(inputs)
             .map(|path| {
@@ -217,6 +236,11 @@ impl Batch {
         let loader = self.prepare()?;
         let start = Instant::now();
         let mut summary = BatchSummary::default();
+        let (inputs, clashes) = self.without_name_clashes(inputs);
+        for report in clashes {
+            summary.add(&report, StageTimes::default());
+            on_file(&report);
+        }
         for path in inputs {
             let t = Instant::now();
             let item = loader.load_path(&path).await;
@@ -254,6 +278,35 @@ impl Batch {
             result,
         };
         (report, stages)
+    }
+
+    /// Inputs whose output names are free, and failure reports for those
+    /// whose file name an earlier input already has (their results would
+    /// overwrite each other in the output folder).
+    fn without_name_clashes(&self, inputs: Vec<PathBuf>) -> (Vec<PathBuf>, Vec<FileReport>) {
+        let mut seen = std::collections::HashSet::new();
+        let mut clashes = Vec::new();
+        let unique = inputs
+            .into_iter()
+            .filter_map(|input| match self.output_for(&input) {
+                Ok(out) if !seen.insert(out.clone()) => {
+                    clashes.push(FileReport {
+                        result: Err(file_error(
+                            &input.display().to_string(),
+                            format!(
+                                "an earlier input has the same file name; its result already goes to {}",
+                                out.display()
+                            ),
+                        )),
+                        output: out,
+                        input,
+                    });
+                    None
+                }
+                _ => Some(input),
+            })
+            .collect();
+        (unique, clashes)
     }
 
     fn output_for(&self, input: &Path) -> Result<PathBuf> {
@@ -294,7 +347,8 @@ async fn largest_first(inputs: Vec<PathBuf>) -> Vec<PathBuf> {
 /// What the compute stage hands the write stage.
 enum Computed {
     Image(image::RgbaImage),
-    Values(Vec<f32>, bool),
+    /// Values, their shape, and whether they came from a `.npy` file.
+    Values(Vec<f32>, Vec<usize>, bool),
 }
 
 /// Computes and writes one loaded file.
@@ -306,9 +360,6 @@ async fn process(
     stages: &mut StageTimes,
 ) -> Result<()> {
     let name = input.display().to_string();
-    let is_npy = input
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
     let t = Instant::now();
     let named = name.clone();
     let on_gpu = match &item {
@@ -319,9 +370,20 @@ async fn process(
         (Job::Filters(chain), Item::Image(img)) => {
             Ok(Computed::Image(img.filter_chain(chain)?.to_rgba()?))
         }
-        (Job::Map(kernel), Item::Values { array, .. }) => {
+        (
+            Job::Map(kernel),
+            Item::Values {
+                array,
+                shape,
+                format,
+            },
+        ) => {
             let mapped = array.map(|v| kernel.apply(&[v]))?;
-            Ok(Computed::Values(mapped.to_vec()?, is_npy))
+            Ok(Computed::Values(
+                mapped.to_vec()?,
+                shape,
+                format == Format::Npy,
+            ))
         }
         (Job::Filters(_), Item::Values { .. }) => Err(file_error(
             &named,
@@ -343,8 +405,8 @@ async fn process(
     let path = output.clone();
     let bytes = on_cores(&name, move || match computed {
         Computed::Image(img) => encode(&img, &path),
-        Computed::Values(values, true) => Ok(npy::encode_f32(&values)),
-        Computed::Values(values, false) => Ok(bytemuck::cast_slice::<f32, u8>(&values).to_vec()),
+        Computed::Values(values, shape, true) => Ok(npy::encode_f32(&values, &shape)),
+        Computed::Values(values, _, false) => Ok(bytemuck::cast_slice::<f32, u8>(&values).to_vec()),
     })
     .await?;
     waiting(&name, move || write_atomic(&output, &bytes)).await?;

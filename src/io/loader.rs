@@ -49,6 +49,8 @@ pub enum Item {
         array: Array,
         /// The shape (C order).
         shape: Vec<usize>,
+        /// What the source held: [`Format::Npy`] or [`Format::RawF32`].
+        format: Format,
     },
     /// A decoded image, on the loader's backend's device.
     Image(crate::Image),
@@ -212,7 +214,9 @@ impl Loader {
         if meta.is_dir() {
             return Err(file_error(&name, "is a directory, not a file"));
         }
-        self.load_reader(&name, file, Some(meta.len())).await
+        // Pipes and kernel files report no real length: read them as streams.
+        let size = meta.is_file().then_some(meta.len());
+        self.load_reader(&name, file, size).await
     }
 
     async fn load_reader<R: AsyncRead + Unpin>(
@@ -222,8 +226,13 @@ impl Loader {
         size: Option<u64>,
     ) -> Result<Item> {
         let mut buf = Vec::with_capacity(PIECE.min(size.unwrap_or(PIECE as u64) as usize));
-        let read = read_piece(&mut reader, &mut buf, name).await?;
-        if read == 0 {
+        // Enough bytes to recognise the format (a stream may deliver fewer).
+        while buf.len() < 8 {
+            if read_piece(&mut reader, &mut buf, name).await? == 0 {
+                break;
+            }
+        }
+        if buf.is_empty() {
             return Err(file_error(name, "the file is empty"));
         }
         let format = match self.format {
@@ -244,7 +253,7 @@ impl Loader {
                     .await
                     .map(Item::Image)
             }
-            Format::Npy => self.load_npy(name, reader, buf).await,
+            Format::Npy => self.load_npy(name, reader, buf, size).await,
             Format::RawF32 | Format::Auto => self.load_raw(name, reader, buf, size).await,
         }
     }
@@ -254,6 +263,7 @@ impl Loader {
         name: &str,
         mut reader: R,
         mut buf: Vec<u8>,
+        size: Option<u64>,
     ) -> Result<Item> {
         let header = loop {
             match npy::parse_header(&buf) {
@@ -266,25 +276,56 @@ impl Loader {
                 Err(HeaderError::Invalid(why)) => return Err(file_error(name, why)),
             }
         };
-        let len = header.len();
-        let size = header.dtype.size();
+        let item = header.dtype.size();
+        let shape_text = format!("{:?}", header.shape);
+        let (len, expected) = header
+            .shape
+            .iter()
+            .try_fold(1usize, |n, &d| n.checked_mul(d))
+            .and_then(|len| Some((len, len.checked_mul(item)?)))
+            .ok_or_else(|| file_error(name, format!("the shape {shape_text} is too large")))?;
+        let length_error = |total: usize| {
+            file_error(
+                name,
+                format!(
+                    "{}: the header says {len} values of {item} bytes ({expected} bytes) but {total} bytes of data follow",
+                    if total < expected { "truncated" } else { "trailing data" }
+                ),
+            )
+        };
         buf.drain(..header.data_offset);
+        // Check the length before allocating the array: a header must not
+        // make us reserve more than the file holds.
+        match size {
+            Some(file) => {
+                let data = file.saturating_sub(header.data_offset as u64) as usize;
+                if data != expected {
+                    return Err(length_error(data));
+                }
+            }
+            None => {
+                // A stream of unknown length: gather its data first (as much
+                // as it really sends, and at most what the header says).
+                while buf.len() <= expected {
+                    if read_piece(&mut reader, &mut buf, name).await? == 0 {
+                        break;
+                    }
+                }
+                if buf.len() != expected {
+                    return Err(length_error(buf.len()));
+                }
+            }
+        }
         let (builder, total) = self
             .stream_values(name, reader, buf, len, header.dtype, header.big_endian)
             .await?;
-        let expected = len * size;
         if total != expected {
-            return Err(file_error(
-                name,
-                format!(
-                    "{}: the header says {len} values of {size} bytes ({expected} bytes) but {total} bytes of data follow",
-                    if total < expected { "truncated" } else { "trailing data" }
-                ),
-            ));
+            return Err(length_error(total));
         }
         Ok(Item::Values {
             array: builder.finish(),
             shape: header.shape,
+            format: Format::Npy,
         })
     }
 
@@ -315,6 +356,7 @@ impl Loader {
             return Ok(Item::Values {
                 array: builder.finish(),
                 shape: vec![len],
+                format: Format::RawF32,
             });
         };
         if size % 4 != 0 {
@@ -333,6 +375,7 @@ impl Loader {
         Ok(Item::Values {
             array: builder.finish(),
             shape: vec![len],
+            format: Format::RawF32,
         })
     }
 
@@ -357,6 +400,11 @@ impl Loader {
             let whole = (pending.len() / size * size).min(builder.remaining() * size);
             builder.push_elements(dtype, big_endian, &pending[..whole], &mut converted);
             pending.drain(..whole);
+            if builder.remaining() == 0 && !pending.is_empty() {
+                // More data than expected: the caller reports it; reading
+                // on would only buffer it.
+                return Ok((builder, total));
+            }
             let read = read_piece(&mut reader, &mut pending, name).await?;
             total += read;
             if read == 0 {

@@ -60,13 +60,6 @@ pub(crate) struct Header {
     pub data_offset: usize,
 }
 
-impl Header {
-    /// Number of elements.
-    pub fn len(&self) -> usize {
-        self.shape.iter().product()
-    }
-}
-
 /// Why a header could not be read.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum HeaderError {
@@ -259,12 +252,21 @@ fn f16_to_f32(h: u16) -> f32 {
     }
 }
 
-/// A version 1.0 `.npy` file of `values` (`<f4`, shape `(len,)`).
-pub fn encode_f32(values: &[f32]) -> Vec<u8> {
-    let mut header = format!(
-        "{{'descr': '<f4', 'fortran_order': False, 'shape': ({},), }}",
-        values.len()
-    );
+/// A version 1.0 `.npy` file of `values` (`<f4`, C order) with `shape`,
+/// whose product is `values.len()`; `&[values.len()]` for a flat array.
+pub fn encode_f32(values: &[f32], shape: &[usize]) -> Vec<u8> {
+    debug_assert_eq!(shape.iter().product::<usize>(), values.len());
+    let dims = match shape {
+        [one] => format!("({one},)"),
+        dims => format!(
+            "({})",
+            dims.iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {dims}, }}");
     // Magic, version, length field and text, padded to 64 bytes with a newline.
     let unpadded = MAGIC.len() + 4 + header.len() + 1;
     header.push_str(&" ".repeat(unpadded.next_multiple_of(64) - unpadded));
@@ -287,7 +289,7 @@ mod tests {
     #[test]
     fn written_files_read_back() {
         let values = [1.5f32, -2.0, f32::INFINITY];
-        let bytes = encode_f32(&values);
+        let bytes = encode_f32(&values, &[3]);
         let h = parse_header(&bytes).unwrap();
         assert_eq!(h.data_offset % 64, 0);
         assert_eq!(
@@ -306,7 +308,10 @@ mod tests {
         bytes.extend_from_slice(&(text.len() as u16).to_le_bytes());
         bytes.extend_from_slice(text.as_bytes());
         let h = parse_header(&bytes).unwrap();
-        assert_eq!((h.dtype, h.big_endian, h.len()), (Dtype::F64, true, 6));
+        assert_eq!(
+            (h.dtype, h.big_endian, h.shape.clone()),
+            (Dtype::F64, true, vec![2, 3])
+        );
         assert_eq!(
             parse_header(&bytes[..12]),
             Err(HeaderError::NeedBytes(bytes.len()))
