@@ -374,6 +374,15 @@ fn main() -> Result<()> {
             .filter(|k| args.kernel.is_empty() || args.kernel.iter().any(|a| a == k.name))
         {
             let bytes = k.bytes * n as f64;
+            // The GPU's time split into its steps (compile on the first call
+            // of a kernel, upload, kernel, download), before any other call
+            // of the kernel so that the first size shows the compile.
+            let split = match k.work {
+                Work::Map(f) if backends.contains(&Backend::Gpu) => {
+                    gpu::__private::profile_map(&gpu::Kernel::unary(f)?, &x).ok()
+                }
+                _ => None,
+            };
             // Resident mode: a `gpu::Array` per backend, made once; a map
             // makes a new array and waits for it, a reduction fuses the map.
             // Auto is timed alternately with the fastest forced backend.
@@ -434,15 +443,7 @@ fn main() -> Result<()> {
                     }
                 };
                 let reps = reps_for(n, backend, args.quick);
-                // The GPU's time split into its steps (compile on the first
-                // call of a kernel, upload, kernel, download), before the
-                // timed calls so that the first size shows the compile.
-                let split = match k.work {
-                    Work::Map(f) if backend == Backend::Gpu => {
-                        gpu::__private::profile_map(&gpu::Kernel::unary(f)?, &x).ok()
-                    }
-                    _ => None,
-                };
+                let split = split.filter(|_| backend == Backend::Gpu);
                 // Auto is timed alternately with the fastest forced backend,
                 // so that its regret is measured, not the machine's drift.
                 let best = (backend == Backend::Auto)
