@@ -177,9 +177,21 @@ fn separable(img: &RgbaImage, h: &[f32], v: &[f32], finish: Finish) -> RgbaImage
 /// while every tap is added, and are stored once.
 const CHUNK: usize = 64;
 
-simd_fn! {
-/// `out[i] = Σⱼ k[j] · rows[j][i]`: the column kernel, from bytes.
+/// `out[i] = Σⱼ k[j] · rows[j][i]`: the column kernel, from bytes. For a
+/// symmetric kernel (every blur) the rows at equal distance from the centre
+/// are added first, exactly, in 16 bits, which halves the conversions to
+/// `f32` and the multiplies.
 fn column_pass(rows: &[&[u8]], k: &[f32], out: &mut [f32]) {
+    let taps = k.len();
+    if taps > 1 && (0..taps / 2).all(|j| k[j] == k[taps - 1 - j]) {
+        column_pass_symmetric(rows, k, out)
+    } else {
+        column_pass_general(rows, k, out)
+    }
+}
+
+simd_fn! {
+fn column_pass_general(rows: &[&[u8]], k: &[f32], out: &mut [f32]) {
     let n = out.len();
     let mut i = 0;
     while i + CHUNK <= n {
@@ -195,6 +207,45 @@ fn column_pass(rows: &[&[u8]], k: &[f32], out: &mut [f32]) {
     }
     for (t, o) in out[i..].iter_mut().enumerate() {
         *o = rows.iter().zip(k).map(|(r, &kj)| kj * r[i + t] as f32).sum();
+    }
+}
+}
+
+simd_fn! {
+fn column_pass_symmetric(rows: &[&[u8]], k: &[f32], out: &mut [f32]) {
+    let taps = k.len();
+    let half = taps / 2;
+    let n = out.len();
+    let mut i = 0;
+    while i + CHUNK <= n {
+        let mut acc = [0.0f32; CHUNK];
+        for j in 0..half {
+            let top: &[u8; CHUNK] = rows[j][i..i + CHUNK].try_into().expect("a full chunk");
+            let bottom: &[u8; CHUNK] = rows[taps - 1 - j][i..i + CHUNK].try_into().expect("a full chunk");
+            let kj = k[j];
+            for ((a, &p), &q) in acc.iter_mut().zip(top).zip(bottom) {
+                *a += kj * (p as u16 + q as u16) as f32;
+            }
+        }
+        if taps % 2 == 1 {
+            let centre: &[u8; CHUNK] = rows[half][i..i + CHUNK].try_into().expect("a full chunk");
+            let kc = k[half];
+            for (a, &p) in acc.iter_mut().zip(centre) {
+                *a += kc * p as f32;
+            }
+        }
+        out[i..i + CHUNK].copy_from_slice(&acc);
+        i += CHUNK;
+    }
+    for (t, o) in out[i..].iter_mut().enumerate() {
+        let mut sum = 0.0f32;
+        for j in 0..half {
+            sum += k[j] * (rows[j][i + t] as u16 + rows[taps - 1 - j][i + t] as u16) as f32;
+        }
+        if taps % 2 == 1 {
+            sum += k[half] * rows[half][i + t] as f32;
+        }
+        *o = sum;
     }
 }
 }
