@@ -694,7 +694,7 @@ fn batch_rows(args: &Args, backends: &[Backend]) -> Result<Vec<Row>> {
     }
     let chain = gpu::filter::Filter::parse_chain(BATCH_CHAIN)?;
     let rt = tokio::runtime::Runtime::new()?;
-    let rounds = if args.quick { 1 } else { 3 };
+    let rounds = if args.quick { 1 } else { 5 };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut rows = Vec::new();
     let timed = args.kernel.is_empty() || args.kernel.iter().any(|k| k == "batch");
