@@ -54,6 +54,27 @@
 //! without a usable adapter is an error. See [`Dispatch`] for the record of
 //! each decision.
 //!
+//! ## Data that stays on the device, files, and calibration
+//!
+//! * [`Array`] and [`Image`] hold values and RGBA8 images where a context
+//!   runs kernels (GPU buffers for `Gpu`); maps on arrays are lazy and fuse
+//!   into one kernel, reductions fuse with them, and filters keep images on
+//!   the device until they are read back.
+//! * [`io::Loader`] loads many files or async streams concurrently (raw
+//!   `f32`, `.npy`, PNG, JPEG) into arrays and images; [`io::Batch`] reads,
+//!   computes and writes many files with the stages overlapped.
+//! * [`calibrate`] measures this machine for the dispatcher and saves the
+//!   figures for later processes.
+//!
+//! ```
+//! let ctx = gpu::Context::new(gpu::Backend::Cpu)?;
+//! let x = ctx.array(&[1.0, 2.0, 3.0])?;
+//! let y = x.map(|v| v * 2.0)?.map(|v| v + 1.0)?;   // one fused kernel, not run yet
+//! assert_eq!(y.map(|v| v * v)?.sum()?, 83.0);       // fused with the reduction
+//! assert_eq!(y.to_vec()?, vec![3.0, 5.0, 7.0]);
+//! # Ok::<(), gpu::Error>(())
+//! ```
+//!
 //! ## Environment
 //!
 //! * `GPU_BACKEND` = `auto` | `gpu` | `cpu` | `scalar`: the backend of the
@@ -61,6 +82,8 @@
 //! * `WGPU_BACKEND` (e.g. `vulkan`, `gl`): which graphics APIs wgpu may use.
 //! * `GPU_REQUIRE_ADAPTER=1` (tests only): a missing adapter fails the GPU
 //!   tests instead of skipping them.
+//! * `GPU_COMPUTE_CACHE_DIR`: where calibrations and the GPU pipeline cache
+//!   are saved (default: the user's cache folder, `gpu-compute/`).
 //!
 //! ## Semantics and accuracy
 //!
