@@ -221,10 +221,10 @@ impl Row {
 }
 
 /// The fastest forced backend (`gpu`, `cpu` or `scalar`) measured so far in
-/// host mode for `kernel` at size `n`.
-fn fastest(rows: &[Row], kernel: &str, n: usize) -> Option<String> {
+/// `mode` for `kernel` at size `n`.
+fn fastest(rows: &[Row], kernel: &str, n: usize, mode: &str) -> Option<String> {
     rows.iter()
-        .filter(|r| r.kernel == kernel && r.n == n && r.mode == "host")
+        .filter(|r| r.kernel == kernel && r.n == n && r.mode == mode)
         .filter(|r| matches!(r.backend.as_str(), "gpu" | "cpu" | "scalar"))
         .min_by(|a, b| a.median_s.total_cmp(&b.median_s))
         .map(|r| r.backend.clone())
@@ -398,13 +398,7 @@ fn main() -> Result<()> {
                     Ok(())
                 };
                 let fastest_resident = (*backend == Backend::Auto)
-                    .then(|| {
-                        rows.iter()
-                            .filter(|r| r.kernel == k.name && r.n == n && r.mode == "resident")
-                            .filter(|r| matches!(r.backend.as_str(), "gpu" | "cpu" | "scalar"))
-                            .min_by(|a, b| a.median_s.total_cmp(&b.median_s))
-                            .map(|r| r.backend.clone())
-                    })
+                    .then(|| fastest(&rows, k.name, n, "resident"))
                     .flatten();
                 let mut extra = Vec::new();
                 let median_s = match fastest_resident
@@ -447,7 +441,7 @@ fn main() -> Result<()> {
                 // Auto is timed alternately with the fastest forced backend,
                 // so that its regret is measured, not the machine's drift.
                 let best = (backend == Backend::Auto)
-                    .then(|| fastest(&rows, k.name, n))
+                    .then(|| fastest(&rows, k.name, n, "host"))
                     .flatten();
                 let mut extra = Vec::new();
                 if let Some(p) = split {
@@ -559,7 +553,7 @@ fn main() -> Result<()> {
                     11
                 };
                 let best = (backend == Backend::Auto)
-                    .then(|| fastest(&rows, name, pixels))
+                    .then(|| fastest(&rows, name, pixels, "host"))
                     .flatten();
                 let mut extra = Vec::new();
                 let median_s = match &best {
@@ -727,24 +721,25 @@ fn batch_rows(args: &Args, backends: &[Backend]) -> Result<Vec<Row>> {
         let (mut sequential, mut pipeline, mut busy) = (Vec::new(), Vec::new(), Vec::new());
         let mut sequential_busy = Vec::new();
         let mut stages = Vec::new();
+        // A batch run, checked, with how busy the cores were over its wall time.
+        let measured = |run: &dyn Fn() -> gpu::Result<gpu::io::BatchSummary>| -> Result<_> {
+            let before = batch_inputs::usage();
+            let summary = run()?;
+            let after = batch_inputs::usage();
+            check(&summary)?;
+            let busy = before.zip(after).map(|((c0, _), (c1, _))| {
+                (c1 - c0).as_secs_f64() / (summary.wall.as_secs_f64() * cores as f64)
+            });
+            Ok((summary, busy))
+        };
         for _ in 0..rounds {
-            let before = batch_inputs::usage();
-            let s = rt.block_on(batch.run_sequential(inputs.clone(), |_| {}))?;
-            let after = batch_inputs::usage();
-            check(&s)?;
+            let (s, s_busy) =
+                measured(&|| rt.block_on(batch.run_sequential(inputs.clone(), |_| {})))?;
             sequential.push(s.wall.as_secs_f64());
-            if let (Some((c0, _)), Some((c1, _))) = (before, after) {
-                sequential_busy
-                    .push((c1 - c0).as_secs_f64() / (s.wall.as_secs_f64() * cores as f64));
-            }
-            let before = batch_inputs::usage();
-            let p = rt.block_on(batch.run(inputs.clone(), |_| {}))?;
-            let after = batch_inputs::usage();
-            check(&p)?;
+            sequential_busy.extend(s_busy);
+            let (p, p_busy) = measured(&|| rt.block_on(batch.run(inputs.clone(), |_| {})))?;
             pipeline.push(p.wall.as_secs_f64());
-            if let (Some((c0, _)), Some((c1, _))) = (before, after) {
-                busy.push((c1 - c0).as_secs_f64() / (p.wall.as_secs_f64() * cores as f64));
-            }
+            busy.extend(p_busy);
             stages.push(p.stages);
         }
         let median_of = |v: &mut Vec<f64>| {

@@ -219,7 +219,7 @@ static CURRENT: RwLock<Option<Arc<CostModel>>> = RwLock::new(None);
 /// ```
 pub fn calibrate() -> Result<Calibration> {
     let start = Instant::now();
-    let mut c = measure_cpu();
+    let mut c = measure_cpu()?;
     c.gpu = measure_gpu()?;
     c.measured_in_s = start.elapsed().as_secs_f64();
     if let Some(path) = calibration_path(&c.hardware) {
@@ -239,21 +239,7 @@ pub fn calibrate() -> Result<Calibration> {
     Ok(c)
 }
 
-/// The median of `reps` timings of `f`, after one untimed call.
-fn median_s(reps: usize, mut f: impl FnMut()) -> f64 {
-    f();
-    let mut t: Vec<f64> = (0..reps)
-        .map(|_| {
-            let s = Instant::now();
-            f();
-            s.elapsed().as_secs_f64()
-        })
-        .collect();
-    t.sort_by(f64::total_cmp);
-    t[t.len() / 2]
-}
-
-fn measure_cpu() -> Calibration {
+fn measure_cpu() -> Result<Calibration> {
     use crate::backend::cpu;
     use crate::expr::Kernel;
     // Arithmetic: 32 dependent-free steps on data that stays in L1.
@@ -268,25 +254,38 @@ fn measure_cpu() -> Calibration {
     let small: Vec<f32> = (0..4096).map(|i| i as f32 * 1e-3).collect();
     let mut small_out = vec![0.0f32; small.len()];
     let heavy_program = cpu::program(&heavy);
-    let t = median_s(51, || {
-        cpu::map(&heavy_program, &[&small], &mut small_out, false)
-    });
+    let t = median_try(51, || {
+        cpu::map(&heavy_program, &[&small], &mut small_out, false);
+        Ok(())
+    })?;
     let cpu_work_per_s = small.len() as f64 * heavy.work_per_element() / t;
     // Memory: an affine map over 32 MiB in and out, one thread and all.
     let affine = cpu::program(&Kernel::unary(|v| v * 2.0 + 1.0).expect("traces"));
     let big: Vec<f32> = (0..1usize << 23).map(|i| i as f32).collect();
     let mut big_out = vec![0.0f32; big.len()];
     let bytes = 8.0 * big.len() as f64;
-    let one = median_s(5, || cpu::map(&affine, &[&big], &mut big_out, false));
-    let all = median_s(9, || cpu::map(&affine, &[&big], &mut big_out, true));
+    let one = median_try(5, || {
+        cpu::map(&affine, &[&big], &mut big_out, false);
+        Ok(())
+    })?;
+    let all = median_try(9, || {
+        cpu::map(&affine, &[&big], &mut big_out, true);
+        Ok(())
+    })?;
     // Fanning out: a parallel call on a few blocks, less the same work alone.
     let few: Vec<f32> = vec![1.0; 4 * 8192];
     let mut few_out = vec![0.0f32; few.len()];
-    let alone = median_s(201, || cpu::map(&affine, &[&few], &mut few_out, false));
-    let fanned = median_s(201, || cpu::map(&affine, &[&few], &mut few_out, true));
+    let alone = median_try(201, || {
+        cpu::map(&affine, &[&few], &mut few_out, false);
+        Ok(())
+    })?;
+    let fanned = median_try(201, || {
+        cpu::map(&affine, &[&few], &mut few_out, true);
+        Ok(())
+    })?;
     let threads = cpu::threads() as f64;
     let overhead = (fanned - alone / threads).max(1e-7);
-    Calibration {
+    Ok(Calibration {
         hardware: hardware_key(),
         cpu_work_per_s,
         cpu_bytes_per_s: bytes / one,
@@ -294,7 +293,7 @@ fn measure_cpu() -> Calibration {
         cpu_parallel_overhead_s: overhead,
         gpu: None,
         measured_in_s: 0.0,
-    }
+    })
 }
 
 /// The median of `reps` timings of `f`, after one untimed call; the first

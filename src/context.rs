@@ -516,14 +516,10 @@ impl Context {
         if n == 0 || filters.is_empty() {
             return Ok(img.clone());
         }
-        let run: fn(&image::RgbaImage, &crate::filter::Filter) -> image::RgbaImage = match backend {
-            Backend::Gpu => return crate::filter::gpu::apply_chain(img, filters),
-            Backend::Scalar => crate::filter::scalar::apply,
-            Backend::Cpu | Backend::Auto => crate::filter::cpu::apply,
-        };
-        // The first filter reads the caller's image; no copy of it is made.
-        let first = run(img, &filters[0]);
-        Ok(filters[1..].iter().fold(first, |im, f| run(&im, f)))
+        match backend {
+            Backend::Gpu => crate::filter::gpu::apply_chain(img, filters),
+            host => Ok(crate::filter::apply_chain_on_host(host, img, filters)),
+        }
     }
 
     fn record(

@@ -9,7 +9,7 @@
 
 use crate::backend::Backend;
 use crate::error::Result;
-use crate::filter::{cpu, gpu::DeviceImage, scalar, Filter};
+use crate::filter::{gpu::DeviceImage, Filter};
 use image::RgbaImage;
 use std::sync::Arc;
 
@@ -141,14 +141,11 @@ impl Image {
             _ if filters.is_empty() => return Ok(self.clone()),
             Pixels::Device(d) => Pixels::Device(d.apply_chain(filters)?),
             Pixels::Host(img) if is_empty(img) => return Ok(self.clone()),
-            Pixels::Host(img) => {
-                let run = match self.backend {
-                    Backend::Scalar => scalar::apply,
-                    _ => cpu::apply,
-                };
-                let first = run(img, &filters[0]);
-                Pixels::Host(filters[1..].iter().fold(first, |im, f| run(&im, f)))
-            }
+            Pixels::Host(img) => Pixels::Host(crate::filter::apply_chain_on_host(
+                self.backend,
+                img,
+                filters,
+            )),
         };
         Ok(Image {
             pixels: Arc::new(pixels),

@@ -320,11 +320,34 @@ fn permission_denied_names_the_file() {
 struct Trickle {
     bytes: Vec<u8>,
     at: usize,
-    active: Arc<AtomicUsize>,
-    peak: Arc<AtomicUsize>,
+    counters: Counters,
     started: bool,
     stall: bool,
     finished: bool,
+}
+
+/// What the `Trickle` readers of one test count together.
+#[derive(Clone, Default)]
+struct Counters {
+    /// Readers being read now.
+    active: Arc<AtomicUsize>,
+    /// The most read at once.
+    peak: Arc<AtomicUsize>,
+    /// Readers ever read.
+    started: Arc<AtomicUsize>,
+}
+
+impl Trickle {
+    fn new(bytes: Vec<u8>, counters: &Counters) -> Trickle {
+        Trickle {
+            bytes,
+            at: 0,
+            counters: counters.clone(),
+            started: false,
+            stall: false,
+            finished: false,
+        }
+    }
 }
 
 impl AsyncRead for Trickle {
@@ -335,8 +358,9 @@ impl AsyncRead for Trickle {
     ) -> Poll<std::io::Result<()>> {
         if !self.started {
             self.started = true;
-            let now = self.active.fetch_add(1, Ordering::SeqCst) + 1;
-            self.peak.fetch_max(now, Ordering::SeqCst);
+            self.counters.started.fetch_add(1, Ordering::SeqCst);
+            let now = self.counters.active.fetch_add(1, Ordering::SeqCst) + 1;
+            self.counters.peak.fetch_max(now, Ordering::SeqCst);
         }
         // Every other poll is "not ready yet", like a socket.
         self.stall = !self.stall;
@@ -351,7 +375,7 @@ impl AsyncRead for Trickle {
         if n == 0 && !self.finished {
             // Readers may ask again after the end; count the end once.
             self.finished = true;
-            self.active.fetch_sub(1, Ordering::SeqCst);
+            self.counters.active.fetch_sub(1, Ordering::SeqCst);
         }
         Poll::Ready(Ok(()))
     }
@@ -359,8 +383,7 @@ impl AsyncRead for Trickle {
 
 #[test]
 fn readers_stream_like_files_with_bounded_concurrency() {
-    let active = Arc::new(AtomicUsize::new(0));
-    let peak = Arc::new(AtomicUsize::new(0));
+    let counters = Counters::default();
     let sources: Vec<(String, Trickle)> = (0..12)
         .map(|i| {
             let v = values(10 + i, i);
@@ -374,18 +397,7 @@ fn readers_stream_like_files_with_bounded_concurrency() {
             } else {
                 format!("body{i}.f32")
             };
-            (
-                name,
-                Trickle {
-                    bytes,
-                    at: 0,
-                    active: active.clone(),
-                    peak: peak.clone(),
-                    started: false,
-                    stall: false,
-                    finished: false,
-                },
-            )
+            (name, Trickle::new(bytes, &counters))
         })
         .collect();
     let loader = Loader::new(Backend::Cpu).unwrap().concurrency(3);
@@ -402,7 +414,7 @@ fn readers_stream_like_files_with_bounded_concurrency() {
             item.name
         );
     }
-    let peak = peak.load(Ordering::SeqCst);
+    let peak = counters.peak.load(Ordering::SeqCst);
     assert!(
         (1..=3).contains(&peak),
         "at most 3 sources in flight, saw {peak}"
@@ -687,27 +699,12 @@ fn gpu_batch_filters_on_the_device() {
 
 #[test]
 fn dropping_a_load_stream_stops_the_loads() {
-    let active = Arc::new(AtomicUsize::new(0));
-    let peak = Arc::new(AtomicUsize::new(0));
-    let started = Arc::new(AtomicUsize::new(0));
-    let sources: Vec<(String, Counted)> = (0..40)
+    let counters = Counters::default();
+    let sources: Vec<(String, Trickle)> = (0..40)
         .map(|i| {
-            let inner = Trickle {
-                bytes: raw(&values(5000, i)),
-                at: 0,
-                active: active.clone(),
-                peak: peak.clone(),
-                started: false,
-                stall: false,
-                finished: false,
-            };
             (
                 format!("s{i}.f32"),
-                Counted {
-                    inner,
-                    started: started.clone(),
-                    counted: false,
-                },
+                Trickle::new(raw(&values(5000, i)), &counters),
             )
         })
         .collect();
@@ -721,30 +718,9 @@ fn dropping_a_load_stream_stops_the_loads() {
     // The stream is dropped: nothing more is started, now or later.
     std::thread::sleep(std::time::Duration::from_millis(50));
     drop(rt);
-    let n = started.load(Ordering::SeqCst);
+    let n = counters.started.load(Ordering::SeqCst);
     assert!(
         n <= 3,
         "{n} of 40 sources were started before the stream was dropped"
     );
-}
-
-/// Counts the sources that were ever read.
-struct Counted {
-    inner: Trickle,
-    started: Arc<AtomicUsize>,
-    counted: bool,
-}
-
-impl AsyncRead for Counted {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        if !self.counted {
-            self.counted = true;
-            self.started.fetch_add(1, Ordering::SeqCst);
-        }
-        Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
 }

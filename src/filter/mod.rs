@@ -22,8 +22,25 @@ pub mod spec;
 
 pub use spec::Filter;
 
+use crate::backend::Backend;
 use crate::error::Result;
 use image::RgbaImage;
+
+/// `filters` (validated, at least one) applied in order on a host backend
+/// (`Scalar`, or the CPU for any other): the first reads the caller's image,
+/// of which no copy is made.
+pub(crate) fn apply_chain_on_host(
+    backend: Backend,
+    img: &RgbaImage,
+    filters: &[Filter],
+) -> RgbaImage {
+    let run: fn(&RgbaImage, &Filter) -> RgbaImage = match backend {
+        Backend::Scalar => scalar::apply,
+        _ => cpu::apply,
+    };
+    let first = run(img, &filters[0]);
+    filters[1..].iter().fold(first, |im, f| run(&im, f))
+}
 
 /// `cv2.GaussianBlur` with radius `ceil(3·sigma)`, on the default context.
 ///

@@ -195,15 +195,9 @@ impl Batch {
         inputs: Vec<PathBuf>,
         mut on_file: impl FnMut(&FileReport),
     ) -> Result<BatchSummary> {
-        let loader = self.prepare()?;
         let start = Instant::now();
-        let mut summary = BatchSummary::default();
+        let (loader, inputs, mut summary) = self.begin(inputs, &mut on_file)?;
         let n = self.concurrency;
-        let (inputs, clashes) = self.without_name_clashes(inputs);
-        for report in clashes {
-            summary.add(&report, StageTimes::default());
-            on_file(&report);
-        }
         let inputs = largest_first(inputs).await;
         let loads = stream::iter(inputs)
             .map(|path| {
@@ -233,14 +227,8 @@ impl Batch {
         inputs: Vec<PathBuf>,
         mut on_file: impl FnMut(&FileReport),
     ) -> Result<BatchSummary> {
-        let loader = self.prepare()?;
         let start = Instant::now();
-        let mut summary = BatchSummary::default();
-        let (inputs, clashes) = self.without_name_clashes(inputs);
-        for report in clashes {
-            summary.add(&report, StageTimes::default());
-            on_file(&report);
-        }
+        let (loader, inputs, mut summary) = self.begin(inputs, &mut on_file)?;
         for path in inputs {
             let t = Instant::now();
             let item = loader.load_path(&path).await;
@@ -278,6 +266,25 @@ impl Batch {
             result,
         };
         (report, stages)
+    }
+
+    /// What both ways of running do first: check the job, make the output
+    /// folder and the loader, and report inputs whose output name clashes
+    /// with an earlier one. Returns the loader, the inputs left, and the
+    /// summary so far.
+    fn begin(
+        &self,
+        inputs: Vec<PathBuf>,
+        on_file: &mut impl FnMut(&FileReport),
+    ) -> Result<(Loader, Vec<PathBuf>, BatchSummary)> {
+        let loader = self.prepare()?;
+        let mut summary = BatchSummary::default();
+        let (inputs, clashes) = self.without_name_clashes(inputs);
+        for report in clashes {
+            summary.add(&report, StageTimes::default());
+            on_file(&report);
+        }
+        Ok((loader, inputs, summary))
     }
 
     /// Inputs whose output names are free, and failure reports for those

@@ -342,34 +342,28 @@ impl Loader {
                 format!("truncated: {bytes} bytes is not a whole number of 4-byte f32 values"),
             )
         };
-        let Some(size) = size else {
-            // A stream of unknown length: gather it, then make the array.
-            while read_piece(&mut reader, &mut buf, name).await? > 0 {}
-            if buf.len() % 4 != 0 {
-                return Err(not_whole(buf.len() as u64));
+        let len = match size {
+            Some(size) if size % 4 != 0 => return Err(not_whole(size)),
+            Some(size) => (size / 4) as usize,
+            None => {
+                // A stream of unknown length: gather it first.
+                while read_piece(&mut reader, &mut buf, name).await? > 0 {}
+                if buf.len() % 4 != 0 {
+                    return Err(not_whole(buf.len() as u64));
+                }
+                buf.len() / 4
             }
-            let mut values = Vec::with_capacity(buf.len() / 4);
-            npy::convert(npy::Dtype::F32, false, &buf, &mut values);
-            let len = values.len();
-            let mut builder = self.builder(len)?;
-            builder.push(&values);
-            return Ok(Item::Values {
-                array: builder.finish(),
-                shape: vec![len],
-                format: Format::RawF32,
-            });
         };
-        if size % 4 != 0 {
-            return Err(not_whole(size));
-        }
-        let len = (size / 4) as usize;
         let (builder, total) = self
             .stream_values(name, reader, buf, len, npy::Dtype::F32, false)
             .await?;
-        if total as u64 != size {
+        if total != len * 4 {
             return Err(file_error(
                 name,
-                format!("the file changed while it was read ({size} bytes, then {total})"),
+                format!(
+                    "the file changed while it was read ({} bytes, then {total})",
+                    len * 4
+                ),
             ));
         }
         Ok(Item::Values {
