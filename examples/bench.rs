@@ -9,10 +9,17 @@
 //! cargo run --release --example bench -- --quick   # fewer repetitions
 //! ```
 //!
-//! `resident` lines (GPU) run the kernel on a `gpu::Array` uploaded once,
-//! with the output left on the device (reductions read back only the workgroups'
-//! results): kernel speed. On the CPU backends the host is the device, so
-//! their host lines are also their resident figures.
+//! `resident` lines run the kernel on a `gpu::Array` (filters on a
+//! `gpu::Image`) placed once on each backend, the output left there and
+//! waited for (reductions read back only the workgroups' results): wall
+//! time per call, submission and wait included. GPU resident lines carry
+//! `of_copy`, their bandwidth over the `device_copy` line's at that size.
+//!
+//! `kernel` lines (GPU with timestamp queries) are the GPU's own clock on
+//! resident work, one chunk at most (2^25 values on most adapters): the
+//! copy engine's copy (`device_copy`), a shader copy (`shader_copy`),
+//! `map_affine` and one `reduce_sum` pass, with `of_copy` and
+//! `of_shader_copy`, each kernel's bandwidth as a fraction of those copies'.
 //!
 //! `batch` lines time the batch pipeline (`gpu::io::Batch`) against the
 //! one-file-at-a-time loop over 32 generated images of 1 to 4 megapixels;
@@ -369,6 +376,16 @@ fn main() -> Result<()> {
             };
             emit(row, &mut rows);
         }
+        if resident.is_some() && copy_wanted {
+            match gpu::__private::profile_resident(n) {
+                Ok(p) => {
+                    for row in kernel_rows(&p) {
+                        emit(row, &mut rows);
+                    }
+                }
+                Err(e) => eprintln!("n = {n}: no kernel-only timings ({e})"),
+            }
+        }
         for k in KERNELS
             .iter()
             .filter(|k| args.kernel.is_empty() || args.kernel.iter().any(|a| a == k.name))
@@ -413,6 +430,16 @@ fn main() -> Result<()> {
                     }
                     None => median(reps, || run(res))?,
                 };
+                // A GPU kernel's bandwidth as a fraction of the card's own
+                // copy (device_copy at this size).
+                let copy = rows
+                    .iter()
+                    .find(|r| r.kernel == "device_copy" && r.n == n)
+                    .map(Row::gbps);
+                if let Some(copy) = copy.filter(|_| res.backend() == Backend::Gpu) {
+                    let gbps = bytes / median_s / 1e9;
+                    extra.push(("of_copy", format!("{:.3}", gbps / copy)));
+                }
                 let row = Row {
                     kernel: k.name,
                     backend: backend.to_string(),
@@ -541,17 +568,56 @@ fn main() -> Result<()> {
             .filter(|(name, _)| args.kernel.is_empty() || args.kernel.iter().any(|a| a == name))
         {
             let filter: gpu::filter::Filter = text.parse()?;
-            for &backend in &backends {
-                let Ok(ctx) = Context::new(backend) else {
-                    continue;
-                };
-                let reps = if backend == Backend::Scalar {
+            let reps_of = |backend| {
+                if backend == Backend::Scalar {
                     3
                 } else if args.quick {
                     5
                 } else {
                     11
+                }
+            };
+            // Resident mode: the image placed once (`gpu::Image`), each
+            // filter's output left on the device and waited for.
+            let placed: Vec<(Backend, gpu::Image)> = backends
+                .iter()
+                .filter_map(|&b| Some((b, Context::new(b).ok()?.image(&img).ok()?)))
+                .collect();
+            for (backend, on_device) in &placed {
+                let run = |i: &gpu::Image| -> Result<()> { Ok(i.filter(&filter)?.wait()?) };
+                let best = (*backend == Backend::Auto)
+                    .then(|| fastest(&rows, name, pixels, "resident"))
+                    .flatten()
+                    .and_then(|b| placed.iter().find(|(x, _)| x.to_string() == b));
+                let mut extra = Vec::new();
+                let median_s = match best {
+                    Some((b, best_image)) => {
+                        let (auto_s, best_s) =
+                            median_pair(reps_of(*backend), || run(on_device), || run(best_image))?;
+                        extra.push(("regret", format!("{:.3}", auto_s / best_s - 1.0)));
+                        extra.push(("fastest", format!("\"{b}\"")));
+                        auto_s
+                    }
+                    None => median(reps_of(*backend), || run(on_device))?,
                 };
+                let row = Row {
+                    kernel: name,
+                    backend: backend.to_string(),
+                    mode: "resident",
+                    n: pixels,
+                    median_s,
+                    bytes: 8.0 * pixels as f64,
+                    chose: (*backend == Backend::Auto).then(|| on_device.backend().to_string()),
+                    paired_cpu_s: None,
+                    extra,
+                };
+                emit(row, &mut rows);
+            }
+            for &backend in &backends {
+                let Ok(ctx) = Context::new(backend) else {
+                    continue;
+                };
+                let reps = reps_of(backend);
                 let best = (backend == Backend::Auto)
                     .then(|| fastest(&rows, name, pixels, "host"))
                     .flatten();
@@ -670,6 +736,50 @@ fn main() -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The GPU's own clock on resident work (`mode` "kernel"): the copy
+/// engine's copy, a shader copy, `map_affine` and one `reduce_sum` pass,
+/// with each kernel's bandwidth as a fraction of the copy engine's
+/// (`of_copy`) and of the shader copy (`of_shader_copy`).
+fn kernel_rows(p: &gpu::__private::ResidentProfile) -> Vec<Row> {
+    let n = p.n;
+    let gbps = |bytes: f64, s: f64| bytes * n as f64 / s / 1e9;
+    let copy = p.copy_s.map(|s| gbps(8.0, s));
+    let shader_copy = gbps(8.0, p.shader_copy_s);
+    let row = |kernel: &'static str, bytes: f64, s: f64| {
+        let mut extra = Vec::new();
+        if kernel != "device_copy" {
+            if let Some(c) = copy {
+                extra.push(("of_copy", format!("{:.3}", gbps(bytes, s) / c)));
+            }
+        }
+        if kernel != "shader_copy" && kernel != "device_copy" {
+            extra.push((
+                "of_shader_copy",
+                format!("{:.3}", gbps(bytes, s) / shader_copy),
+            ));
+        }
+        Row {
+            kernel,
+            backend: "gpu".into(),
+            mode: "kernel",
+            n,
+            median_s: s,
+            bytes: bytes * n as f64,
+            chose: None,
+            paired_cpu_s: None,
+            extra,
+        }
+    };
+    let mut rows = Vec::new();
+    if let Some(s) = p.copy_s {
+        rows.push(row("device_copy", 8.0, s));
+    }
+    rows.push(row("shader_copy", 8.0, p.shader_copy_s));
+    rows.push(row("map_affine", 8.0, p.map_affine_s));
+    rows.push(row("reduce_sum", 4.0, p.reduce_sum_s));
+    rows
 }
 
 /// The `batch` entry: 32 generated images of 1 to 4 megapixels through

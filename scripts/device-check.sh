@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # The GPU check for a session lent a real GPU (see the developers' guide and
-# BENCHMARKS.md): runs the test suite with GPU_REQUIRE_ADAPTER=1, the map
-# example and the bench on the machine's adapter, writing logs to $OUT.
+# BENCHMARKS.md): the test suite with GPU_REQUIRE_ADAPTER=1, then the bench
+# on the machine's adapter against its CPU cores, writing logs to $OUT.
+# Each step has its own time limit (about 450 s in all), so that one slow
+# step still leaves the others' figures and time for a rerun.
 #
 # The device machine cannot reach crates.io, so it runs binaries built here:
 #   cargo test --release --no-run && cargo build --release --examples
 #   mkdir -p .devbin && cp target/release/deps/main-<hash> .devbin/gpu-tests \
-#     && cp target/release/examples/{bench,map} .devbin/ && strip .devbin/*
+#     && cp target/release/examples/bench .devbin/ && strip .devbin/*
 # and the Vulkan loader and GL vendor-neutral libraries as .debs in .gl/
 # (apt-get download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2).
+# Run it with carry [".devbin", ".gl"].
 set -uo pipefail
 OUT=${OUT:-/tmp/device-out}
 mkdir -p "$OUT"
@@ -17,13 +20,39 @@ ldconfig
 export XDG_RUNTIME_DIR=/tmp
 nvidia_icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 [[ -f $nvidia_icd ]] && export VK_DRIVER_FILES=$nvidia_icd
-nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.mem --format=csv | tee "$OUT/gpu.txt"
-nproc | tee -a "$OUT/gpu.txt"
-echo "== map example"
-timeout 120 ./.devbin/map --n 16777216 2>&1 | tee "$OUT/map.txt"
-echo "== tests"
-GPU_REQUIRE_ADAPTER=1 timeout 300 ./.devbin/gpu-tests --test-threads=8 >"$OUT/tests.txt" 2>&1
-echo "tests exit: $?" | tee -a "$OUT/tests.txt"
-grep -E 'test result|FAILED|panicked|SKIPPED' "$OUT/tests.txt" | head -30
-echo "== bench (calibrates first; every size, both modes, cold start, batch)"
-timeout 300 ./.devbin/bench --json --backend gpu,cpu,auto 2>&1 | tee "$OUT/bench.txt"
+{
+    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.mem --format=csv
+    nproc
+    lscpu | grep -E 'Model name|^CPU\(s\)'
+} 2>&1 | tee "$OUT/gpu.txt"
+
+# The steps to run (all by default): STEPS="tests sweep large batch".
+STEPS=${STEPS:-tests sweep large batch}
+step() { [[ " $STEPS " == *" $1 "* ]]; }
+
+if step tests; then
+    echo "== tests"
+    GPU_REQUIRE_ADAPTER=1 timeout 120 ./.devbin/gpu-tests --test-threads=8 >"$OUT/tests.txt" 2>&1
+    echo "tests exit: $?" | tee -a "$OUT/tests.txt"
+    grep -E 'test result|FAILED|panicked|SKIPPED' "$OUT/tests.txt" | head -30
+fi
+
+bench() { # name, limit in seconds, bench arguments
+    local name=$1 limit=$2
+    shift 2
+    echo "== bench $name: $*"
+    local t=$SECONDS
+    timeout "$limit" ./.devbin/bench --json --backend gpu,cpu,auto "$@" >"$OUT/$name.jsonl" 2>&1
+    echo "exit $? after $((SECONDS - t)) s" | tee -a "$OUT/$name.jsonl"
+}
+# Maps, reductions and filters over the default sizes (2^10..2^24, images
+# 256x256..3840x2160) in both modes, the cold start, and a chart.
+step sweep && bench sweep 170 --plot "$OUT/chart.svg" \
+    --kernel device_copy,map_affine,map_transcend,reduce_sum,reduce_max,sum_squares,gaussian_blur_s3,box_blur_r2,sobel,cold_start
+# Arrays large enough that the resident kernels, not the call latency,
+# decide: the fraction of the card's copy bandwidth (2^25 is one chunk, the
+# largest size the kernel-only timings take).
+step large && bench large 60 --kernel device_copy,map_affine,reduce_sum --n 33554432,67108864,268435456
+# The batch pipeline and its memory.
+step batch && bench batch 100 --kernel batch,batch_memory
+grep -h '"kernel"' "$OUT"/*.jsonl | grep -E '"(regret|of_copy)"' | head -5

@@ -84,15 +84,34 @@ fn main(
     @builtin(num_subgroups) sg_count: u32,
     // subgroups:end
 ) {
-    var acc = neutral();
+    // Four independent accumulators, so that four loads are in flight per
+    // invocation rather than one: the loop is bound by memory latency
+    // otherwise. Chunks hold far fewer than 2^32 / 4 elements, so the
+    // indices cannot overflow.
+    let s = params.row_stride;
+    var a0 = neutral();
+    var a1 = neutral();
+    var a2 = neutral();
+    var a3 = neutral();
     var i = wid.x * WORKGROUP + lid.x;
+    loop {
+        if i + 3u * s >= params.n {
+            break;
+        }
+        a0 = combine(a0, kernel(in0[i], in1[i]));
+        a1 = combine(a1, kernel(in0[i + s], in1[i + s]));
+        a2 = combine(a2, kernel(in0[i + 2u * s], in1[i + 2u * s]));
+        a3 = combine(a3, kernel(in0[i + 3u * s], in1[i + 3u * s]));
+        i = i + 4u * s;
+    }
     loop {
         if i >= params.n {
             break;
         }
-        acc = combine(acc, kernel(in0[i], in1[i]));
-        i = i + params.row_stride;
+        a0 = combine(a0, kernel(in0[i], in1[i]));
+        i = i + s;
     }
+    let acc = combine(combine(a0, a1), combine(a2, a3));
     var total: f32;
     // subgroups:begin
     total = reduce_subgroups(acc, lid.x, sg_id, sg_lane, sg_count);

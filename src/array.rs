@@ -4,9 +4,12 @@
 //! An array is made by [`Context::array`](crate::Context::array) (or
 //! [`Context::array_from_vec`](crate::Context::array_from_vec)) and lives
 //! where that context runs kernels: in GPU buffers for `Gpu`, in host
-//! memory for `Cpu` and `Scalar`. `Auto` puts arrays on a hardware GPU when
-//! there is one (data that stays on the device is where a GPU wins) and on
-//! the CPU otherwise.
+//! memory for `Cpu` and `Scalar`. `Auto` puts an array on a hardware GPU
+//! when the cost model estimates that a kernel on it (one read and one write
+//! per value) is faster there, launch latency included, and on the CPU
+//! otherwise: large arrays go to the GPU, small ones stay on the host. Large
+//! host arrays recycle their memory through a pool, so a loop of maps does
+//! not pay the operating system's page faults on every new array.
 //!
 //! [`Array::map`] and [`Array::map2`] compute nothing: they record the
 //! kernel over the arrays they read. A chain of maps is one expression over
@@ -19,6 +22,7 @@ use crate::backend::{cpu, gpu, scalar, Backend};
 use crate::dispatch::{CostModel, Workload};
 use crate::error::{Error, Result};
 use crate::expr::{Expr, Kernel};
+use crate::host_pool::HOST_POOL;
 use crate::reduce::Reduce;
 use std::marker::PhantomData;
 use std::sync::{Arc, OnceLock};
@@ -56,6 +60,15 @@ struct Inner {
     /// `Gpu`, `Cpu` or `Scalar`: where the data lives and kernels run.
     backend: Backend,
     source: Source,
+}
+
+impl Drop for Inner {
+    /// Host values go back to the pool that later arrays take theirs from.
+    fn drop(&mut self) {
+        if let Source::Stored(Stored::Host(values)) = &mut self.source {
+            HOST_POOL.give_back(std::mem::take(values));
+        }
+    }
 }
 
 enum Source {
@@ -451,12 +464,12 @@ fn run_map(backend: Backend, n: usize, kernel: &Kernel, inputs: &[Array]) -> Res
             )?))
         }
         Backend::Scalar => {
-            let mut out = vec![0.0; n];
+            let mut out = HOST_POOL.take(n);
             scalar::map(kernel, &host_inputs(inputs), &mut out);
             Ok(Array::stored_host(backend, out))
         }
         Backend::Cpu | Backend::Auto => {
-            let mut out = vec![0.0; n];
+            let mut out = HOST_POOL.take(n);
             let parallel = cpu_parallel(n, kernel, inputs.len(), 4.0, 0.0);
             cpu::map(
                 &cpu::program(kernel),
@@ -525,7 +538,11 @@ impl ArrayBuilder {
                 gpu::device::shared()?,
                 len,
             )),
-            _ => Stored::Host(Vec::with_capacity(len)),
+            _ => Stored::Host({
+                let mut values = HOST_POOL.take(len);
+                values.clear();
+                values
+            }),
         };
         Ok(ArrayBuilder {
             len,

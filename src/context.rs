@@ -109,9 +109,12 @@ impl Context {
     }
 
     /// `values` copied to where this context runs kernels, as an [`Array`]:
-    /// GPU buffers for `Gpu`, host memory for `Cpu` and `Scalar`; for `Auto`,
-    /// a hardware GPU when there is one (opening the device on first use),
-    /// the CPU otherwise. The choice is recorded like any other dispatch.
+    /// GPU buffers for `Gpu`, host memory for `Cpu` and `Scalar`. For
+    /// `Auto`, a hardware GPU when the cost model estimates that a kernel on
+    /// the stored values (one read and one write per element) runs faster
+    /// there than on the CPU, launch latency included: large arrays, not
+    /// small ones. Otherwise, and when the GPU is software or absent, the
+    /// CPU. The choice is recorded like any other dispatch.
     ///
     /// ```
     /// let ctx = gpu::Context::new(gpu::Backend::Cpu)?;
@@ -125,7 +128,11 @@ impl Context {
                 gpu::device::shared()?,
                 values,
             ))),
-            backend => Ok(Array::stored_host(backend, values.to_vec())),
+            backend => {
+                let mut stored = crate::host_pool::HOST_POOL.take(values.len());
+                stored.copy_from_slice(values);
+                Ok(Array::stored_host(backend, stored))
+            }
         }
     }
 
@@ -140,7 +147,7 @@ impl Context {
     /// ```
     pub fn image(&self, img: &image::RgbaImage) -> Result<Image> {
         let n = img.width() as usize * img.height() as usize;
-        Image::place(self.place_array("image", n), img)
+        Image::place(self.place_image("image", n), img)
     }
 
     /// Like [`Context::array`], but takes the vector: on the host backends
@@ -159,31 +166,50 @@ impl Context {
         }
     }
 
-    /// Where a new array or image of `n` values lives, recorded as a
-    /// dispatch of `op`.
+    /// Where a new array of `n` values lives, recorded as a dispatch of
+    /// `op`: placed for a typical kernel on it, one read and one write of an
+    /// `f32` per element and little arithmetic.
     pub(crate) fn place_array(&self, op: &'static str, n: usize) -> Backend {
+        self.place(op, n, 2.0)
+    }
+
+    /// Where a new image of `pixels` pixels lives, recorded as a dispatch of
+    /// `op`: placed for a small blur on it.
+    pub(crate) fn place_image(&self, op: &'static str, pixels: usize) -> Backend {
+        self.place(
+            op,
+            pixels,
+            crate::filter::Filter::BoxBlur { radius: 1 }.work_per_pixel(),
+        )
+    }
+
+    /// Where data of `n` elements lives, for kernels of `work` units per
+    /// element that read and write 4 bytes per element on the device.
+    fn place(&self, op: &'static str, n: usize, work: f64) -> Backend {
+        let workload = Workload {
+            n,
+            bytes_in: 4.0,
+            bytes_out: 4.0,
+            work,
+        };
         let (backend, reason) = match self.backend {
-            Backend::Auto => match gpu::device::shared() {
-                Ok(d) if !d.summary.is_software() => (
+            Backend::Auto => match self.choose(&workload, true) {
+                (Backend::Gpu, _, _) => (
                     Backend::Gpu,
                     Reason::DeviceResident {
-                        adapter: d.summary.name.clone(),
+                        adapter: gpu::device::shared()
+                            .map(|d| d.summary.name.clone())
+                            .unwrap_or_default(),
                     },
                 ),
-                Ok(d) => (
-                    Backend::Cpu,
-                    Reason::GpuIsSoftware {
-                        adapter: d.summary.name.clone(),
-                    },
-                ),
-                Err(e) => (Backend::Cpu, Reason::GpuUnavailable { why: e.to_string() }),
+                (backend, _, reason) => (backend, reason),
             },
             b => (b, Reason::Requested),
         };
-        let threads = if backend == Backend::Cpu {
-            rayon::current_num_threads()
-        } else {
-            usize::from(backend == Backend::Scalar)
+        let threads = match backend {
+            Backend::Cpu => rayon::current_num_threads(),
+            Backend::Scalar => 1,
+            _ => 0,
         };
         self.record(op, &Kernel::identity(), backend, threads, n, reason);
         backend
@@ -575,62 +601,73 @@ impl Context {
             Backend::Scalar => (Backend::Scalar, 1, Reason::Requested),
             Backend::Gpu => (Backend::Gpu, 0, Reason::Requested),
             Backend::Cpu => (Backend::Cpu, self.cost.cpu_plan(w).0, Reason::Requested),
-            Backend::Auto => {
-                if w.n == 0 {
-                    return (Backend::Cpu, 1, Reason::Empty);
-                }
-                let (threads, cpu_s) = self.cost.cpu_plan(w);
-                let gpu_s = self.cost.gpu_seconds(w);
+            Backend::Auto => self.choose(w, false),
+        }
+    }
+
+    /// Auto's choice for `w`: the CPU plan against the GPU's estimate, with
+    /// the data crossing the bus (`resident` false) or staying on the device.
+    fn choose(&self, w: &Workload, resident: bool) -> (Backend, usize, Reason) {
+        let gpu_estimate = |m: &CostModel| {
+            if resident {
+                m.gpu_resident_seconds(w)
+            } else {
+                m.gpu_seconds(w)
+            }
+        };
+        if w.n == 0 {
+            return (Backend::Cpu, 1, Reason::Empty);
+        }
+        let (threads, cpu_s) = self.cost.cpu_plan(w);
+        let gpu_s = gpu_estimate(&self.cost);
+        if gpu_s >= cpu_s {
+            return (
+                Backend::Cpu,
+                threads,
+                Reason::CostModel { cpu_s, gpu_s: None },
+            );
+        }
+        match gpu::device::shared() {
+            Err(e) => (
+                Backend::Cpu,
+                threads,
+                Reason::GpuUnavailable { why: e.to_string() },
+            ),
+            Ok(d) if d.summary.is_software() => (
+                Backend::Cpu,
+                threads,
+                Reason::GpuIsSoftware {
+                    adapter: d.summary.name.clone(),
+                },
+            ),
+            Ok(d) => {
+                // Calibrated GPU figures hold for the adapter they
+                // were measured on; another one gets the built-in
+                // figures.
+                let gpu_s = match &self.cost.gpu_adapter {
+                    Some(a) if *a != d.summary.calibration_name() => {
+                        gpu_estimate(&CostModel::builtin())
+                    }
+                    _ => gpu_s,
+                };
                 if gpu_s >= cpu_s {
                     return (
                         Backend::Cpu,
                         threads,
-                        Reason::CostModel { cpu_s, gpu_s: None },
+                        Reason::CostModel {
+                            cpu_s,
+                            gpu_s: Some(gpu_s),
+                        },
                     );
                 }
-                match gpu::device::shared() {
-                    Err(e) => (
-                        Backend::Cpu,
-                        threads,
-                        Reason::GpuUnavailable { why: e.to_string() },
-                    ),
-                    Ok(d) if d.summary.is_software() => (
-                        Backend::Cpu,
-                        threads,
-                        Reason::GpuIsSoftware {
-                            adapter: d.summary.name.clone(),
-                        },
-                    ),
-                    Ok(d) => {
-                        // Calibrated GPU figures hold for the adapter they
-                        // were measured on; another one gets the built-in
-                        // figures.
-                        let gpu_s = match &self.cost.gpu_adapter {
-                            Some(a) if *a != d.summary.calibration_name() => {
-                                CostModel::builtin().gpu_seconds(w)
-                            }
-                            _ => gpu_s,
-                        };
-                        if gpu_s >= cpu_s {
-                            return (
-                                Backend::Cpu,
-                                threads,
-                                Reason::CostModel {
-                                    cpu_s,
-                                    gpu_s: Some(gpu_s),
-                                },
-                            );
-                        }
-                        (
-                            Backend::Gpu,
-                            0,
-                            Reason::CostModel {
-                                cpu_s,
-                                gpu_s: Some(gpu_s),
-                            },
-                        )
-                    }
-                }
+                (
+                    Backend::Gpu,
+                    0,
+                    Reason::CostModel {
+                        cpu_s,
+                        gpu_s: Some(gpu_s),
+                    },
+                )
             }
         }
     }

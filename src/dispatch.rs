@@ -42,8 +42,9 @@ pub enum Reason {
         /// The error from opening the device.
         why: String,
     },
-    /// Arrays go to a hardware GPU where there is one: kernels on data that
-    /// stays on the device are where it wins.
+    /// A new array or image went to a hardware GPU: a kernel on data that
+    /// stays on the device was estimated faster there than on the CPU
+    /// (launch latency against the two memories' bandwidths).
     DeviceResident {
         /// The adapter's name.
         adapter: String,
@@ -247,8 +248,22 @@ impl CostModel {
     pub fn gpu_seconds(&self, w: &Workload) -> f64 {
         let n = w.n as f64;
         let transfer = n * (w.bytes_in + w.bytes_out) / self.gpu_transfer_bytes_per_s;
-        let kernel = n
+        transfer + self.gpu_resident_seconds(w)
+    }
+
+    /// Estimated GPU seconds for `w` with data already on the device and
+    /// left there: launch and kernel, no transfers. How arrays and images
+    /// are placed (see [`Context::array`](crate::Context::array)).
+    ///
+    /// ```
+    /// use gpu::dispatch::{CostModel, Workload};
+    /// let m = CostModel::builtin();
+    /// let w = Workload { n: 1 << 24, bytes_in: 4.0, bytes_out: 4.0, work: 2.0 };
+    /// assert!(m.gpu_resident_seconds(&w) < m.gpu_seconds(&w));
+    /// ```
+    pub fn gpu_resident_seconds(&self, w: &Workload) -> f64 {
+        let kernel = w.n as f64
             * ((w.bytes_in + w.bytes_out) / self.gpu_bytes_per_s).max(w.work / self.gpu_work_per_s);
-        self.gpu_launch_s + transfer + kernel
+        self.gpu_launch_s + kernel
     }
 }

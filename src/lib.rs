@@ -132,6 +132,7 @@ pub mod dispatch;
 mod error;
 pub mod expr;
 pub mod filter;
+mod host_pool;
 pub mod io;
 mod reduce;
 mod resident_image;
@@ -152,12 +153,16 @@ pub mod __private {
     //! Internals exposed for the crate's own tests and benches; not part of
     //! the API and free to change.
     pub use crate::array::device_copy;
-    pub use crate::backend::gpu::profile::MapProfile;
+    pub use crate::backend::gpu::profile::{MapProfile, ResidentProfile};
     pub use crate::io::encode_npy_f32;
 
     /// Times a host-mode GPU map step by step (see `MapProfile`).
     pub fn profile_map(kernel: &crate::Kernel, x: &[f32]) -> crate::Result<MapProfile> {
         crate::backend::gpu::profile::profile_map(crate::backend::gpu::device::shared()?, kernel, x)
+    }
+    /// Times resident kernels on the GPU's clock (see `ResidentProfile`).
+    pub fn profile_resident(n: usize) -> crate::Result<ResidentProfile> {
+        crate::backend::gpu::profile::profile_resident(crate::backend::gpu::device::shared()?, n)
     }
     pub use crate::backend::cpu::math;
     pub use crate::backend::gpu::codegen::{

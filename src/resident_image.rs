@@ -153,6 +153,24 @@ impl Image {
         })
     }
 
+    /// Blocks until the pixels are computed. GPU filters run asynchronously
+    /// after [`Image::filter`] returns (the device's queue keeps them in
+    /// order, so later calls need not wait); on the host backends they have
+    /// already finished. For timing filters.
+    ///
+    /// ```
+    /// let ctx = gpu::Context::new(gpu::Backend::Cpu)?;
+    /// let img = ctx.image(&image::RgbaImage::new(8, 8))?;
+    /// img.filter(&"sobel".parse()?)?.wait()?;
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
+    pub fn wait(&self) -> Result<()> {
+        match &*self.pixels {
+            Pixels::Host(_) => Ok(()),
+            Pixels::Device(d) => d.wait(),
+        }
+    }
+
     /// The pixels, on the host (waits for the filters that make them).
     ///
     /// ```

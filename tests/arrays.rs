@@ -2,6 +2,7 @@
 //! per backend against the same calls on host slices.
 
 use crate::support::{context, random};
+use gpu::dispatch::Reason;
 use gpu::{Array, Backend, Context, Error, Reduce};
 
 /// Sizes around the workgroup size and a prime.
@@ -191,16 +192,40 @@ array_suite!(cpu, Backend::Cpu);
 array_suite!(gpu_backend, Backend::Gpu);
 
 #[test]
-fn auto_keeps_arrays_off_a_software_gpu() {
+fn auto_places_arrays_by_the_resident_cost_model() {
     let ctx = Context::new(Backend::Auto).unwrap();
-    let a: Array = ctx.array(&[1.0, 2.0]).unwrap();
+    // Two values: the GPU's launch latency alone outweighs them anywhere.
+    let small: Array = ctx.array(&[1.0, 2.0]).unwrap();
     let d = ctx.last_dispatch().unwrap();
-    assert_eq!(d.op, "array");
+    assert_eq!((d.op, d.n), ("array", 2));
+    assert_eq!(small.backend(), Backend::Cpu, "{d}");
+    assert!(matches!(d.reason, Reason::CostModel { .. }), "{d}");
+    assert_eq!(small.map(|v| v * v).unwrap().sum().unwrap(), 5.0);
+    // 2^24 values: a hardware GPU wins where the model says its resident
+    // kernel beats the CPU; a software one never gets them.
+    let n = 1 << 24;
+    let big = ctx.array(&vec![0.5; n]).unwrap();
+    let d = ctx.last_dispatch().unwrap();
+    let m = ctx.cost_model();
+    let w = gpu::dispatch::Workload {
+        n,
+        bytes_in: 4.0,
+        bytes_out: 4.0,
+        work: 2.0,
+    };
+    let gpu_wins = m.gpu_resident_seconds(&w) < m.cpu_plan(&w).1;
     match gpu::adapter() {
-        Ok(info) if !info.is_software() => assert_eq!(a.backend(), Backend::Gpu, "{d}"),
-        _ => assert_eq!(a.backend(), Backend::Cpu, "{d}"),
+        Ok(info) if !info.is_software() && gpu_wins => {
+            assert_eq!(big.backend(), Backend::Gpu, "{d}");
+            assert!(matches!(d.reason, Reason::DeviceResident { .. }), "{d}");
+        }
+        Ok(info) if info.is_software() && gpu_wins => {
+            assert_eq!(big.backend(), Backend::Cpu, "{d}");
+            assert!(matches!(d.reason, Reason::GpuIsSoftware { .. }), "{d}");
+        }
+        _ => assert_eq!(big.backend(), Backend::Cpu, "{d}"),
     }
-    assert_eq!(a.map(|v| v * v).unwrap().sum().unwrap(), 5.0);
+    assert_eq!(big.sum().unwrap(), n as f32 / 2.0);
 }
 
 #[test]

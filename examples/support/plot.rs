@@ -32,14 +32,32 @@ pub fn crossovers(a: &[(f64, f64)], b: &[(f64, f64)]) -> Vec<f64> {
         .collect()
 }
 
-const COLOURS: [RGBColor; 6] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(214, 39, 40),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-];
+/// A colour per series: one hue per backend, lighter for resident data.
+fn colour_of(series: &str) -> RGBColor {
+    match series {
+        "cpu" => RGBColor(31, 119, 180),
+        "cpu resident" => RGBColor(120, 180, 230),
+        "gpu" => RGBColor(214, 39, 40),
+        "gpu resident" => RGBColor(255, 127, 14),
+        "gpu kernel" => RGBColor(227, 119, 194),
+        "auto" => RGBColor(44, 160, 44),
+        "auto resident" => RGBColor(150, 215, 120),
+        "scalar" => RGBColor(90, 90, 90),
+        "scalar resident" => RGBColor(170, 170, 170),
+        "rayon_loop" => RGBColor(148, 103, 189),
+        _ => RGBColor(140, 86, 75),
+    }
+}
+
+/// Where the log-log line through `line` passes at `x`.
+fn on_line(line: &[(f64, f64)], x: f64) -> Option<f64> {
+    line.windows(2)
+        .find(|w| w[0].0 <= x && x <= w[1].0)
+        .map(|w| {
+            let t = (x.ln() - w[0].0.ln()) / (w[1].0.ln() - w[0].0.ln());
+            (w[0].1.ln() + (w[1].1.ln() - w[0].1.ln()) * t).exp()
+        })
+}
 
 /// Writes an SVG of `points` to `path`: a panel per kernel, a line per
 /// series, and a marked point where the fastest series changes.
@@ -82,8 +100,8 @@ pub fn write(path: &Path, points: &[Point<'_>]) -> anyhow::Result<Vec<String>> {
         names.sort();
         names.dedup();
         let mut lines: Vec<(&str, Vec<(f64, f64)>)> = Vec::new();
-        for (i, name) in names.iter().enumerate() {
-            let colour = COLOURS[i % COLOURS.len()];
+        for name in &names {
+            let colour = colour_of(name);
             let mut line: Vec<(f64, f64)> = mine
                 .iter()
                 .filter(|p| p.series == *name)
@@ -97,21 +115,20 @@ pub fn write(path: &Path, points: &[Point<'_>]) -> anyhow::Result<Vec<String>> {
             chart.draw_series(line.iter().map(|&p| Circle::new(p, 3, colour.filled())))?;
             lines.push((name, line));
         }
-        // Where the CPU backend and the GPU (host or resident) or the
-        // scalar backend overtake each other: the dispatcher's crossovers.
+        // Where the CPU backend and the GPU (both in host mode, or both on
+        // resident data) or the scalar backend overtake each other: the
+        // dispatcher's crossovers.
         for (i, (a, la)) in lines.iter().enumerate() {
             for (b, lb) in &lines[i + 1..] {
-                let pair =
-                    |x: &str, y: &str| *a == x && b.starts_with(y) || *b == x && a.starts_with(y);
-                if !(pair("cpu", "gpu") || pair("cpu", "scalar")) {
+                let pair = |x: &str, y: &str| (*a, *b) == (x, y) || (*b, *a) == (x, y);
+                if !(pair("cpu", "gpu")
+                    || pair("cpu resident", "gpu resident")
+                    || pair("cpu", "scalar"))
+                {
                     continue;
                 }
                 for x in crossovers(la, lb) {
-                    let y = la
-                        .windows(2)
-                        .find(|w| w[0].0 <= x && x <= w[1].0)
-                        .map(|w| (w[0].1 * w[1].1).sqrt())
-                        .unwrap_or(ymin);
+                    let y = on_line(la, x).unwrap_or(ymin);
                     chart.draw_series(std::iter::once(Cross::new(
                         (x, y),
                         8,

@@ -454,6 +454,11 @@ impl DeviceImage {
         )
     }
 
+    /// Waits until every filter queued on the device has finished.
+    pub fn wait(&self) -> Result<()> {
+        self.device.wait_idle("waiting for the device's filters")
+    }
+
     /// `filters` (validated) applied in order, into a new device image. When
     /// the image fits one band every filter runs on the device, ping-ponging
     /// two buffers, and nothing is waited for; taller images go band by

@@ -247,7 +247,7 @@ impl Loader {
                 let decode_and_place = move || {
                     let img = super::image_file::decode(Path::new(&owned), &buf)?;
                     let n = img.width() as usize * img.height() as usize;
-                    crate::Image::place_owned(ctx.place_array("load", n), img)
+                    crate::Image::place_owned(ctx.place_image("load", n), img)
                 };
                 super::cpu_task::on_cores(name, decode_and_place)
                     .await

@@ -13,8 +13,8 @@ use super::dispatch::{encode, Bindings};
 use super::map::{chunk_elements, grid, read_back, WORKGROUP_SIZE};
 use super::params::Params;
 use super::pipelines::{pipeline, Family};
-use super::reduce::{reduce_pass, MAX_GROUPS};
-use crate::error::{Error, Result};
+use super::reduce::MAX_GROUPS;
+use crate::error::Result;
 use crate::expr::Kernel;
 use crate::reduce::Reduce;
 use wgpu::BufferUsages as U;
@@ -156,6 +156,7 @@ impl DeviceArray {
 
     /// Reduces `kernel(inputs…)` with `op` over `n > 0` values; only the
     /// workgroups' results (at most 4 KiB a chunk) come back to the host.
+    /// Every chunk is dispatched in one submission, with one read-back.
     pub fn reduce(
         kernel: &Kernel,
         inputs: &[&DeviceArray],
@@ -167,12 +168,16 @@ impl DeviceArray {
         let subgroups = subgroups && device.summary.subgroups;
         let p = pipeline(device, kernel, Family::Reduce { op, subgroups })?;
         let (d, max) = (&device.device, device.limits.max_buffer_size);
-        let groups = (MAX_GROUPS * 4) as u64;
-        let partials = POOL.acquire(d, groups, U::STORAGE | U::COPY_SRC, max);
-        let readback = POOL.acquire(d, groups, U::MAP_READ | U::COPY_DST, max);
-        let uniform = first.uniform();
-        let mut parts = Vec::with_capacity(first.chunks.len());
+        let per_chunk = (MAX_GROUPS * 4) as u64;
+        let chunks = first.chunks.len();
+        let readback = POOL.acquire(d, per_chunk * chunks as u64, U::MAP_READ | U::COPY_DST, max);
+        // Each chunk's parameters and results, alive until the submission.
+        let mut held = Vec::with_capacity(chunks);
+        let mut groups = Vec::with_capacity(chunks);
+        let mut commands = Vec::with_capacity(chunks);
         for (c, range) in first.ranges().enumerate() {
+            let uniform = first.uniform();
+            let partials = POOL.acquire(d, per_chunk, U::STORAGE | U::COPY_SRC, max);
             let bind_group = Bindings {
                 uniform: &uniform,
                 in0: &inputs[0].chunks[c],
@@ -180,17 +185,38 @@ impl DeviceArray {
                 out: &partials,
             }
             .bind_group(device, &p);
-            let part = reduce_pass(
-                device,
-                &p,
-                &bind_group,
-                &uniform,
+            let g = range
+                .len()
+                .div_ceil(WORKGROUP_SIZE as usize)
+                .clamp(1, MAX_GROUPS);
+            let params = Params::new(range.len() as u32, g as u32 * WORKGROUP_SIZE);
+            let mut encoder = encode(device, &p, &bind_group, &uniform, params, (g as u32, 1));
+            encoder.copy_buffer_to_buffer(
                 &partials,
+                0,
                 &readback,
-                range.len(),
-            )?;
-            parts.push(op.combine_pairwise(&part));
+                c as u64 * per_chunk,
+                g as u64 * 4,
+            );
+            commands.push(encoder.finish());
+            groups.push(g);
+            held.push((uniform, partials));
         }
+        let submission = device.queue.submit(commands);
+        let mut all = vec![0.0f32; chunks * MAX_GROUPS];
+        read_back(
+            device,
+            &readback,
+            per_chunk * chunks as u64,
+            submission,
+            &mut all,
+        )?;
+        drop(held);
+        let parts: Vec<f32> = groups
+            .iter()
+            .enumerate()
+            .map(|(c, &g)| op.combine_pairwise(&all[c * MAX_GROUPS..c * MAX_GROUPS + g]))
+            .collect();
         Ok(op.combine_pairwise(&parts))
     }
 
@@ -214,14 +240,7 @@ impl DeviceArray {
 
     /// Waits until every submitted kernel and copy has finished.
     pub fn wait(&self) -> Result<()> {
-        self.device
-            .device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map(|_| ())
-            .map_err(|e| Error::Gpu {
-                what: "waiting for the device".into(),
-                reason: e.to_string(),
-            })
+        self.device.wait_idle("waiting for the device")
     }
 
     /// The values, read back to the host (waits for the kernels that make them).

@@ -4,13 +4,16 @@
 //! several times per call. Buffers are handed out rounded up to a power of
 //! two (so sizes that differ a little share buffers) and come back to the
 //! pool when their [`Pooled`] handle drops. The pool keeps at most
-//! [`MAX_IDLE_BYTES`] of idle buffers; beyond that, returned buffers are freed.
+//! [`MAX_IDLE_BYTES`] of idle buffers; beyond that the longest idle are
+//! freed, so that a loop over large arrays keeps reusing its own buffers
+//! (a new buffer also costs wgpu a clear before its first use).
 
 use std::ops::Deref;
 use std::sync::Mutex;
 
-/// Idle bytes the pool keeps for reuse.
-const MAX_IDLE_BYTES: u64 = 1 << 30;
+/// Idle bytes the pool keeps for reuse: room for the output of a map over
+/// a 2^28-element array (1 GiB) besides the buffers of host-mode calls.
+const MAX_IDLE_BYTES: u64 = 2 << 30;
 
 /// Smallest buffer the pool hands out.
 const MIN_SIZE: u64 = 256;
@@ -18,7 +21,7 @@ const MIN_SIZE: u64 = 256;
 /// The pool every GPU call borrows its buffers from.
 pub(crate) static POOL: BufferPool = BufferPool::new();
 
-/// Idle buffers with their usages.
+/// Idle buffers with their usages, longest idle first.
 pub(crate) struct BufferPool {
     idle: Mutex<Vec<(wgpu::BufferUsages, wgpu::Buffer)>>,
 }
@@ -62,7 +65,7 @@ impl BufferPool {
                 })
                 .min_by_key(|(_, (_, b))| b.size())
                 .map(|(i, _)| i);
-            best.map(|i| idle.swap_remove(i).1)
+            best.map(|i| idle.remove(i).1)
         };
         let buffer = reused.unwrap_or_else(|| {
             device.create_buffer(&wgpu::BufferDescriptor {
@@ -80,10 +83,15 @@ impl BufferPool {
     }
 
     fn give_back(&self, usage: wgpu::BufferUsages, buffer: wgpu::Buffer) {
+        if buffer.size() > MAX_IDLE_BYTES {
+            return;
+        }
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        let held: u64 = idle.iter().map(|(_, b)| b.size()).sum();
-        if held + buffer.size() <= MAX_IDLE_BYTES {
-            idle.push((usage, buffer));
+        idle.push((usage, buffer));
+        let mut held: u64 = idle.iter().map(|(_, b)| b.size()).sum();
+        while held > MAX_IDLE_BYTES {
+            // Freed (the device memory with it) when dropped here.
+            held -= idle.remove(0).1.size();
         }
     }
 }

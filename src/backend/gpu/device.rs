@@ -68,6 +68,20 @@ pub(crate) struct Device {
     pub pipeline_cache: Option<PipelineCacheFile>,
 }
 
+impl Device {
+    /// Waits until everything submitted so far has finished; `what` names
+    /// the work in the error.
+    pub fn wait_idle(&self, what: &str) -> Result<()> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map(|_| ())
+            .map_err(|e| Error::Gpu {
+                what: what.to_string(),
+                reason: e.to_string(),
+            })
+    }
+}
+
 /// A wgpu pipeline cache and the file it is saved in
 /// (`<cache dir>/gpu-compute/wgpu_pipeline_cache_<backend>_<vendor>_<device>`).
 pub(crate) struct PipelineCacheFile {
@@ -187,8 +201,10 @@ fn open() -> Result<Device> {
 }
 
 fn open_adapter(adapter: &wgpu::Adapter, info: &wgpu::AdapterInfo) -> Result<Device> {
-    let wanted =
-        wgpu::Features::SUBGROUP | wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::PIPELINE_CACHE;
+    let wanted = wgpu::Features::SUBGROUP
+        | wgpu::Features::TIMESTAMP_QUERY
+        | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS
+        | wgpu::Features::PIPELINE_CACHE;
     let features = adapter.features() & wanted;
     let limits = adapter.limits();
     let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {

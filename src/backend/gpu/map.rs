@@ -29,10 +29,15 @@ pub(crate) fn chunk_elements(device: &Device) -> usize {
     (bytes / 4) as usize
 }
 
-/// The dispatch grid for `n` threads: `(x, y)` workgroups with
-/// `x <= max_per_dimension`.
+/// Values each map invocation computes (see `shaders/map.wgsl`): four
+/// loads in flight per invocation rather than one.
+pub(crate) const VALUES_PER_INVOCATION: usize = 4;
+
+/// The dispatch grid for a map over `n` values, one invocation per
+/// [`VALUES_PER_INVOCATION`]: `(x, y)` workgroups with `x <= max_per_dimension`.
 pub(crate) fn grid(n: usize, max_per_dimension: u32) -> (u32, u32) {
-    let groups = n.div_ceil(WORKGROUP_SIZE as usize).max(1);
+    let invocations = n.div_ceil(VALUES_PER_INVOCATION);
+    let groups = invocations.div_ceil(WORKGROUP_SIZE as usize).max(1);
     let x = groups.min(max_per_dimension as usize);
     let y = groups.div_ceil(x);
     (x as u32, y as u32)

@@ -170,3 +170,179 @@ pub fn profile_map(device: &Device, kernel: &Kernel, x: &[f32]) -> Result<MapPro
         download_s,
     })
 }
+
+/// Kernel times of resident work on one chunk of `n` values, by the GPU's
+/// own clock (timestamp queries), each the median of several repetitions:
+/// what the card does without the cost of submitting and waiting. For the
+/// benchmark's fraction-of-copy figures.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ResidentProfile {
+    /// Values per operation.
+    pub n: usize,
+    /// `copy_buffer_to_buffer` of the values (the copy engine's path), when
+    /// the adapter can write timestamps between commands.
+    pub copy_s: Option<f64>,
+    /// The map kernel `x0` (a copy by a compute shader).
+    pub shader_copy_s: f64,
+    /// The map kernel `x0 * 2 + 1`.
+    pub map_affine_s: f64,
+    /// The sum reduction (one pass; the workgroups' results stay on the device).
+    pub reduce_sum_s: f64,
+}
+
+/// Repetitions per operation in [`profile_resident`].
+const RESIDENT_REPS: u32 = 9;
+
+/// Profiles copy, shader copy, `map_affine` and `reduce_sum` over `n`
+/// values (1 ..= one chunk) already on the device. Needs timestamp queries.
+pub fn profile_resident(device: &Device, n: usize) -> Result<ResidentProfile> {
+    use super::reduce::MAX_GROUPS;
+    use crate::reduce::Reduce;
+    use wgpu::BufferUsages as U;
+    let fail = |reason: String| Error::Gpu {
+        what: "profiling resident kernels".into(),
+        reason,
+    };
+    if !device.summary.timestamps {
+        return Err(fail(format!(
+            "the adapter {} has no timestamp queries",
+            device.summary.name
+        )));
+    }
+    if n == 0 || n > chunk_elements(device) {
+        return Err(fail(format!(
+            "needs 1..={} values; got {n}",
+            chunk_elements(device)
+        )));
+    }
+    let (d, max) = (&device.device, device.limits.max_buffer_size);
+    let bytes = (n * 4) as u64;
+    let usage = U::STORAGE | U::COPY_SRC | U::COPY_DST;
+    let input = POOL.acquire(d, bytes, usage, max);
+    let output = POOL.acquire(d, bytes, usage, max);
+    let partials = POOL.acquire(d, (MAX_GROUPS * 4) as u64, U::STORAGE | U::COPY_SRC, max);
+    let values: Vec<f32> = (0..n).map(|i| (i % 1000) as f32 * 1e-3).collect();
+    device
+        .queue
+        .write_buffer(&input, 0, bytemuck::cast_slice(&values));
+    drop(values);
+    let uniform = |params: Params| {
+        let u = POOL.acquire(
+            d,
+            std::mem::size_of::<Params>() as u64,
+            U::UNIFORM | U::COPY_DST,
+            max,
+        );
+        device
+            .queue
+            .write_buffer(&u, 0, bytemuck::bytes_of(&params));
+        u
+    };
+    let (gx, gy) = grid(n, device.limits.max_compute_workgroups_per_dimension);
+    let map_uniform = uniform(Params::new(n as u32, gx * WORKGROUP_SIZE));
+    let groups = n.div_ceil(WORKGROUP_SIZE as usize).clamp(1, MAX_GROUPS) as u32;
+    let reduce_uniform = uniform(Params::new(n as u32, groups * WORKGROUP_SIZE));
+    let copy_kernel = Kernel::identity();
+    let affine_kernel = Kernel::unary(|v| v * 2.0 + 1.0)?;
+    let passes = [
+        (
+            pipeline(device, &copy_kernel, Family::Map)?,
+            &map_uniform,
+            &output,
+            (gx, gy),
+        ),
+        (
+            pipeline(device, &affine_kernel, Family::Map)?,
+            &map_uniform,
+            &output,
+            (gx, gy),
+        ),
+        (
+            pipeline(
+                device,
+                &Kernel::identity(),
+                Family::Reduce {
+                    op: Reduce::Sum,
+                    subgroups: device.summary.subgroups,
+                },
+            )?,
+            &reduce_uniform,
+            &partials,
+            (groups, 1),
+        ),
+    ];
+    let inside = device
+        .device
+        .features()
+        .contains(wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS);
+    // Two timestamps per repetition of each of the three passes and the copy.
+    let count = 2 * RESIDENT_REPS * 4;
+    let set = d.create_query_set(&wgpu::QuerySetDescriptor {
+        label: Some("gpu-compute resident profile"),
+        ty: wgpu::QueryType::Timestamp,
+        count,
+    });
+    let resolve = d.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("gpu-compute resident profile resolve"),
+        size: u64::from(count) * 8,
+        usage: U::QUERY_RESOLVE | U::COPY_SRC,
+        mapped_at_creation: false,
+    });
+    let read = POOL.acquire(d, u64::from(count) * 8, U::MAP_READ | U::COPY_DST, max);
+    let mut encoder = d.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+        label: Some("gpu-compute resident profile"),
+    });
+    for rep in 0..RESIDENT_REPS {
+        for (k, (p, uniform, out, (x, y))) in passes.iter().enumerate() {
+            let at = 2 * (rep * 4 + k as u32);
+            let bind_group = Bindings {
+                uniform,
+                in0: &input,
+                in1: None,
+                out,
+            }
+            .bind_group(device, p);
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("gpu-compute resident profile"),
+                timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
+                    query_set: &set,
+                    beginning_of_pass_write_index: Some(at),
+                    end_of_pass_write_index: Some(at + 1),
+                }),
+            });
+            pass.set_pipeline(&p.pipeline);
+            pass.set_bind_group(0, &bind_group, &[]);
+            pass.dispatch_workgroups(*x, *y, 1);
+        }
+        if inside {
+            let at = 2 * (rep * 4 + 3);
+            encoder.write_timestamp(&set, at);
+            encoder.copy_buffer_to_buffer(&input, 0, &output, 0, bytes);
+            encoder.write_timestamp(&set, at + 1);
+        }
+    }
+    encoder.resolve_query_set(&set, 0..count, &resolve, 0);
+    encoder.copy_buffer_to_buffer(&resolve, 0, &read, 0, u64::from(count) * 8);
+    let mut words = vec![0.0f32; count as usize * 2];
+    let submission = device.queue.submit([encoder.finish()]);
+    read_back(device, &read, u64::from(count) * 8, submission, &mut words)?;
+    let ticks: &[u64] = bytemuck::cast_slice(&words);
+    let period_s = f64::from(device.queue.get_timestamp_period()) * 1e-9;
+    let median_of = |k: u32| {
+        let mut times: Vec<f64> = (0..RESIDENT_REPS)
+            .map(|rep| {
+                let at = (2 * (rep * 4 + k)) as usize;
+                ticks[at + 1].saturating_sub(ticks[at]) as f64 * period_s
+            })
+            .collect();
+        times.sort_by(f64::total_cmp);
+        times[times.len() / 2]
+    };
+    Ok(ResidentProfile {
+        n,
+        copy_s: inside.then(|| median_of(3)),
+        shader_copy_s: median_of(0),
+        map_affine_s: median_of(1),
+        reduce_sum_s: median_of(2),
+    })
+}
