@@ -18,6 +18,13 @@
 //! behind a caller's back, so no call ever waits for a calibration it did
 //! not ask for. Run [`calibrate`] once per machine (the bench does when
 //! none is saved).
+//!
+//! Measuring automatically, when `Auto` first needs the figures, was tried
+//! and dropped: on a 16-core host running eight tests at once, it measured
+//! the all-thread memory bandwidth at 9.1 GB/s instead of 183 GB/s and
+//! saved that, after which the CPU backend ran 2^20-value maps on one
+//! thread. Figures worth persisting need a machine that is doing nothing
+//! else, which only the caller knows.
 
 use crate::dispatch::CostModel;
 use crate::error::{Error, Result};
