@@ -633,7 +633,7 @@ impl Context {
                 threads,
                 Reason::GpuUnavailable { why: e.to_string() },
             ),
-            Ok(d) if d.summary.is_software() => (
+            Ok(d) if !d.summary.auto_may_use() => (
                 Backend::Cpu,
                 threads,
                 Reason::GpuIsSoftware {

@@ -118,7 +118,10 @@ impl fmt::Display for Dispatch {
                 write!(f, "gpu would be cheaper but is unavailable ({why})")
             }
             Reason::DeviceResident { adapter } => {
-                write!(f, "arrays stay on the hardware gpu {adapter:?}")
+                write!(
+                    f,
+                    "placed on the hardware gpu {adapter:?}: a kernel on it is estimated faster there"
+                )
             }
             Reason::GpuIsSoftware { adapter } => {
                 write!(

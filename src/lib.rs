@@ -84,6 +84,8 @@
 //!   tests instead of skipping them.
 //! * `GPU_COMPUTE_CACHE_DIR`: where calibrations and the GPU pipeline cache
 //!   are saved (default: the user's cache folder, `gpu-compute/`).
+//! * `GPU_COMPUTE_AUTO_USES_SOFTWARE_GPU=1` (testing aid): `Auto` treats a
+//!   software adapter like a hardware GPU, so its GPU paths run without one.
 //!
 //! ## Semantics and accuracy
 //!

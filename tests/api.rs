@@ -372,6 +372,77 @@ fn calibration_is_saved_and_reused_by_later_processes() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// `Auto`'s GPU paths (placing large arrays and images on the device,
+/// computing there) on any adapter, lavapipe included: a child process lets
+/// `Auto` use a software adapter, with the built-in cost model.
+#[test]
+fn auto_keeps_large_data_on_a_gpu_it_may_use_and_computes_the_same() {
+    if crate::support::context(Backend::Gpu, "api::auto_keeps_large_data_on_a_gpu").is_none() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("gpu-compute-auto-gpu-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    run_child(
+        "api::child_auto_uses_the_gpu",
+        &[
+            ("GPU_COMPUTE_AUTO_USES_SOFTWARE_GPU", "1"),
+            ("GPU_COMPUTE_CACHE_DIR", dir.to_str().unwrap()),
+        ],
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+#[ignore = "run by auto_keeps_large_data_on_a_gpu_it_may_use_and_computes_the_same in a child process"]
+fn child_auto_uses_the_gpu() {
+    assert!(gpu::calibration::saved().is_none(), "the built-in model");
+    let auto = Context::new(Backend::Auto).unwrap();
+    let cpu = Context::new(Backend::Cpu).unwrap();
+    // Small arrays stay on the CPU; large ones go to the GPU.
+    let small = auto.array(&[1.0, 2.0]).unwrap();
+    assert_eq!(small.backend(), Backend::Cpu);
+    let n = (1 << 20) + 3;
+    let x = crate::support::random(n, 7, -2.0, 2.0);
+    let a = auto.array(&x).unwrap();
+    let d = auto.last_dispatch().unwrap();
+    assert_eq!(a.backend(), Backend::Gpu, "{d}");
+    assert!(matches!(d.reason, Reason::DeviceResident { .. }), "{d}");
+    // Computed on the device, the same values as the CPU's within rounding.
+    let on_gpu = a.map(|v| v * 2.0 + 1.0).unwrap();
+    assert_eq!(on_gpu.backend(), Backend::Gpu);
+    let want = cpu.map(&x, |v| v * 2.0 + 1.0).unwrap();
+    assert_eq!(on_gpu.to_vec().unwrap(), want);
+    let sum = a.map(|v| v * v).unwrap().sum().unwrap();
+    let want_sum = cpu
+        .reduce(&cpu.map(&x, |v| v * v).unwrap(), gpu::Reduce::Sum)
+        .unwrap();
+    assert!(
+        (sum - want_sum).abs() <= 1e-4 * want_sum,
+        "{sum} against {want_sum}"
+    );
+    // Data on different devices do not mix silently.
+    let on_cpu = cpu.array(&x).unwrap();
+    let err = a.map2(&on_cpu, |p, q| p + q).unwrap_err();
+    assert!(matches!(err, Error::BackendMismatch { .. }), "{err}");
+    // A large image goes to the GPU too, and filters there like the GPU backend.
+    let img = image::RgbaImage::from_fn(1024, 1024, |i, j| {
+        image::Rgba([(i * 7 + j * 13) as u8, (i ^ j) as u8, (i * j) as u8, 255])
+    });
+    let placed = auto.image(&img).unwrap();
+    assert_eq!(
+        placed.backend(),
+        Backend::Gpu,
+        "{}",
+        auto.last_dispatch().unwrap()
+    );
+    let blur: gpu::filter::Filter = "box:2".parse().unwrap();
+    let forced = Context::new(Backend::Gpu).unwrap();
+    assert_eq!(
+        placed.filter(&blur).unwrap().to_rgba().unwrap(),
+        forced.filter(&img, &blur).unwrap()
+    );
+}
+
 #[test]
 #[ignore = "run by calibration_is_saved_and_reused_by_later_processes in a child process"]
 fn child_calibrate() {

@@ -29,10 +29,25 @@ pub struct AdapterSummary {
     pub max_storage_binding: u64,
 }
 
+/// Set to `1`, lets `Auto` use a software adapter (lavapipe) as if it were
+/// a hardware GPU: a testing aid, so that `Auto`'s GPU paths run in CI on
+/// machines without a GPU. Never faster.
+pub const AUTO_USES_SOFTWARE_GPU_ENV: &str = "GPU_COMPUTE_AUTO_USES_SOFTWARE_GPU";
+
 impl AdapterSummary {
     /// Whether this is a software implementation running on the CPU.
     pub fn is_software(&self) -> bool {
         self.device_type == wgpu::DeviceType::Cpu
+    }
+
+    /// Whether `Auto` may run calls on this adapter: any hardware adapter,
+    /// and a software one only when [`AUTO_USES_SOFTWARE_GPU_ENV`] is `1`
+    /// (for testing `Auto`'s GPU paths on machines without a GPU).
+    pub(crate) fn auto_may_use(&self) -> bool {
+        static OVERRIDE: OnceLock<bool> = OnceLock::new();
+        !self.is_software()
+            || *OVERRIDE
+                .get_or_init(|| std::env::var(AUTO_USES_SOFTWARE_GPU_ENV).is_ok_and(|v| v == "1"))
     }
 
     /// The adapter and driver, as a calibration records them.
