@@ -682,6 +682,7 @@ fn main() -> Result<()> {
         for r in &rows {
             let scalar = rows
                 .iter()
+                .filter(|_| r.mode != "kernel")
                 .find(|s| s.kernel == r.kernel && s.n == r.n && s.backend == "scalar")
                 .map(|s| format!("{:.1}x", s.median_s / r.median_s))
                 .unwrap_or_default();
