@@ -13,7 +13,7 @@ use super::dispatch::{encode, Bindings};
 use super::map::{chunk_elements, grid, read_back, WORKGROUP_SIZE};
 use super::params::Params;
 use super::pipelines::{pipeline, Family};
-use super::reduce::MAX_GROUPS;
+use super::reduce::{encode_reduce_pass, MAX_GROUPS};
 use crate::error::Result;
 use crate::expr::Kernel;
 use crate::reduce::Reduce;
@@ -185,18 +185,15 @@ impl DeviceArray {
                 out: &partials,
             }
             .bind_group(device, &p);
-            let g = range
-                .len()
-                .div_ceil(WORKGROUP_SIZE as usize)
-                .clamp(1, MAX_GROUPS);
-            let params = Params::new(range.len() as u32, g as u32 * WORKGROUP_SIZE);
-            let mut encoder = encode(device, &p, &bind_group, &uniform, params, (g as u32, 1));
-            encoder.copy_buffer_to_buffer(
+            let (encoder, g) = encode_reduce_pass(
+                device,
+                &p,
+                &bind_group,
+                &uniform,
                 &partials,
-                0,
                 &readback,
                 c as u64 * per_chunk,
-                g as u64 * 4,
+                range.len(),
             );
             commands.push(encoder.finish());
             groups.push(g);

@@ -44,6 +44,80 @@ fn wait(device: &Device, submission: wgpu::SubmissionIndex) -> Result<()> {
         })
 }
 
+/// A set of GPU timestamps and the buffers that bring them back.
+struct Timestamps {
+    set: wgpu::QuerySet,
+    resolve: wgpu::Buffer,
+    read: wgpu::Buffer,
+    count: u32,
+}
+
+impl Timestamps {
+    fn new(device: &Device, count: u32) -> Timestamps {
+        use wgpu::BufferUsages as U;
+        let d = &device.device;
+        let buffer = |label, usage| {
+            d.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: u64::from(count) * 8,
+                usage,
+                mapped_at_creation: false,
+            })
+        };
+        Timestamps {
+            set: d.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("gpu-compute profile"),
+                ty: wgpu::QueryType::Timestamp,
+                count,
+            }),
+            resolve: buffer(
+                "gpu-compute profile resolve",
+                U::QUERY_RESOLVE | U::COPY_SRC,
+            ),
+            read: buffer("gpu-compute profile read", U::MAP_READ | U::COPY_DST),
+            count,
+        }
+    }
+
+    /// Writes for a compute pass: `at` when it begins, `at + 1` when it ends.
+    fn around_pass(&self, at: u32) -> wgpu::ComputePassTimestampWrites<'_> {
+        wgpu::ComputePassTimestampWrites {
+            query_set: &self.set,
+            beginning_of_pass_write_index: Some(at),
+            end_of_pass_write_index: Some(at + 1),
+        }
+    }
+
+    /// Records bringing every timestamp back; call last in the encoder.
+    fn resolve(&self, encoder: &mut wgpu::CommandEncoder) {
+        encoder.resolve_query_set(&self.set, 0..self.count, &self.resolve, 0);
+        encoder.copy_buffer_to_buffer(&self.resolve, 0, &self.read, 0, u64::from(self.count) * 8);
+    }
+
+    /// Seconds between timestamps `at` and `at + 1`, for every `at` in
+    /// `starts`, once `submission` (which resolved them) has run.
+    fn seconds(
+        &self,
+        device: &Device,
+        submission: wgpu::SubmissionIndex,
+        starts: impl Iterator<Item = u32>,
+    ) -> Result<Vec<f64>> {
+        let mut words = vec![0.0f32; self.count as usize * 2];
+        read_back(
+            device,
+            &self.read,
+            u64::from(self.count) * 8,
+            submission,
+            &mut words,
+        )?;
+        let ticks: &[u64] = bytemuck::cast_slice(&words);
+        let period_s = f64::from(device.queue.get_timestamp_period()) * 1e-9;
+        Ok(starts
+            .map(|at| ticks[at as usize + 1].saturating_sub(ticks[at as usize]) as f64 * period_s)
+            .collect())
+    }
+}
+
 /// Profiles `kernel` (one input) over `x`, at most one chunk long.
 pub fn profile_map(device: &Device, kernel: &Kernel, x: &[f32]) -> Result<MapProfile> {
     let n = x.len();
@@ -92,59 +166,30 @@ pub fn profile_map(device: &Device, kernel: &Kernel, x: &[f32]) -> Result<MapPro
     wait(device, device.queue.submit([]))?;
     let upload_s = t.elapsed().as_secs_f64();
     // Kernel, with timestamps around the pass where the adapter has them.
-    let queries = device.summary.timestamps.then(|| {
-        let set = d.create_query_set(&wgpu::QuerySetDescriptor {
-            label: Some("gpu-compute profile"),
-            ty: wgpu::QueryType::Timestamp,
-            count: 2,
-        });
-        let resolve = d.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("gpu-compute profile resolve"),
-            size: 16,
-            usage: U::QUERY_RESOLVE | U::COPY_SRC,
-            mapped_at_creation: false,
-        });
-        let read = d.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("gpu-compute profile read"),
-            size: 16,
-            usage: U::MAP_READ | U::COPY_DST,
-            mapped_at_creation: false,
-        });
-        (set, resolve, read)
-    });
+    let queries = device
+        .summary
+        .timestamps
+        .then(|| Timestamps::new(device, 2));
     let mut encoder = d.create_command_encoder(&wgpu::CommandEncoderDescriptor {
         label: Some("gpu-compute profile"),
     });
     {
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some("gpu-compute profile"),
-            timestamp_writes: queries.as_ref().map(|(set, _, _)| {
-                wgpu::ComputePassTimestampWrites {
-                    query_set: set,
-                    beginning_of_pass_write_index: Some(0),
-                    end_of_pass_write_index: Some(1),
-                }
-            }),
+            timestamp_writes: queries.as_ref().map(|q| q.around_pass(0)),
         });
         pass.set_pipeline(&p.pipeline);
         pass.set_bind_group(0, &bind_group, &[]);
         pass.dispatch_workgroups(gx, gy, 1);
     }
-    if let Some((set, resolve, read)) = &queries {
-        encoder.resolve_query_set(set, 0..2, resolve, 0);
-        encoder.copy_buffer_to_buffer(resolve, 0, read, 0, 16);
+    if let Some(q) = &queries {
+        q.resolve(&mut encoder);
     }
     let t = Instant::now();
     wait(device, device.queue.submit([encoder.finish()]))?;
     let kernel_s = t.elapsed().as_secs_f64();
     let kernel_timestamp_s = match &queries {
-        Some((_, _, read)) => {
-            let mut words = [0.0f32; 4];
-            read_back(device, read, 16, device.queue.submit([]), &mut words)?;
-            let ticks: [u64; 2] = bytemuck::cast(words);
-            let period_ns = f64::from(device.queue.get_timestamp_period());
-            Some(ticks[1].saturating_sub(ticks[0]) as f64 * period_ns * 1e-9)
-        }
+        Some(q) => Some(q.seconds(device, device.queue.submit([]), std::iter::once(0))?[0]),
         None => None,
     };
     // Download.
@@ -240,7 +285,7 @@ pub fn profile_resident(device: &Device, n: usize) -> Result<ResidentProfile> {
     };
     let (gx, gy) = grid(n, device.limits.max_compute_workgroups_per_dimension);
     let map_uniform = uniform(Params::new(n as u32, gx * WORKGROUP_SIZE));
-    let groups = n.div_ceil(WORKGROUP_SIZE as usize).clamp(1, MAX_GROUPS) as u32;
+    let groups = super::reduce::groups_for(n);
     let reduce_uniform = uniform(Params::new(n as u32, groups * WORKGROUP_SIZE));
     let copy_kernel = Kernel::identity();
     let affine_kernel = Kernel::unary(|v| v * 2.0 + 1.0)?;
@@ -276,25 +321,12 @@ pub fn profile_resident(device: &Device, n: usize) -> Result<ResidentProfile> {
         .features()
         .contains(wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS);
     // Two timestamps per repetition of each of the three passes and the copy.
-    let count = 2 * RESIDENT_REPS * 4;
-    let set = d.create_query_set(&wgpu::QuerySetDescriptor {
-        label: Some("gpu-compute resident profile"),
-        ty: wgpu::QueryType::Timestamp,
-        count,
-    });
-    let resolve = d.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("gpu-compute resident profile resolve"),
-        size: u64::from(count) * 8,
-        usage: U::QUERY_RESOLVE | U::COPY_SRC,
-        mapped_at_creation: false,
-    });
-    let read = POOL.acquire(d, u64::from(count) * 8, U::MAP_READ | U::COPY_DST, max);
+    let queries = Timestamps::new(device, 2 * RESIDENT_REPS * 4);
     let mut encoder = d.create_command_encoder(&wgpu::CommandEncoderDescriptor {
         label: Some("gpu-compute resident profile"),
     });
     for rep in 0..RESIDENT_REPS {
         for (k, (p, uniform, out, (x, y))) in passes.iter().enumerate() {
-            let at = 2 * (rep * 4 + k as u32);
             let bind_group = Bindings {
                 uniform,
                 in0: &input,
@@ -304,11 +336,7 @@ pub fn profile_resident(device: &Device, n: usize) -> Result<ResidentProfile> {
             .bind_group(device, p);
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("gpu-compute resident profile"),
-                timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
-                    query_set: &set,
-                    beginning_of_pass_write_index: Some(at),
-                    end_of_pass_write_index: Some(at + 1),
-                }),
+                timestamp_writes: Some(queries.around_pass(2 * (rep * 4 + k as u32))),
             });
             pass.set_pipeline(&p.pipeline);
             pass.set_bind_group(0, &bind_group, &[]);
@@ -316,27 +344,22 @@ pub fn profile_resident(device: &Device, n: usize) -> Result<ResidentProfile> {
         }
         if inside {
             let at = 2 * (rep * 4 + 3);
-            encoder.write_timestamp(&set, at);
+            encoder.write_timestamp(&queries.set, at);
             encoder.copy_buffer_to_buffer(&input, 0, &output, 0, bytes);
-            encoder.write_timestamp(&set, at + 1);
+            encoder.write_timestamp(&queries.set, at + 1);
         }
     }
-    encoder.resolve_query_set(&set, 0..count, &resolve, 0);
-    encoder.copy_buffer_to_buffer(&resolve, 0, &read, 0, u64::from(count) * 8);
-    let mut words = vec![0.0f32; count as usize * 2];
+    queries.resolve(&mut encoder);
     let submission = device.queue.submit([encoder.finish()]);
-    read_back(device, &read, u64::from(count) * 8, submission, &mut words)?;
-    let ticks: &[u64] = bytemuck::cast_slice(&words);
-    let period_s = f64::from(device.queue.get_timestamp_period()) * 1e-9;
-    let median_of = |k: u32| {
-        let mut times: Vec<f64> = (0..RESIDENT_REPS)
-            .map(|rep| {
-                let at = (2 * (rep * 4 + k)) as usize;
-                ticks[at + 1].saturating_sub(ticks[at]) as f64 * period_s
-            })
-            .collect();
-        times.sort_by(f64::total_cmp);
-        times[times.len() / 2]
+    let times = queries.seconds(
+        device,
+        submission,
+        (0..RESIDENT_REPS * 4).map(|slot| 2 * slot),
+    )?;
+    let median_of = |k: usize| {
+        let mut mine: Vec<f64> = times.iter().skip(k).step_by(4).copied().collect();
+        mine.sort_by(f64::total_cmp);
+        mine[mine.len() / 2]
     };
     Ok(ResidentProfile {
         n,

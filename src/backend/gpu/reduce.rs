@@ -58,6 +58,34 @@ pub(crate) fn reduce(
     Ok(op.combine_pairwise(&partials))
 }
 
+/// Workgroups one reduction dispatch over `len` elements uses: one per
+/// [`WORKGROUP_SIZE`] elements, at most [`MAX_GROUPS`].
+pub(crate) fn groups_for(len: usize) -> u32 {
+    len.div_ceil(WORKGROUP_SIZE as usize).clamp(1, MAX_GROUPS) as u32
+}
+
+/// Records one reduction dispatch over `len` elements already bound into a
+/// new encoder: the workgroups write their results to `partials`, which are
+/// copied to `readback` at byte `offset`. Returns the encoder (to extend
+/// or submit) and how many results there are.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn encode_reduce_pass(
+    device: &Device,
+    pipeline: &Pipeline,
+    bind_group: &wgpu::BindGroup,
+    uniform: &wgpu::Buffer,
+    partials: &wgpu::Buffer,
+    readback: &wgpu::Buffer,
+    offset: u64,
+    len: usize,
+) -> (wgpu::CommandEncoder, usize) {
+    let groups = groups_for(len);
+    let params = Params::new(len as u32, groups * WORKGROUP_SIZE);
+    let mut encoder = encode(device, pipeline, bind_group, uniform, params, (groups, 1));
+    encoder.copy_buffer_to_buffer(partials, 0, readback, offset, u64::from(groups) * 4);
+    (encoder, groups as usize)
+}
+
 /// One reduction dispatch over `len` elements already bound: at most
 /// [`MAX_GROUPS`] workgroups write their results to `partials`, which come
 /// back through `readback`. Returns the workgroups' results.
@@ -70,20 +98,11 @@ pub(crate) fn reduce_pass(
     readback: &wgpu::Buffer,
     len: usize,
 ) -> Result<Vec<f32>> {
-    let groups = len.div_ceil(WORKGROUP_SIZE as usize).clamp(1, MAX_GROUPS);
-    let params = Params::new(len as u32, groups as u32 * WORKGROUP_SIZE);
-    let mut encoder = encode(
-        device,
-        pipeline,
-        bind_group,
-        uniform,
-        params,
-        (groups as u32, 1),
+    let (encoder, groups) = encode_reduce_pass(
+        device, pipeline, bind_group, uniform, partials, readback, 0, len,
     );
-    let bytes = (groups * 4) as u64;
-    encoder.copy_buffer_to_buffer(partials, 0, readback, 0, bytes);
     let submission = device.queue.submit([encoder.finish()]);
     let mut part = vec![0.0f32; groups];
-    read_back(device, readback, bytes, submission, &mut part)?;
+    read_back(device, readback, groups as u64 * 4, submission, &mut part)?;
     Ok(part)
 }
