@@ -33,6 +33,8 @@
 
 #[path = "support/batch_inputs.rs"]
 mod batch_inputs;
+#[path = "support/gpu_state.rs"]
+mod gpu_state;
 #[path = "support/plot.rs"]
 mod plot;
 
@@ -42,7 +44,7 @@ use gpu::io::{Batch, Job};
 use gpu::{Backend, Context, Expr, Reduce};
 use rayon::prelude::*;
 use std::hint::black_box;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 #[derive(Parser)]
 #[command(about = "Benchmark map and reduce kernels on every backend")]
@@ -79,6 +81,10 @@ struct Args {
     /// child processes sharing a fresh pipeline cache).
     #[arg(long, hide = true)]
     cold_start_probe: bool,
+    /// Internal: time the same GPU work after different histories in this
+    /// process (see `support/gpu_state.rs`).
+    #[arg(long, hide = true)]
+    gpu_state_probe: bool,
     /// Write a chart of time against size per backend (SVG), crossovers marked.
     #[arg(long, value_name = "FILE.svg")]
     plot: Option<std::path::PathBuf>,
@@ -237,28 +243,32 @@ fn fastest(rows: &[Row], kernel: &str, n: usize, mode: &str) -> Option<String> {
         .map(|r| r.backend.clone())
 }
 
-/// Median seconds of `f` and of `g`, timed alternately `reps` times each
-/// after a warm-up (in ABBA order), so that drift on a noisy machine hits
-/// both equally.
+/// Median seconds of `f` and of `g` over `reps` timed calls each, timed
+/// in alternating blocks of three (in ABBA order) so that drift on a noisy
+/// machine hits both equally. Each block starts with an untimed call, so
+/// that each side is timed in its own steady state: when `f` and `g` run on
+/// different devices, rayon's threads fall asleep during a GPU call and the
+/// GPU's queue drains during a CPU call, and waking them is a cost of
+/// switching devices, not of either call.
 fn median_pair(
     reps: usize,
     mut f: impl FnMut() -> Result<()>,
     mut g: impl FnMut() -> Result<()>,
 ) -> Result<(f64, f64)> {
-    f()?;
-    g()?;
+    const BLOCK: usize = 3;
     let (mut a, mut b) = (Vec::with_capacity(reps), Vec::with_capacity(reps));
-    // ABBA order: whichever runs second in a pair (warmer caches, or a
-    // freed buffer to reuse) alternates, so neither side is favoured.
-    for rep in 0..reps {
-        for first in [rep % 2 == 0, rep % 2 == 1] {
-            let t = Instant::now();
-            if first {
-                f()?;
-                a.push(t.elapsed().as_secs_f64());
+    for block in 0..reps.div_ceil(BLOCK) {
+        for first in [block % 2 == 0, block % 2 == 1] {
+            let (run, times): (&mut dyn FnMut() -> Result<()>, &mut Vec<f64>) = if first {
+                (&mut f, &mut a)
             } else {
-                g()?;
-                b.push(t.elapsed().as_secs_f64());
+                (&mut g, &mut b)
+            };
+            run()?;
+            for _ in 0..BLOCK.min(reps - times.len()) {
+                let t = Instant::now();
+                run()?;
+                times.push(t.elapsed().as_secs_f64());
             }
         }
     }
@@ -267,7 +277,19 @@ fn median_pair(
     Ok((a[reps / 2], b[reps / 2]))
 }
 
-/// Median seconds of `reps` timed calls, after one untimed warm-up call.
+/// Before timing `backend` (`Gpu` or `Auto`) on a hardware GPU: 0.3 s of
+/// back-to-back GPU work, so that it is timed at its working clocks. A GPU
+/// that is idle, or busy only now and then as it is between the bench's CPU
+/// lines, runs at a low clock: an H200 drops its SM clock from 1980 to
+/// 345 MHz, and its kernels then take up to three times longer
+/// (`gpu::__private::wake_gpu`; BENCHMARKS.md shows the effect).
+fn awake(backend: Backend) -> Result<()> {
+    if matches!(backend, Backend::Gpu | Backend::Auto) {
+        gpu::__private::wake_gpu(Duration::from_millis(300))?;
+    }
+    Ok(())
+}
+
 fn median(reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
     f()?;
     let mut times = Vec::with_capacity(reps);
@@ -302,6 +324,9 @@ fn main() -> Result<()> {
     }
     if args.cold_start_probe {
         return cold_start_probe();
+    }
+    if args.gpu_state_probe {
+        return gpu_state::run();
     }
     // Auto decides with this machine's figures: measured once and saved.
     let calibration = match gpu::calibration::saved() {
@@ -359,6 +384,7 @@ fn main() -> Result<()> {
             .map(|(_, a)| a.clone());
         let copy_wanted = args.kernel.is_empty() || args.kernel.iter().any(|k| k == "device_copy");
         if let Some(res) = resident.as_ref().filter(|_| copy_wanted) {
+            awake(Backend::Gpu)?;
             // The card's own copy bandwidth, the yardstick for resident kernels.
             let median_s = median(reps_for(n, Backend::Gpu, args.quick), || {
                 Ok(gpu::__private::device_copy(res)?)
@@ -377,6 +403,7 @@ fn main() -> Result<()> {
             emit(row, &mut rows);
         }
         if resident.is_some() && copy_wanted {
+            awake(Backend::Gpu)?;
             match gpu::__private::profile_resident(n) {
                 Ok(p) => {
                     for row in kernel_rows(&p) {
@@ -396,6 +423,7 @@ fn main() -> Result<()> {
             // of the kernel so that the first size shows the compile.
             let split = match k.work {
                 Work::Map(f) if backends.contains(&Backend::Gpu) => {
+                    awake(Backend::Gpu)?;
                     gpu::__private::profile_map(&gpu::Kernel::unary(f)?, &x).ok()
                 }
                 _ => None,
@@ -404,6 +432,7 @@ fn main() -> Result<()> {
             // makes a new array and waits for it, a reduction fuses the map.
             // Auto is timed alternately with the fastest forced backend.
             for (backend, res) in &arrays {
+                awake(*backend)?;
                 let reps = reps_for(n, *backend, args.quick);
                 let run = |a: &gpu::Array| -> Result<()> {
                     match k.work {
@@ -447,7 +476,17 @@ fn main() -> Result<()> {
                     n,
                     median_s,
                     bytes,
-                    chose: (*backend == Backend::Auto).then(|| res.backend().to_string()),
+                    chose: (*backend == Backend::Auto).then(|| {
+                        // An array kept on both devices chooses per operation.
+                        match k.work {
+                            Work::Map(f) => res.map(f).and_then(|m| m.eval()).map(|m| m.backend()),
+                            Work::Reduce(_, f) => res
+                                .map(f.unwrap_or(|v| v))
+                                .map(|m| gpu::__private::reduce_backend(&m)),
+                        }
+                        .unwrap_or(res.backend())
+                        .to_string()
+                    }),
                     paired_cpu_s: None,
                     extra,
                 };
@@ -463,6 +502,7 @@ fn main() -> Result<()> {
                         continue;
                     }
                 };
+                awake(backend)?;
                 let reps = reps_for(n, backend, args.quick);
                 let split = split.filter(|_| backend == Backend::Gpu);
                 // Auto is timed alternately with the fastest forced backend,
@@ -568,11 +608,15 @@ fn main() -> Result<()> {
             .filter(|(name, _)| args.kernel.is_empty() || args.kernel.iter().any(|a| a == name))
         {
             let filter: gpu::filter::Filter = text.parse()?;
+            // Small images take tens of microseconds on the CPU: more
+            // repetitions, or the medians' noise reads as regret.
             let reps_of = |backend| {
                 if backend == Backend::Scalar {
                     3
                 } else if args.quick {
                     5
+                } else if pixels <= 1 << 16 {
+                    101
                 } else {
                     11
                 }
@@ -584,6 +628,7 @@ fn main() -> Result<()> {
                 .filter_map(|&b| Some((b, Context::new(b).ok()?.image(&img).ok()?)))
                 .collect();
             for (backend, on_device) in &placed {
+                awake(*backend)?;
                 let run = |i: &gpu::Image| -> Result<()> { Ok(i.filter(&filter)?.wait()?) };
                 let best = (*backend == Backend::Auto)
                     .then(|| fastest(&rows, name, pixels, "resident"))
@@ -617,6 +662,7 @@ fn main() -> Result<()> {
                 let Ok(ctx) = Context::new(backend) else {
                     continue;
                 };
+                awake(backend)?;
                 let reps = reps_of(backend);
                 let best = (backend == Backend::Auto)
                     .then(|| fastest(&rows, name, pixels, "host"))

@@ -26,8 +26,8 @@ nvidia_icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
     lscpu | grep -E 'Model name|^CPU\(s\)'
 } 2>&1 | tee "$OUT/gpu.txt"
 
-# The steps to run (all by default): STEPS="tests sweep large batch".
-STEPS=${STEPS:-tests sweep large batch}
+# The steps to run (all by default): STEPS="tests sweep large batch probe".
+STEPS=${STEPS:-tests sweep large batch probe}
 step() { [[ " $STEPS " == *" $1 "* ]]; }
 
 if step tests; then
@@ -47,7 +47,7 @@ bench() { # name, limit in seconds, bench arguments
 }
 # Maps, reductions and filters over the default sizes (2^10..2^24, images
 # 256x256..3840x2160) in both modes, the cold start, and a chart.
-step sweep && bench sweep 170 --plot "$OUT/chart.svg" \
+step sweep && bench sweep 260 --plot "$OUT/chart.svg" \
     --kernel device_copy,map_affine,map_transcend,reduce_sum,reduce_max,sum_squares,gaussian_blur_s3,box_blur_r2,sobel,cold_start
 # Arrays large enough that the resident kernels, not the call latency,
 # decide: the fraction of the card's copy bandwidth (2^25 is one chunk, the
@@ -55,4 +55,17 @@ step sweep && bench sweep 170 --plot "$OUT/chart.svg" \
 step large && bench large 60 --kernel device_copy,map_affine,reduce_sum --n 33554432,67108864,268435456
 # The batch pipeline and its memory.
 step batch && bench batch 100 --kernel batch,batch_memory
+# The same GPU work after different histories in one process, with the
+# card's clocks sampled beside it (read only: nothing is set).
+if step probe; then
+    echo "== gpu state probe"
+    nvidia-smi --query-gpu=timestamp,pstate,clocks.sm,clocks.mem,power.draw,utilization.gpu \
+        --format=csv -lms 20 >"$OUT/clocks.csv" 2>&1 &
+    sampler=$!
+    date +%s%3N >"$OUT/probe-clock-start.txt"
+    timeout 90 ./.devbin/bench --gpu-state-probe >"$OUT/probe.jsonl" 2>&1
+    echo "probe exit $?" | tee -a "$OUT/probe.jsonl"
+    kill "$sampler"
+    cat "$OUT/probe.jsonl"
+fi
 grep -h '"kernel"' "$OUT"/*.jsonl | grep -E '"(regret|of_copy)"' | head -5

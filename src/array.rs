@@ -4,11 +4,11 @@
 //! An array is made by [`Context::array`](crate::Context::array) (or
 //! [`Context::array_from_vec`](crate::Context::array_from_vec)) and lives
 //! where that context runs kernels: in GPU buffers for `Gpu`, in host
-//! memory for `Cpu` and `Scalar`. `Auto` puts an array on a hardware GPU
-//! when the cost model estimates that a kernel on it (one read and one write
-//! per value) is faster there, launch latency included, and on the CPU
-//! otherwise: large arrays go to the GPU, small ones stay on the host. Large
-//! host arrays recycle their memory through a pool, so a loop of maps does
+//! memory for `Cpu` and `Scalar`. `Auto` asks the cost model: large arrays
+//! go to a hardware GPU, small ones stay on the host, and in between, where
+//! the faster device depends on the operation, an array is kept on both and
+//! each map or reduction on it runs where it is estimated faster (its result
+//! then lives there). Large host arrays recycle their memory through a pool, so a loop of maps does
 //! not pay the operating system's page faults on every new array.
 //!
 //! [`Array::map`] and [`Array::map2`] compute nothing: they record the
@@ -57,7 +57,9 @@ pub struct Array<T: Element = f32> {
 
 struct Inner {
     len: usize,
-    /// `Gpu`, `Cpu` or `Scalar`: where the data lives and kernels run.
+    /// `Gpu`, `Cpu` or `Scalar`: where the data lives and kernels run;
+    /// `Auto`: kept on both the host and the GPU (or a pending map of such
+    /// arrays), each operation choosing.
     backend: Backend,
     source: Source,
 }
@@ -65,7 +67,9 @@ struct Inner {
 impl Drop for Inner {
     /// Host values go back to the pool that later arrays take theirs from.
     fn drop(&mut self) {
-        if let Source::Stored(Stored::Host(values)) = &mut self.source {
+        if let Source::Stored(Stored::Host(values) | Stored::Both { host: values, .. }) =
+            &mut self.source
+        {
             HOST_POOL.give_back(std::mem::take(values));
         }
     }
@@ -85,6 +89,13 @@ enum Source {
 enum Stored {
     Host(Vec<f32>),
     Device(gpu::array::DeviceArray),
+    /// The same values on the host and a hardware GPU (`Auto`); operations
+    /// choose with `cost`, the figures of the context that made the array.
+    Both {
+        host: Vec<f32>,
+        device: gpu::array::DeviceArray,
+        cost: Arc<CostModel>,
+    },
 }
 
 impl std::fmt::Debug for Array {
@@ -103,6 +114,18 @@ impl std::fmt::Debug for Array {
 impl Array {
     pub(crate) fn stored_host(backend: Backend, values: Vec<f32>) -> Array {
         Array::new(values.len(), backend, Source::Stored(Stored::Host(values)))
+    }
+
+    pub(crate) fn stored_both(
+        host: Vec<f32>,
+        device: gpu::array::DeviceArray,
+        cost: Arc<CostModel>,
+    ) -> Array {
+        Array::new(
+            host.len(),
+            Backend::Auto,
+            Source::Stored(Stored::Both { host, device, cost }),
+        )
     }
 
     pub(crate) fn stored_device(values: gpu::array::DeviceArray) -> Array {
@@ -147,7 +170,9 @@ impl Array {
     }
 
     /// Where the values live and kernels on them run: `Gpu`, `Cpu` or
-    /// `Scalar` (never `Auto`).
+    /// `Scalar`; `Auto` for an array kept on both the host and the GPU (see
+    /// [`Context::array`](crate::Context::array)), and for maps of such
+    /// arrays until they are computed (then where they ran).
     ///
     /// ```
     /// let ctx = gpu::Context::new(gpu::Backend::Scalar)?;
@@ -155,7 +180,10 @@ impl Array {
     /// # Ok::<(), gpu::Error>(())
     /// ```
     pub fn backend(&self) -> Backend {
-        self.inner.backend
+        match &self.inner.source {
+            Source::Pending { value, .. } => value.get().map_or(self.inner.backend, Array::backend),
+            Source::Stored(_) => self.inner.backend,
+        }
     }
 
     /// Whether maps are recorded but not computed yet.
@@ -202,11 +230,12 @@ impl Array {
     pub fn map(&self, f: impl FnOnce(Expr) -> Expr) -> Result<Array> {
         let (kernel, inputs) = self.expression();
         let fused = Kernel::trace(inputs.len() as u8, |xs| f(kernel.apply(xs)))?;
-        Ok(self.pending(fused, inputs))
+        Ok(Array::pending(self.len(), fused, inputs))
     }
 
     /// `f` applied to pairs of values of `self` and `other` (same length, same
-    /// backend): recorded, computed when needed. It fuses with the pending
+    /// backend, or one of them kept on both devices): recorded, computed when
+    /// needed. It fuses with the pending
     /// maps of both while they read at most two stored arrays between them;
     /// past that, `other` is computed first (and then `self`, if still needed).
     ///
@@ -224,12 +253,15 @@ impl Array {
         let (mut kb, mut ib) = other.expression();
         let (mut ka, mut ia) = (ka, ia);
         let mut inputs = union(&ia, &ib);
+        // An operand computed apart runs where the other one lives, so that
+        // an array kept on both never meets the other device's.
+        let on = |a: &Array| Some(a.backend()).filter(|&b| b != Backend::Auto);
         if inputs.len() > 2 {
-            (kb, ib) = (Kernel::identity(), vec![other.eval()?]);
+            (kb, ib) = (Kernel::identity(), vec![other.eval_on(on(self))?]);
             inputs = union(&ia, &ib);
         }
         if inputs.len() > 2 {
-            (ka, ia) = (Kernel::identity(), vec![self.eval()?]);
+            (ka, ia) = (Kernel::identity(), vec![self.eval_on(on(&ib[0]))?]);
             inputs = union(&ia, &ib);
         }
         let pick = |of: &[Array], xs: &[Expr]| -> Vec<Expr> {
@@ -246,13 +278,20 @@ impl Array {
         let fused = Kernel::trace(inputs.len() as u8, |xs| {
             f(ka.apply(&pick(&ia, xs)), kb.apply(&pick(&ib, xs)))
         })?;
-        Ok(self.pending(fused, inputs))
+        Ok(Array::pending(self.len(), fused, inputs))
     }
 
-    fn pending(&self, kernel: Kernel, inputs: Vec<Array>) -> Array {
+    /// `kernel` over the stored `inputs`, not computed yet: on their device,
+    /// or kept-on-both (`Auto`) when every input is kept on both.
+    fn pending(len: usize, kernel: Kernel, inputs: Vec<Array>) -> Array {
+        let backend = inputs
+            .iter()
+            .map(Array::backend)
+            .find(|&b| b != Backend::Auto)
+            .unwrap_or(Backend::Auto);
         Array::new(
-            self.len(),
-            self.backend(),
+            len,
+            backend,
             Source::Pending {
                 kernel,
                 inputs,
@@ -262,7 +301,8 @@ impl Array {
     }
 
     fn check_same(&self, op: &'static str, other: &Array) -> Result<()> {
-        if self.backend() != other.backend() {
+        let (a, b) = (self.backend(), other.backend());
+        if a != b && a != Backend::Auto && b != Backend::Auto {
             return Err(Error::BackendMismatch {
                 op,
                 left: self.backend(),
@@ -292,6 +332,11 @@ impl Array {
     /// # Ok::<(), gpu::Error>(())
     /// ```
     pub fn eval(&self) -> Result<Array> {
+        self.eval_on(None)
+    }
+
+    /// [`Array::eval`], on `device` when the array is kept on both.
+    fn eval_on(&self, device: Option<Backend>) -> Result<Array> {
         let Source::Pending {
             kernel,
             inputs,
@@ -303,7 +348,11 @@ impl Array {
         if let Some(v) = value.get() {
             return Ok(v.clone());
         }
-        let computed = run_map(self.backend(), self.len(), kernel, inputs)?;
+        let backend = match self.backend() {
+            Backend::Auto => device.unwrap_or(Backend::Auto),
+            b => b,
+        };
+        let computed = run_map(backend, self.len(), kernel, inputs)?;
         Ok(value.get_or_init(|| computed).clone())
     }
 
@@ -317,7 +366,7 @@ impl Array {
     pub fn to_vec(&self) -> Result<Vec<f32>> {
         let stored = self.eval()?;
         match stored.stored() {
-            Stored::Host(v) => Ok(v.clone()),
+            Stored::Host(v) | Stored::Both { host: v, .. } => Ok(v.clone()),
             Stored::Device(d) => d.to_vec(),
         }
     }
@@ -332,7 +381,7 @@ impl Array {
     /// The device buffers of a stored GPU array (for the benchmark).
     pub(crate) fn device(&self) -> Option<&gpu::array::DeviceArray> {
         match &self.inner.source {
-            Source::Stored(Stored::Device(d)) => Some(d),
+            Source::Stored(Stored::Device(d) | Stored::Both { device: d, .. }) => Some(d),
             _ => None,
         }
     }
@@ -352,7 +401,7 @@ impl Array {
             return op.empty_result().ok_or(Error::EmptyInput { op: op.name() });
         }
         let (kernel, inputs) = self.expression();
-        Ok(match self.backend() {
+        Ok(match self.reduce_backend() {
             Backend::Gpu => {
                 let devices = device_inputs(&inputs);
                 gpu::array::DeviceArray::reduce(&kernel, &devices, op, true)?
@@ -364,6 +413,18 @@ impl Array {
                 cpu::reduce::reduce(program.as_deref(), &host_inputs(&inputs), n, op, parallel)
             }
         })
+    }
+
+    /// Where a reduction of this array (fused with its pending maps) runs.
+    pub(crate) fn reduce_backend(&self) -> Backend {
+        let (kernel, inputs) = self.expression();
+        let workload = Workload {
+            n: self.len(),
+            bytes_in: 4.0 * inputs.len() as f64,
+            bytes_out: 0.0,
+            work: kernel.work_per_element() + 1.0,
+        };
+        resolve(self.backend(), &inputs, &workload)
     }
 
     /// The sum of the values (0 for an empty array).
@@ -429,7 +490,7 @@ fn host_inputs(inputs: &[Array]) -> Vec<&[f32]> {
     inputs
         .iter()
         .map(|a| match a.stored() {
-            Stored::Host(v) => v.as_slice(),
+            Stored::Host(v) | Stored::Both { host: v, .. } => v.as_slice(),
             Stored::Device(_) => unreachable!("host backends store on the host"),
         })
         .collect()
@@ -454,8 +515,33 @@ fn cpu_parallel(n: usize, kernel: &Kernel, inputs: usize, bytes_out: f64, extra:
     CostModel::default().cpu_plan(&workload).0 > 1
 }
 
-/// Computes `kernel(inputs…)` into a new stored array on `backend`.
+/// Where an operation of `workload` on `inputs` runs: `backend`, unless it
+/// is `Auto` (every input kept on both devices), when it is the device the
+/// inputs' figures estimate faster for this workload.
+fn resolve(backend: Backend, inputs: &[Array], workload: &Workload) -> Backend {
+    if backend != Backend::Auto {
+        return backend;
+    }
+    let cost = inputs.iter().find_map(|a| match &a.inner.source {
+        Source::Stored(Stored::Both { cost, .. }) => Some(cost),
+        _ => None,
+    });
+    match cost {
+        Some(c) if c.gpu_resident_wins(workload) => Backend::Gpu,
+        _ => Backend::Cpu,
+    }
+}
+
+/// Computes `kernel(inputs…)` into a new stored array on `backend` (for
+/// `Auto`, the device [`resolve`] picks).
 fn run_map(backend: Backend, n: usize, kernel: &Kernel, inputs: &[Array]) -> Result<Array> {
+    let workload = Workload {
+        n,
+        bytes_in: 4.0 * inputs.len() as f64,
+        bytes_out: 4.0,
+        work: kernel.work_per_element(),
+    };
+    let backend = resolve(backend, inputs, &workload);
     match backend {
         Backend::Gpu => {
             let devices = device_inputs(inputs);
@@ -515,13 +601,46 @@ pub fn device_copy(array: &Array) -> Result<()> {
     }
 }
 
+/// Where a reduction of `array` runs (for the benchmark's `chose`
+/// column: an array kept on both devices chooses per operation). Not API.
+#[doc(hidden)]
+pub fn reduce_backend(array: &Array) -> Backend {
+    array.reduce_backend()
+}
+
+/// Keeps the hardware GPU busy with resident maps for `duration`, so that
+/// what is timed next runs at its working clocks: a GPU idle for a second
+/// or two lowers its clock (an H200 drops its SM clock from 1980 to
+/// 345 MHz), and its first few hundred milliseconds of work then run up to
+/// three times slower (BENCHMARKS.md). Does nothing on a software adapter
+/// or without one. For calibration and the benchmark. Not API.
+#[doc(hidden)]
+pub fn wake_gpu(duration: std::time::Duration) -> Result<()> {
+    let hardware = gpu::device::shared().is_ok_and(|d| !d.summary.is_software());
+    if !hardware {
+        return Ok(());
+    }
+    let ctx = crate::Context::new(Backend::Gpu)?;
+    let values = ctx.array(&vec![0.0f32; 1 << 24])?;
+    let start = std::time::Instant::now();
+    while start.elapsed() < duration {
+        // Several maps queued before each wait: the GPU never waits on us.
+        let mut last = values.clone();
+        for _ in 0..8 {
+            last = values.map(|v| v * 0.5 + 1.0)?.eval()?;
+        }
+        last.wait()?;
+    }
+    Ok(())
+}
+
 /// Fills a new stored array piece by piece: how the loaders stream a file
 /// into device buffers while reading it (GPU), or into host memory.
 pub(crate) struct ArrayBuilder {
     len: usize,
     filled: usize,
     backend: Backend,
-    store: Stored,
+    store: Building,
     /// Values queued for the device since the last flush.
     queued: usize,
 }
@@ -530,15 +649,22 @@ pub(crate) struct ArrayBuilder {
 /// bounds the staging memory one load holds.
 const FLUSH_VALUES: usize = 4 << 20;
 
+/// Where an [`ArrayBuilder`] puts the values (one device: loaded arrays
+/// are never kept on both).
+enum Building {
+    Host(Vec<f32>),
+    Device(gpu::array::DeviceArray),
+}
+
 impl ArrayBuilder {
     /// A builder for `len` values on `backend` (`Gpu`, `Cpu` or `Scalar`).
     pub fn new(backend: Backend, len: usize) -> Result<ArrayBuilder> {
         let store = match backend {
-            Backend::Gpu => Stored::Device(gpu::array::DeviceArray::with_len(
+            Backend::Gpu => Building::Device(gpu::array::DeviceArray::with_len(
                 gpu::device::shared()?,
                 len,
             )),
-            _ => Stored::Host({
+            _ => Building::Host({
                 let mut values = HOST_POOL.take(len);
                 values.clear();
                 values
@@ -565,8 +691,8 @@ impl ArrayBuilder {
             "more values than the array holds"
         );
         match &mut self.store {
-            Stored::Host(v) => v.extend_from_slice(values),
-            Stored::Device(d) => {
+            Building::Host(v) => v.extend_from_slice(values),
+            Building::Device(d) => {
                 d.write(self.filled, values);
                 self.queued += values.len();
                 if self.queued >= FLUSH_VALUES {
@@ -588,7 +714,7 @@ impl ArrayBuilder {
         bytes: &[u8],
         scratch: &mut Vec<f32>,
     ) {
-        if let (crate::io::NpyDtype::F32, false, Stored::Host(v)) =
+        if let (crate::io::NpyDtype::F32, false, Building::Host(v)) =
             (dtype, big_endian, &mut self.store)
         {
             let n = bytes.len() / 4;
@@ -613,8 +739,8 @@ impl ArrayBuilder {
     pub fn finish(self) -> Array {
         assert_eq!(self.filled, self.len, "every value is pushed before finish");
         match self.store {
-            Stored::Host(v) => Array::stored_host(self.backend, v),
-            Stored::Device(d) => {
+            Building::Host(v) => Array::stored_host(self.backend, v),
+            Building::Device(d) => {
                 d.flush();
                 Array::stored_device(d)
             }

@@ -49,6 +49,14 @@ pub enum Reason {
         /// The adapter's name.
         adapter: String,
     },
+    /// A new array was kept on both the host and a hardware GPU: at its
+    /// size the faster device depends on the operation (a light map or a
+    /// reduction on the CPU, heavy arithmetic on the GPU), so each
+    /// operation on it chooses (see [`Context::array`](crate::Context::array)).
+    KeptOnBoth {
+        /// The adapter's name.
+        adapter: String,
+    },
     /// The GPU would have been cheaper but the adapter is a software
     /// implementation on the CPU, which the CPU backend beats.
     GpuIsSoftware {
@@ -72,7 +80,8 @@ pub enum Reason {
 pub struct Dispatch {
     /// The call, for example `"map"` or `"map2_into"`.
     pub op: &'static str,
-    /// The backend that ran it: `Gpu`, `Cpu` or `Scalar`, never `Auto`.
+    /// The backend that ran it: `Gpu`, `Cpu` or `Scalar`; `Auto` only for
+    /// an array kept on both the host and the GPU ([`Reason::KeptOnBoth`]).
     pub backend: Backend,
     /// The backend the context was created with.
     pub requested: Backend,
@@ -88,7 +97,7 @@ pub struct Dispatch {
 impl fmt::Display for Dispatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} of {} elements on {}", self.op, self.n, self.backend)?;
-        if self.backend != Backend::Gpu {
+        if matches!(self.backend, Backend::Cpu | Backend::Scalar) {
             let s = if self.threads == 1 { "" } else { "s" };
             write!(f, " ({} thread{s})", self.threads)?;
         }
@@ -121,6 +130,12 @@ impl fmt::Display for Dispatch {
                 write!(
                     f,
                     "placed on the hardware gpu {adapter:?}: a kernel on it is estimated faster there"
+                )
+            }
+            Reason::KeptOnBoth { adapter } => {
+                write!(
+                    f,
+                    "kept on the host and the hardware gpu {adapter:?}: each operation on it runs where it is estimated faster"
                 )
             }
             Reason::GpuIsSoftware { adapter } => {
@@ -268,5 +283,124 @@ impl CostModel {
         let kernel = w.n as f64
             * ((w.bytes_in + w.bytes_out) / self.gpu_bytes_per_s).max(w.work / self.gpu_work_per_s);
         self.gpu_launch_s + kernel
+    }
+
+    /// Whether `w` on data already on both devices is estimated faster on
+    /// the GPU than on the CPU (how operations on an array kept on both
+    /// choose).
+    pub(crate) fn gpu_resident_wins(&self, w: &Workload) -> bool {
+        w.n > 0 && self.gpu_resident_seconds(w) < self.cpu_plan(w).1
+    }
+
+    /// Where `Auto` keeps a new array of `n` values made from host data,
+    /// given a hardware GPU these figures hold for:
+    /// * on the host when even heavy arithmetic (`HEAVY_MAP_WORK` per
+    ///   value) is estimated faster on the CPU;
+    /// * on the GPU when even a reduction (each value read once, no
+    ///   output) is estimated faster there, since every other operation
+    ///   moves more bytes or does more arithmetic per value;
+    /// * on both in between, where the faster device depends on the
+    ///   operation, up to `MIRROR_MAX_BYTES` (past that, where a light map
+    ///   is faster).
+    pub(crate) fn placement(&self, n: usize) -> Placement {
+        let workload = |bytes_out: f64, work: f64| Workload {
+            n,
+            bytes_in: 4.0,
+            bytes_out,
+            work,
+        };
+        let typical = workload(4.0, 2.0);
+        if !self.gpu_resident_wins(&workload(4.0, HEAVY_MAP_WORK)) {
+            Placement::Host
+        } else if self.gpu_resident_wins(&workload(0.0, 1.0)) {
+            Placement::Device
+        } else if 4 * n <= MIRROR_MAX_BYTES {
+            Placement::Both
+        } else if self.gpu_resident_wins(&typical) {
+            Placement::Device
+        } else {
+            Placement::Host
+        }
+    }
+}
+
+/// Per-value work (in `f32` additions) of the heaviest maps an array kept
+/// on both devices is kept for: about two transcendental functions.
+const HEAVY_MAP_WORK: f64 = 64.0;
+
+/// The largest array (in bytes) `Auto` keeps on both the host and the GPU.
+const MIRROR_MAX_BYTES: usize = 256 << 20;
+
+/// Where `Auto` keeps a new array (see [`CostModel::placement`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Placement {
+    /// Host memory: every operation runs on the CPU.
+    Host,
+    /// GPU memory: every operation runs on the GPU.
+    Device,
+    /// Both, each operation choosing.
+    Both,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The figures calibrated on the lent H200 with 16 cores (BENCHMARKS.md).
+    fn h200() -> CostModel {
+        CostModel {
+            cpu_threads: 16,
+            cpu_work_per_s: 19.1e9,
+            cpu_bytes_per_s: 9.9e9,
+            cpu_bytes_per_s_all: 183.3e9,
+            cpu_parallel_overhead_s: 26.9e-6,
+            gpu_launch_s: 68e-6,
+            gpu_transfer_bytes_per_s: 6.7e9,
+            gpu_bytes_per_s: 852e9,
+            gpu_work_per_s: 7319e9,
+            gpu_adapter: None,
+        }
+    }
+
+    fn map(n: usize, work: f64) -> Workload {
+        Workload {
+            n,
+            bytes_in: 4.0,
+            bytes_out: 4.0,
+            work,
+        }
+    }
+
+    #[test]
+    fn arrays_are_kept_on_both_devices_where_the_faster_one_depends_on_the_operation() {
+        let m = h200();
+        assert_eq!(m.placement(1 << 16), Placement::Host);
+        assert_eq!(m.placement(1 << 20), Placement::Both);
+        assert_eq!(m.placement(1 << 24), Placement::Device);
+        // Past the size kept on both, the typical map decides.
+        let huge = MIRROR_MAX_BYTES / 4 + 1;
+        let slow_gpu = CostModel {
+            gpu_launch_s: 1.0,
+            ..h200()
+        };
+        assert_eq!(slow_gpu.placement(huge), Placement::Host);
+    }
+
+    #[test]
+    fn operations_on_an_array_kept_on_both_choose_as_the_h200_measured() {
+        // At 2^20 on the H200 (bench, resident): sin(v) * exp(-v) took
+        // 0.12 ms on the GPU and 0.20 ms on 16 cores; v * 2 + 1 took 0.12
+        // and 0.069 ms; a sum 0.14 and 0.039 ms.
+        let m = h200();
+        let n = 1 << 20;
+        assert!(m.gpu_resident_wins(&map(n, 34.0)));
+        assert!(!m.gpu_resident_wins(&map(n, 2.0)));
+        let sum = Workload {
+            n,
+            bytes_in: 4.0,
+            bytes_out: 0.0,
+            work: 1.0,
+        };
+        assert!(!m.gpu_resident_wins(&sum));
     }
 }

@@ -154,7 +154,7 @@ pub use resident_image::Image;
 pub mod __private {
     //! Internals exposed for the crate's own tests and benches; not part of
     //! the API and free to change.
-    pub use crate::array::device_copy;
+    pub use crate::array::{device_copy, reduce_backend, wake_gpu};
     pub use crate::backend::gpu::profile::{MapProfile, ResidentProfile};
     pub use crate::io::encode_npy_f32;
 

@@ -398,6 +398,7 @@ fn child_auto_uses_the_gpu() {
     assert!(gpu::calibration::saved().is_none(), "the built-in model");
     let auto = Context::new(Backend::Auto).unwrap();
     let cpu = Context::new(Backend::Cpu).unwrap();
+    let forced_gpu = Context::new(Backend::Gpu).unwrap();
     // Small arrays stay on the CPU; large ones go to the GPU.
     let small = auto.array(&[1.0, 2.0]).unwrap();
     assert_eq!(small.backend(), Backend::Cpu);
@@ -424,6 +425,56 @@ fn child_auto_uses_the_gpu() {
     let on_cpu = cpu.array(&x).unwrap();
     let err = a.map2(&on_cpu, |p, q| p + q).unwrap_err();
     assert!(matches!(err, Error::BackendMismatch { .. }), "{err}");
+    // Between the two, an array is kept on both devices, and each
+    // operation runs where the built-in figures estimate it faster.
+    let both = (10..20)
+        .map(|p| {
+            auto.array(&crate::support::random(1 << p, 11, -2.0, 2.0))
+                .unwrap()
+        })
+        .find(|m| m.backend() == Backend::Auto)
+        .expect("some size between 2^10 and 2^19 is kept on both");
+    let d = auto.last_dispatch().unwrap();
+    assert!(matches!(d.reason, Reason::KeptOnBoth { .. }), "{d}");
+    let x = both.to_vec().unwrap();
+    let cpu_copy = cpu.array(&x).unwrap();
+    // Heavy arithmetic goes to the GPU: the same bits as the GPU backend's.
+    let heavy = |v: gpu::Expr| v.sin().exp().cos().exp();
+    let pending = both.map(heavy).unwrap();
+    assert_eq!(pending.backend(), Backend::Auto, "not computed yet");
+    let computed = pending.eval().unwrap();
+    assert_eq!(computed.backend(), Backend::Gpu);
+    assert_eq!(pending.backend(), Backend::Gpu, "where it ran");
+    assert_eq!(
+        computed.to_vec().unwrap(),
+        forced_gpu.map(&x, heavy).unwrap()
+    );
+    // A light map and a sum stay on the CPU: the CPU's bits.
+    let light = both.map(|v| v * 2.0 + 1.0).unwrap().eval().unwrap();
+    assert_eq!(light.backend(), Backend::Cpu);
+    assert_eq!(
+        light.to_vec().unwrap(),
+        cpu.map(&x, |v| v * 2.0 + 1.0).unwrap()
+    );
+    assert_eq!(both.sum().unwrap(), cpu_copy.sum().unwrap());
+    // It mixes with arrays on either device, computing on theirs.
+    let with_cpu = both.map2(&cpu_copy, |p, q| p * q).unwrap();
+    assert_eq!(with_cpu.backend(), Backend::Cpu);
+    assert_eq!(
+        with_cpu.to_vec().unwrap(),
+        cpu.map2(&x, &x, |p, q| p * q).unwrap()
+    );
+    let on_gpu_copy = forced_gpu.array(&x).unwrap();
+    let with_gpu = both
+        .map(heavy)
+        .unwrap()
+        .map2(&on_gpu_copy, |p, q| p - q)
+        .unwrap();
+    assert_eq!(with_gpu.backend(), Backend::Gpu);
+    assert_eq!(
+        with_gpu.to_vec().unwrap(),
+        forced_gpu.map(&x, |v| heavy(v) - v).unwrap()
+    );
     // A large image goes to the GPU too, and filters there like the GPU backend.
     let img = image::RgbaImage::from_fn(1024, 1024, |i, j| {
         image::Rgba([(i * 7 + j * 13) as u8, (i ^ j) as u8, (i * j) as u8, 255])
@@ -436,10 +487,9 @@ fn child_auto_uses_the_gpu() {
         auto.last_dispatch().unwrap()
     );
     let blur: gpu::filter::Filter = "box:2".parse().unwrap();
-    let forced = Context::new(Backend::Gpu).unwrap();
     assert_eq!(
         placed.filter(&blur).unwrap().to_rgba().unwrap(),
-        forced.filter(&img, &blur).unwrap()
+        forced_gpu.filter(&img, &blur).unwrap()
     );
 }
 
