@@ -14,6 +14,12 @@
 //! waited for (reductions read back only the workgroups' results): wall
 //! time per call, submission and wait included. GPU resident lines carry
 //! `of_copy`, their bandwidth over the `device_copy` line's at that size.
+//! `Auto`'s arrays of mid sizes are kept on both devices; its `chose` is
+//! where the timed operation ran.
+//!
+//! Before each GPU or `Auto` series a hardware GPU is kept busy for 0.3 s,
+//! so that it is timed at its working clocks: between the CPU lines it would
+//! otherwise sit idle and lower its clock (BENCHMARKS.md).
 //!
 //! `kernel` lines (GPU with timestamp queries) are the GPU's own clock on
 //! resident work, one chunk at most (2^25 values on most adapters): the
@@ -303,10 +309,16 @@ fn median(reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
 }
 
 fn reps_for(n: usize, backend: Backend, quick: bool) -> usize {
-    let base = if n <= 1 << 14 {
+    // Calls of microseconds on a shared machine need many repetitions
+    // before their medians settle (on the H200's host, 21 repetitions of
+    // the same CPU call at 2^18 differed by 40 % between two arrays, and
+    // 201 at 2^16 by 14 %).
+    let base = if n <= 1 << 16 {
         2001
     } else if backend == Backend::Scalar {
         5
+    } else if n <= 1 << 18 {
+        201
     } else {
         21
     };
@@ -617,8 +629,10 @@ fn main() -> Result<()> {
                     5
                 } else if pixels <= 1 << 16 {
                     101
+                } else if pixels <= 1 << 20 {
+                    51
                 } else {
-                    11
+                    21
                 }
             };
             // Resident mode: the image placed once (`gpu::Image`), each

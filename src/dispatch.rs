@@ -388,19 +388,34 @@ mod tests {
 
     #[test]
     fn operations_on_an_array_kept_on_both_choose_as_the_h200_measured() {
-        // At 2^20 on the H200 (bench, resident): sin(v) * exp(-v) took
-        // 0.12 ms on the GPU and 0.20 ms on 16 cores; v * 2 + 1 took 0.12
-        // and 0.069 ms; a sum 0.14 and 0.039 ms.
-        let m = h200();
-        let n = 1 << 20;
-        assert!(m.gpu_resident_wins(&map(n, 34.0)));
-        assert!(!m.gpu_resident_wins(&map(n, 2.0)));
-        let sum = Workload {
-            n,
-            bytes_in: 4.0,
-            bytes_out: 0.0,
-            work: 1.0,
+        // At 2^20 on the H200 (bench, resident, GPU at working clocks):
+        // sin(v) * exp(-v) took 0.082 ms on the GPU and 0.168 ms on 16
+        // cores; v * 2 + 1 took 0.078 and 0.067 ms; a sum 0.086 and
+        // 0.045 ms. The same choices with the fastest CPU calibration seen
+        // there, where the transcendental map was once sent to the CPU.
+        let transcend = crate::Kernel::unary(|v| v.sin() * (-v).exp())
+            .unwrap()
+            .work_per_element();
+        let fastest_cpu_seen = CostModel {
+            cpu_work_per_s: 35.9e9,
+            cpu_bytes_per_s_all: 270.6e9,
+            cpu_parallel_overhead_s: 20.9e-6,
+            gpu_launch_s: 75e-6,
+            gpu_bytes_per_s: 917e9,
+            gpu_work_per_s: 12308e9,
+            ..h200()
         };
-        assert!(!m.gpu_resident_wins(&sum));
+        for m in [h200(), fastest_cpu_seen] {
+            let n = 1 << 20;
+            assert!(m.gpu_resident_wins(&map(n, transcend)), "{m:?}");
+            assert!(!m.gpu_resident_wins(&map(n, 2.0)), "{m:?}");
+            let sum = Workload {
+                n,
+                bytes_in: 4.0,
+                bytes_out: 0.0,
+                work: 1.0,
+            };
+            assert!(!m.gpu_resident_wins(&sum), "{m:?}");
+        }
     }
 }
