@@ -38,8 +38,9 @@ mod sealed {
     impl Sealed for f32 {}
 }
 
-/// Values that live on one backend's device. Cloning is cheap (the data is
-/// shared); maps are lazy and fuse.
+/// Values that live on one backend's device (or, for `Auto`, on both the
+/// host and the GPU). Cloning is cheap (the data is shared); maps are lazy
+/// and fuse.
 ///
 /// ```
 /// let ctx = gpu::Context::new(gpu::Backend::Cpu)?;
@@ -171,8 +172,9 @@ impl Array {
 
     /// Where the values live and kernels on them run: `Gpu`, `Cpu` or
     /// `Scalar`; `Auto` for an array kept on both the host and the GPU (see
-    /// [`Context::array`](crate::Context::array)), and for maps of such
-    /// arrays until they are computed (then where they ran).
+    /// [`Context::array`](crate::Context::array)), and for maps that read
+    /// only such arrays until they are computed (by [`Array::eval`],
+    /// [`Array::to_vec`] or [`Array::wait`]; then where they ran).
     ///
     /// ```
     /// let ctx = gpu::Context::new(gpu::Backend::Scalar)?;
@@ -234,10 +236,13 @@ impl Array {
     }
 
     /// `f` applied to pairs of values of `self` and `other` (same length, same
-    /// backend, or one of them kept on both devices): recorded, computed when
-    /// needed. It fuses with the pending
-    /// maps of both while they read at most two stored arrays between them;
-    /// past that, `other` is computed first (and then `self`, if still needed).
+    /// backend, or one of them `Auto`: kept on both devices, or a map not yet
+    /// computed of such arrays): recorded, computed when needed. It fuses
+    /// with the pending maps of both while they read at most two stored
+    /// arrays between them; past that, `other` is computed first (and then
+    /// `self`, if still needed), on the other operand's device. Such a
+    /// computation is not kept when it was forced onto one device, so a map
+    /// of arrays kept on both stays `Auto`.
     ///
     /// ```
     /// let ctx = gpu::Context::new(gpu::Backend::Cpu)?;
@@ -248,20 +253,26 @@ impl Array {
     /// # Ok::<(), gpu::Error>(())
     /// ```
     pub fn map2(&self, other: &Array, f: impl FnOnce(Expr, Expr) -> Expr) -> Result<Array> {
-        self.check_same("map2", other)?;
-        let (ka, ia) = self.expression();
+        // The expressions first, and the check on what they read: another
+        // thread may compute a shared pending map meanwhile, and its
+        // backend is then where that ran.
+        let (mut ka, mut ia) = self.expression();
         let (mut kb, mut ib) = other.expression();
-        let (mut ka, mut ia) = (ka, ia);
+        check_pair(
+            "map2",
+            (backend_of(&ia), self.len()),
+            (backend_of(&ib), other.len()),
+        )?;
         let mut inputs = union(&ia, &ib);
         // An operand computed apart runs where the other one lives, so that
         // an array kept on both never meets the other device's.
-        let on = |a: &Array| Some(a.backend()).filter(|&b| b != Backend::Auto);
+        let on = |xs: &[Array]| Some(backend_of(xs)).filter(|&b| b != Backend::Auto);
         if inputs.len() > 2 {
-            (kb, ib) = (Kernel::identity(), vec![other.eval_on(on(self))?]);
+            (kb, ib) = (Kernel::identity(), vec![other.eval_on(on(&ia))?]);
             inputs = union(&ia, &ib);
         }
         if inputs.len() > 2 {
-            (ka, ia) = (Kernel::identity(), vec![self.eval_on(on(&ib[0]))?]);
+            (ka, ia) = (Kernel::identity(), vec![self.eval_on(on(&ib))?]);
             inputs = union(&ia, &ib);
         }
         let pick = |of: &[Array], xs: &[Expr]| -> Vec<Expr> {
@@ -278,17 +289,17 @@ impl Array {
         let fused = Kernel::trace(inputs.len() as u8, |xs| {
             f(ka.apply(&pick(&ia, xs)), kb.apply(&pick(&ib, xs)))
         })?;
+        if let [a, b] = inputs.as_slice() {
+            check_pair("map2", (a.backend(), a.len()), (b.backend(), b.len()))?;
+        }
         Ok(Array::pending(self.len(), fused, inputs))
     }
 
-    /// `kernel` over the stored `inputs`, not computed yet: on their device,
-    /// or kept-on-both (`Auto`) when every input is kept on both.
+    /// `kernel` over the stored `inputs` (on one device, or kept on both),
+    /// not computed yet: on their device, or `Auto` when every input is kept
+    /// on both.
     fn pending(len: usize, kernel: Kernel, inputs: Vec<Array>) -> Array {
-        let backend = inputs
-            .iter()
-            .map(Array::backend)
-            .find(|&b| b != Backend::Auto)
-            .unwrap_or(Backend::Auto);
+        let backend = backend_of(&inputs);
         Array::new(
             len,
             backend,
@@ -298,27 +309,6 @@ impl Array {
                 value: OnceLock::new(),
             },
         )
-    }
-
-    fn check_same(&self, op: &'static str, other: &Array) -> Result<()> {
-        let (a, b) = (self.backend(), other.backend());
-        if a != b && a != Backend::Auto && b != Backend::Auto {
-            return Err(Error::BackendMismatch {
-                op,
-                left: self.backend(),
-                right: other.backend(),
-            });
-        }
-        if self.len() != other.len() {
-            return Err(Error::LengthMismatch {
-                op,
-                left_name: "self",
-                left: self.len(),
-                right_name: "other",
-                right: other.len(),
-            });
-        }
-        Ok(())
     }
 
     /// Computes the pending maps (once; clones share the result) and returns
@@ -335,7 +325,9 @@ impl Array {
         self.eval_on(None)
     }
 
-    /// [`Array::eval`], on `device` when the array is kept on both.
+    /// [`Array::eval`], on `device` when the array is a map of arrays kept on
+    /// both. A value computed on a device it was forced onto is returned,
+    /// not kept: the array stays `Auto`.
     fn eval_on(&self, device: Option<Backend>) -> Result<Array> {
         let Source::Pending {
             kernel,
@@ -346,13 +338,19 @@ impl Array {
             return Ok(self.clone());
         };
         if let Some(v) = value.get() {
-            return Ok(v.clone());
+            if device.is_none_or(|d| d == v.backend()) {
+                return Ok(v.clone());
+            }
         }
-        let backend = match self.backend() {
+        let forced = self.inner.backend == Backend::Auto && device.is_some();
+        let backend = match self.inner.backend {
             Backend::Auto => device.unwrap_or(Backend::Auto),
             b => b,
         };
         let computed = run_map(backend, self.len(), kernel, inputs)?;
+        if forced {
+            return Ok(computed);
+        }
         Ok(value.get_or_init(|| computed).clone())
     }
 
@@ -378,7 +376,8 @@ impl Array {
         }
     }
 
-    /// The device buffers of a stored GPU array (for the benchmark).
+    /// The device buffers of a stored GPU array, or the device half of one
+    /// kept on both (for the benchmark).
     pub(crate) fn device(&self) -> Option<&gpu::array::DeviceArray> {
         match &self.inner.source {
             Source::Stored(Stored::Device(d) | Stored::Both { device: d, .. }) => Some(d),
@@ -401,7 +400,7 @@ impl Array {
             return op.empty_result().ok_or(Error::EmptyInput { op: op.name() });
         }
         let (kernel, inputs) = self.expression();
-        Ok(match self.reduce_backend() {
+        Ok(match reduce_device(&kernel, &inputs, n) {
             Backend::Gpu => {
                 let devices = device_inputs(&inputs);
                 gpu::array::DeviceArray::reduce(&kernel, &devices, op, true)?
@@ -418,13 +417,7 @@ impl Array {
     /// Where a reduction of this array (fused with its pending maps) runs.
     pub(crate) fn reduce_backend(&self) -> Backend {
         let (kernel, inputs) = self.expression();
-        let workload = Workload {
-            n: self.len(),
-            bytes_in: 4.0 * inputs.len() as f64,
-            bytes_out: 0.0,
-            work: kernel.work_per_element() + 1.0,
-        };
-        resolve(self.backend(), &inputs, &workload)
+        reduce_device(&kernel, &inputs, self.len())
     }
 
     /// The sum of the values (0 for an empty array).
@@ -515,10 +508,55 @@ fn cpu_parallel(n: usize, kernel: &Kernel, inputs: usize, bytes_out: f64, extra:
     CostModel::default().cpu_plan(&workload).0 > 1
 }
 
-/// Where an operation of `workload` on `inputs` runs: `backend`, unless it
-/// is `Auto` (every input kept on both devices), when it is the device the
-/// inputs' figures estimate faster for this workload.
-fn resolve(backend: Backend, inputs: &[Array], workload: &Workload) -> Backend {
+/// The device of stored `inputs`: the first one's that is not `Auto` (kept
+/// on both), else `Auto`.
+fn backend_of(inputs: &[Array]) -> Backend {
+    inputs
+        .iter()
+        .map(Array::backend)
+        .find(|&b| b != Backend::Auto)
+        .unwrap_or(Backend::Auto)
+}
+
+/// Whether two operands of `op`, each `(backend, length)`, can be combined:
+/// the same length, and the same backend unless one is `Auto`.
+fn check_pair(op: &'static str, left: (Backend, usize), right: (Backend, usize)) -> Result<()> {
+    let ((a, la), (b, lb)) = (left, right);
+    if a != b && a != Backend::Auto && b != Backend::Auto {
+        return Err(Error::BackendMismatch {
+            op,
+            left: a,
+            right: b,
+        });
+    }
+    if la != lb {
+        return Err(Error::LengthMismatch {
+            op,
+            left_name: "self",
+            left: la,
+            right_name: "other",
+            right: lb,
+        });
+    }
+    Ok(())
+}
+
+/// Where a reduction of `kernel(inputs…)` over `n` values runs.
+fn reduce_device(kernel: &Kernel, inputs: &[Array], n: usize) -> Backend {
+    let workload = Workload {
+        n,
+        bytes_in: 4.0 * inputs.len() as f64,
+        bytes_out: 0.0,
+        work: kernel.work_per_element() + 1.0,
+    };
+    resolve("reduce", backend_of(inputs), inputs, &workload)
+}
+
+/// Where an operation `op` of `workload` on `inputs` runs: `backend`,
+/// unless it is `Auto` (every input kept on both devices), when it is the
+/// device the inputs' figures estimate faster for this workload. That
+/// choice is a `tracing` debug event (target `gpu::dispatch`).
+fn resolve(op: &str, backend: Backend, inputs: &[Array], workload: &Workload) -> Backend {
     if backend != Backend::Auto {
         return backend;
     }
@@ -526,10 +564,24 @@ fn resolve(backend: Backend, inputs: &[Array], workload: &Workload) -> Backend {
         Source::Stored(Stored::Both { cost, .. }) => Some(cost),
         _ => None,
     });
-    match cost {
-        Some(c) if c.gpu_resident_wins(workload) => Backend::Gpu,
-        _ => Backend::Cpu,
-    }
+    let Some(cost) = cost else {
+        return Backend::Cpu;
+    };
+    let (cpu_s, gpu_s) = (
+        cost.cpu_plan(workload).1,
+        cost.gpu_resident_seconds(workload),
+    );
+    let chosen = if cost.gpu_resident_wins(workload) {
+        Backend::Gpu
+    } else {
+        Backend::Cpu
+    };
+    tracing::debug!(
+        target: "gpu::dispatch",
+        "{op} of {} values kept on both devices on {chosen}: cost model: cpu {cpu_s:.2e} s vs gpu {gpu_s:.2e} s",
+        workload.n
+    );
+    chosen
 }
 
 /// Computes `kernel(inputs…)` into a new stored array on `backend` (for
@@ -541,7 +593,7 @@ fn run_map(backend: Backend, n: usize, kernel: &Kernel, inputs: &[Array]) -> Res
         bytes_out: 4.0,
         work: kernel.work_per_element(),
     };
-    let backend = resolve(backend, inputs, &workload);
+    let backend = resolve("map", backend, inputs, &workload);
     match backend {
         Backend::Gpu => {
             let devices = device_inputs(inputs);
@@ -659,6 +711,7 @@ enum Building {
 impl ArrayBuilder {
     /// A builder for `len` values on `backend` (`Gpu`, `Cpu` or `Scalar`).
     pub fn new(backend: Backend, len: usize) -> Result<ArrayBuilder> {
+        debug_assert_ne!(backend, Backend::Auto, "loaded arrays live on one device");
         let store = match backend {
             Backend::Gpu => Building::Device(gpu::array::DeviceArray::with_len(
                 gpu::device::shared()?,

@@ -53,6 +53,8 @@ pub enum Reason {
     /// size the faster device depends on the operation (a light map or a
     /// reduction on the CPU, heavy arithmetic on the GPU), so each
     /// operation on it chooses (see [`Context::array`](crate::Context::array)).
+    /// Those choices are `tracing` debug events (target `gpu::dispatch`),
+    /// not records of a context: an array belongs to none.
     KeptOnBoth {
         /// The adapter's name.
         adapter: String,
@@ -88,7 +90,7 @@ pub struct Dispatch {
     /// Elements processed.
     pub n: usize,
     /// CPU threads used (1 for the scalar backend and single-threaded CPU
-    /// calls; 0 for the GPU).
+    /// calls; 0 for the GPU and for an array kept on both devices).
     pub threads: usize,
     /// Why this backend.
     pub reason: Reason,

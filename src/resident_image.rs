@@ -1,9 +1,11 @@
 //! [`Image`]: an RGBA8 image that lives on a backend's device, so that
 //! filters applied one after another never bring it back to the host.
 //!
-//! Made by [`Context::image`](crate::Context::image), it lives where arrays
-//! do (see [`Context::array`](crate::Context::array)): a GPU buffer for
-//! `Gpu`, host memory for `Cpu` and `Scalar`. [`Image::filter`] returns a
+//! Made by [`Context::image`](crate::Context::image), it lives where the
+//! context runs kernels: a GPU buffer for `Gpu`, host memory for `Cpu` and
+//! `Scalar`. `Auto` places it once, on one device, by the cost of a small
+//! Gaussian blur on it (images are never kept on both devices, unlike
+//! mid-size arrays). [`Image::filter`] returns a
 //! new image on the same device (GPU filters are queued and not waited
 //! for); [`Image::to_rgba`] reads it back.
 

@@ -475,6 +475,30 @@ fn child_auto_uses_the_gpu() {
         with_gpu.to_vec().unwrap(),
         forced_gpu.map(&x, |v| heavy(v) - v).unwrap()
     );
+    // A map of two arrays kept on both, computed early for a map2 with a GPU
+    // array, is not pinned to the GPU: it still mixes with CPU arrays.
+    let halves: Vec<f32> = x.iter().map(|v| v * 0.5).collect();
+    let other = auto.array(&halves).unwrap();
+    assert_eq!(other.backend(), Backend::Auto);
+    let p = both.map2(&other, |a, b| a + b).unwrap();
+    let times_gpu = on_gpu_copy.map2(&p, |g, q| g * q).unwrap();
+    assert_eq!(times_gpu.backend(), Backend::Gpu);
+    assert_eq!(
+        p.backend(),
+        Backend::Auto,
+        "not pinned by the forced computation"
+    );
+    let minus_cpu = p.map2(&cpu_copy, |q, c| q - c).unwrap();
+    assert_eq!(minus_cpu.backend(), Backend::Cpu);
+    let p_values = cpu.map2(&x, &halves, |a, b| a + b).unwrap();
+    assert_eq!(
+        minus_cpu.to_vec().unwrap(),
+        cpu.map2(&p_values, &x, |q, c| q - c).unwrap()
+    );
+    assert_eq!(
+        times_gpu.to_vec().unwrap(),
+        cpu.map2(&x, &p_values, |g, q| g * q).unwrap()
+    );
     // A large image goes to the GPU too, and filters there like the GPU backend.
     let img = image::RgbaImage::from_fn(1024, 1024, |i, j| {
         image::Rgba([(i * 7 + j * 13) as u8, (i ^ j) as u8, (i * j) as u8, 255])

@@ -215,10 +215,13 @@ fn auto_places_arrays_by_the_resident_cost_model() {
     };
     let gpu_wins = m.gpu_resident_seconds(&w) < m.cpu_plan(&w).1;
     match gpu::adapter() {
-        Ok(info) if !info.is_software() && gpu_wins => {
-            assert_eq!(big.backend(), Backend::Gpu, "{d}");
-            assert!(matches!(d.reason, Reason::DeviceResident { .. }), "{d}");
-        }
+        // Where a reduction would still be faster on the CPU, the array is
+        // kept on both devices instead.
+        Ok(info) if !info.is_software() && gpu_wins => match big.backend() {
+            Backend::Gpu => assert!(matches!(d.reason, Reason::DeviceResident { .. }), "{d}"),
+            Backend::Auto => assert!(matches!(d.reason, Reason::KeptOnBoth { .. }), "{d}"),
+            other => panic!("{other}: {d}"),
+        },
         Ok(info) if info.is_software() && gpu_wins => {
             assert_eq!(big.backend(), Backend::Cpu, "{d}");
             assert!(matches!(d.reason, Reason::GpuIsSoftware { .. }), "{d}");

@@ -95,9 +95,10 @@ pub struct Loader {
 }
 
 impl Loader {
-    /// A loader whose arrays live on `backend` (see
-    /// [`Context::array`] for where `Auto` puts them), loading 8 sources at
-    /// a time. An error if `backend` is `Gpu` and there is no adapter.
+    /// A loader whose arrays live on `backend`, loading 8 sources at a
+    /// time. `Auto` puts each array on one device, where a light map on it
+    /// is estimated faster (loaded arrays are never kept on both devices,
+    /// unlike those of [`Context::array`]). An error if `backend` is `Gpu` and there is no adapter.
     ///
     /// ```
     /// let loader = gpu::io::Loader::new(gpu::Backend::Scalar)?;
