@@ -6,7 +6,12 @@
 //! rate (a kernel on cache-resident data) and memory bandwidth, all threads'
 //! memory bandwidth, the cost of fanning out to rayon's pool, and, where a
 //! hardware GPU exists, its call latency, host-device transfer rate, device
-//! memory bandwidth and arithmetic rate. The figures are saved as JSON in
+//! memory bandwidth and arithmetic rate. The GPU is first kept busy for
+//! 0.3 s: an idle GPU lowers its clock (an H200's SM clock falls from 1980
+//! to 345 MHz) and would be measured up to three times slower than it runs
+//! under load. Bandwidths are the fastest of several runs, since
+//! interference from the rest of the machine only ever adds time. The
+//! figures are saved as JSON in
 //! `<cache dir>/gpu-compute/` (`GPU_COMPUTE_CACHE_DIR` overrides the folder)
 //! under a name derived from the hardware key: CPU model, thread count,
 //! SIMD level and this library's version. The GPU's figures are used only
