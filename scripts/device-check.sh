@@ -68,4 +68,14 @@ if step probe; then
     kill "$sampler"
     cat "$OUT/probe.jsonl"
 fi
+# Auto's regret: the points over 10 % in each mode, and how many there were.
+if [[ -f $OUT/sweep.jsonl ]]; then
+    echo "== regret over 10 % (sweep)"
+    grep '"regret"' "$OUT/sweep.jsonl" | awk '
+        { match($0, /"mode": "[a-z]+"/); mode = substr($0, RSTART + 9, RLENGTH - 10)
+          match($0, /"regret": -?[0-9.]+/); r = substr($0, RSTART + 10, RLENGTH - 10) + 0
+          total[mode]++
+          if (r > 0.10) { over[mode]++; print } }
+        END { for (m in total) printf "%s: %d of %d over 10 %%\n", m, over[m] + 0, total[m] }'
+fi
 grep -h '"kernel"' "$OUT"/*.jsonl | grep -E '"(regret|of_copy)"' | head -5
