@@ -296,6 +296,7 @@ fn awake(backend: Backend) -> Result<()> {
     Ok(())
 }
 
+/// Median seconds of `reps` timed calls, after one untimed warm-up call.
 fn median(reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
     f()?;
     let mut times = Vec::with_capacity(reps);

@@ -8,8 +8,9 @@
 //! go to a hardware GPU, small ones stay on the host, and in between, where
 //! the faster device depends on the operation, an array is kept on both and
 //! each map or reduction on it runs where it is estimated faster (its result
-//! then lives there). Large host arrays recycle their memory through a pool, so a loop of maps does
-//! not pay the operating system's page faults on every new array.
+//! then lives there). Large host arrays recycle their memory through a pool,
+//! so a loop of maps does not pay the operating system's page faults on
+//! every new array.
 //!
 //! [`Array::map`] and [`Array::map2`] compute nothing: they record the
 //! kernel over the arrays they read. A chain of maps is one expression over
@@ -414,12 +415,6 @@ impl Array {
         })
     }
 
-    /// Where a reduction of this array (fused with its pending maps) runs.
-    pub(crate) fn reduce_backend(&self) -> Backend {
-        let (kernel, inputs) = self.expression();
-        reduce_device(&kernel, &inputs, self.len())
-    }
-
     /// The sum of the values (0 for an empty array).
     ///
     /// ```
@@ -543,23 +538,29 @@ fn check_pair(op: &'static str, left: (Backend, usize), right: (Backend, usize))
 
 /// Where a reduction of `kernel(inputs…)` over `n` values runs.
 fn reduce_device(kernel: &Kernel, inputs: &[Array], n: usize) -> Backend {
-    let workload = Workload {
+    resolve("reduce", backend_of(inputs), inputs, || Workload {
         n,
         bytes_in: 4.0 * inputs.len() as f64,
         bytes_out: 0.0,
         work: kernel.work_per_element() + 1.0,
-    };
-    resolve("reduce", backend_of(inputs), inputs, &workload)
+    })
 }
 
-/// Where an operation `op` of `workload` on `inputs` runs: `backend`,
-/// unless it is `Auto` (every input kept on both devices), when it is the
-/// device the inputs' figures estimate faster for this workload. That
-/// choice is a `tracing` debug event (target `gpu::dispatch`).
-fn resolve(op: &str, backend: Backend, inputs: &[Array], workload: &Workload) -> Backend {
+/// Where an operation `op` on `inputs` runs: `backend`, unless it is `Auto`
+/// (every input kept on both devices), when it is the device the inputs'
+/// figures estimate faster for the operation's `workload` (only then
+/// worked out). That choice is a `tracing` debug event (target
+/// `gpu::dispatch`).
+fn resolve(
+    op: &str,
+    backend: Backend,
+    inputs: &[Array],
+    workload: impl FnOnce() -> Workload,
+) -> Backend {
     if backend != Backend::Auto {
         return backend;
     }
+    let workload = &workload();
     let cost = inputs.iter().find_map(|a| match &a.inner.source {
         Source::Stored(Stored::Both { cost, .. }) => Some(cost),
         _ => None,
@@ -587,13 +588,12 @@ fn resolve(op: &str, backend: Backend, inputs: &[Array], workload: &Workload) ->
 /// Computes `kernel(inputs…)` into a new stored array on `backend` (for
 /// `Auto`, the device [`resolve`] picks).
 fn run_map(backend: Backend, n: usize, kernel: &Kernel, inputs: &[Array]) -> Result<Array> {
-    let workload = Workload {
+    let backend = resolve("map", backend, inputs, || Workload {
         n,
         bytes_in: 4.0 * inputs.len() as f64,
         bytes_out: 4.0,
         work: kernel.work_per_element(),
-    };
-    let backend = resolve("map", backend, inputs, &workload);
+    });
     match backend {
         Backend::Gpu => {
             let devices = device_inputs(inputs);
@@ -657,7 +657,8 @@ pub fn device_copy(array: &Array) -> Result<()> {
 /// column: an array kept on both devices chooses per operation). Not API.
 #[doc(hidden)]
 pub fn reduce_backend(array: &Array) -> Backend {
-    array.reduce_backend()
+    let (kernel, inputs) = array.expression();
+    reduce_device(&kernel, &inputs, array.len())
 }
 
 /// Keeps the hardware GPU busy with resident maps for `duration`, so that

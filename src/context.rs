@@ -116,7 +116,7 @@ impl Context {
     ///   estimated faster;
     /// * large ones go to the GPU, where even a reduction is estimated
     ///   faster;
-    /// * in between (on an H200 with 16 cores, about 2^18 to 2^21 values),
+    /// * in between (on an H200 with 16 cores, about 2^19 to 2^22 values),
     ///   the faster device depends on the operation: a light map or a
     ///   reduction on the CPU, transcendental functions on the GPU. Such an
     ///   array is kept on both (twice the memory, up to 256 MiB of values;
@@ -132,22 +132,21 @@ impl Context {
     /// # Ok::<(), gpu::Error>(())
     /// ```
     pub fn array(&self, values: &[f32]) -> Result<Array> {
-        match self.place_values(values.len()) {
-            (Backend::Gpu, _) => Ok(Array::stored_device(gpu::array::DeviceArray::upload(
+        let host_copy = || {
+            let mut stored = crate::host_pool::HOST_POOL.take(values.len());
+            stored.copy_from_slice(values);
+            stored
+        };
+        let upload = || {
+            Ok(gpu::array::DeviceArray::upload(
                 gpu::device::shared()?,
                 values,
-            ))),
-            (Backend::Auto, Some(cost)) => {
-                let mut host = crate::host_pool::HOST_POOL.take(values.len());
-                host.copy_from_slice(values);
-                let device = gpu::array::DeviceArray::upload(gpu::device::shared()?, values);
-                Ok(Array::stored_both(host, device, cost))
-            }
-            (backend, _) => {
-                let mut stored = crate::host_pool::HOST_POOL.take(values.len());
-                stored.copy_from_slice(values);
-                Ok(Array::stored_host(backend, stored))
-            }
+            ))
+        };
+        match self.place_values(values.len()) {
+            (Backend::Gpu, _) => Ok(Array::stored_device(upload()?)),
+            (Backend::Auto, Some(cost)) => Ok(Array::stored_both(host_copy(), upload()?, cost)),
+            (backend, _) => Ok(Array::stored_host(backend, host_copy())),
         }
     }
 

@@ -16,15 +16,9 @@ fn unix_ms() -> u128 {
         .map_or(0, |d| d.as_millis())
 }
 
-fn median_ms(reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
-    let mut t = Vec::with_capacity(reps);
-    for _ in 0..reps {
-        let s = Instant::now();
-        f()?;
-        t.push(s.elapsed().as_secs_f64() * 1e3);
-    }
-    t.sort_by(f64::total_cmp);
-    Ok(t[reps / 2])
+/// The bench's median, in milliseconds.
+fn median_ms(reps: usize, f: impl FnMut() -> Result<()>) -> Result<f64> {
+    Ok(super::median(reps, f)? * 1e3)
 }
 
 /// Runs the probe and prints its lines.
