@@ -52,6 +52,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> Result<ExitCode> {
+    keep_memory_bounded();
     let args = Args::parse();
     let base = std::env::temp_dir().join("gpu-compute-batch");
     let (inputs, out_dir) = match (&args.input, &args.output) {
@@ -114,4 +115,19 @@ async fn main() -> Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// glibc raises its mmap threshold the first time a large buffer is freed,
+/// and from then on keeps freed image buffers in its heaps, scattered across
+/// threads: over a long batch the process's memory then grows with the
+/// number of files, though what it holds does not (BENCHMARKS.md, batch
+/// pipeline). A fixed threshold hands buffers of 64 KiB and more back to
+/// the system when they are freed.
+fn keep_memory_bounded() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes the allocator's settings, under its
+    // own lock.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 64 * 1024);
+    }
 }

@@ -41,6 +41,8 @@
 mod batch_inputs;
 #[path = "support/gpu_state.rs"]
 mod gpu_state;
+#[path = "support/live_heap.rs"]
+mod live_heap;
 #[path = "support/plot.rs"]
 mod plot;
 
@@ -1009,6 +1011,10 @@ fn batch_rows(args: &Args, backends: &[Backend]) -> Result<Vec<Row>> {
                         "peak_rss_mib",
                         format!("{:.1}", field("peak_rss_bytes")? / (1u64 << 20) as f64),
                     ),
+                    (
+                        "peak_heap_mib",
+                        format!("{:.1}", field("peak_heap_bytes")? / (1u64 << 20) as f64),
+                    ),
                 ],
             });
         }
@@ -1031,13 +1037,15 @@ fn rss_probe(count: usize) -> Result<()> {
     let batch = Batch::new(Job::Filters(chain), base.join(format!("small-out-{count}")))
         .backend(Backend::Cpu)
         .concurrency(BATCH_CONCURRENCY);
+    live_heap::start();
     let rt = tokio::runtime::Runtime::new()?;
     let summary = rt.block_on(batch.run(inputs, |_| {}))?;
     anyhow::ensure!(summary.failed.is_empty(), "{summary}");
+    let heap = live_heap::peak_bytes();
 
     let (_, peak) = batch_inputs::usage().ok_or_else(|| anyhow::anyhow!("no getrusage here"))?;
     println!(
-        "peak_rss_bytes {peak} wall_s {} bytes {}",
+        "peak_rss_bytes {peak} peak_heap_bytes {heap} wall_s {} bytes {}",
         summary.wall.as_secs_f64(),
         8 * pixels
     );

@@ -187,6 +187,29 @@ impl Image {
             Pixels::Device(d) => d.download(),
         }
     }
+
+    /// The pixels, on the host, like [`Image::to_rgba`]; on the host
+    /// backends this moves them out without a copy when no clone of the
+    /// image shares them.
+    ///
+    /// ```
+    /// let ctx = gpu::Context::new(gpu::Backend::Cpu)?;
+    /// let img = image::RgbaImage::from_pixel(2, 1, image::Rgba([1, 2, 3, 4]));
+    /// let inverted = ctx.image(&img)?.filter(&"invert".parse()?)?;
+    /// assert_eq!(inverted.into_rgba()?.get_pixel(0, 0).0, [254, 253, 252, 4]);
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
+    pub fn into_rgba(self) -> Result<RgbaImage> {
+        match Arc::try_unwrap(self.pixels) {
+            Ok(Pixels::Host(img)) => Ok(img),
+            Ok(Pixels::Device(d)) => d.download(),
+            Err(shared) => Image {
+                pixels: shared,
+                ..self
+            }
+            .to_rgba(),
+        }
+    }
 }
 
 fn is_empty(img: &RgbaImage) -> bool {

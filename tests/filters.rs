@@ -259,6 +259,12 @@ pub fn resident_images_match_host_calls(ctx: &Context) {
         want
     );
     assert_eq!(resident.to_rgba().unwrap(), img, "the input is unchanged");
+    // into_rgba: moved out when unique, copied when a clone shares it.
+    let shared = resident.clone();
+    assert_eq!(shared.into_rgba().unwrap(), img, "a shared image");
+    assert_eq!(resident.to_rgba().unwrap(), img, "the clone's pixels stay");
+    let unique = resident.filter_chain(&chain).unwrap();
+    assert_eq!(unique.into_rgba().unwrap(), want, "a unique image");
     for (w, h) in [(0, 0), (0, 5), (1, 1), (7, 1)] {
         let small = RgbaImage::from_pixel(w, h, image::Rgba([1, 2, 3, 4]));
         let out = ctx.image(&small).unwrap().filter_chain(&chain).unwrap();

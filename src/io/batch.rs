@@ -375,7 +375,7 @@ async fn process(
     };
     let compute = move || match (&*job, item) {
         (Job::Filters(chain), Item::Image(img)) => {
-            Ok(Computed::Image(img.filter_chain(chain)?.to_rgba()?))
+            Ok(Computed::Image(img.filter_chain(chain)?.into_rgba()?))
         }
         (
             Job::Map(kernel),

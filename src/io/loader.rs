@@ -226,7 +226,9 @@ impl Loader {
         mut reader: R,
         size: Option<u64>,
     ) -> Result<Item> {
-        let mut buf = Vec::with_capacity(PIECE.min(size.unwrap_or(PIECE as u64) as usize));
+        // A file of known size is read into a buffer of its size (and one
+        // byte to see its end); a stream, in pieces.
+        let mut buf = Vec::with_capacity(PIECE.min(size.map_or(PIECE, |s| s as usize + 1)));
         // Enough bytes to recognise the format (a stream may deliver fewer).
         while buf.len() < 8 {
             if read_piece(&mut reader, &mut buf, name).await? == 0 {
@@ -242,6 +244,9 @@ impl Loader {
         };
         match format {
             Format::Image => {
+                if let Some(size) = size {
+                    buf.reserve_exact((size as usize + 1).saturating_sub(buf.len()));
+                }
                 while read_piece(&mut reader, &mut buf, name).await? > 0 {}
                 let owned = name.to_string();
                 let ctx = self.ctx.clone();
@@ -414,13 +419,16 @@ impl Loader {
 }
 
 /// Reads up to [`PIECE`] more bytes onto the end of `buf` (into its spare
-/// capacity: nothing is zeroed first); 0 at the end.
+/// capacity: nothing is zeroed first, and `buf` only grows when it is
+/// full); 0 at the end.
 async fn read_piece<R: AsyncRead + Unpin>(
     reader: &mut R,
     buf: &mut Vec<u8>,
     name: &str,
 ) -> Result<usize> {
-    buf.reserve(PIECE);
+    if buf.len() == buf.capacity() {
+        buf.reserve(PIECE);
+    }
     let spare = buf.capacity() - buf.len();
     let mut limited = (&mut *reader).take(spare.min(PIECE) as u64);
     limited.read_buf(buf).await.map_err(|e| file_error(name, e))
@@ -455,5 +463,42 @@ pub(crate) fn file_error(name: &str, reason: impl std::fmt::Display) -> Error {
     Error::File {
         path: name.to_string(),
         reason: reason.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A read fills the buffer's spare capacity before growing it, so that
+    /// a file read into a buffer of its size is never copied into a larger
+    /// one.
+    #[test]
+    fn reads_fill_the_spare_capacity_first() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let data: Vec<u8> = (0..=255).collect();
+        let mut reader = std::io::Cursor::new(data.clone());
+        let mut buf = Vec::with_capacity(data.len() + 1);
+        let capacity = buf.capacity();
+        let read = rt.block_on(read_piece(&mut reader, &mut buf, "x")).unwrap();
+        assert_eq!((read, buf.capacity()), (data.len(), capacity));
+        let end = rt.block_on(read_piece(&mut reader, &mut buf, "x")).unwrap();
+        assert_eq!(
+            (end, buf.capacity()),
+            (0, capacity),
+            "the end, seen with one spare byte"
+        );
+        assert_eq!(buf, data);
+        // A full buffer grows by a piece.
+        let mut reader = std::io::Cursor::new(vec![7u8; 10]);
+        let mut full = vec![1u8; 4];
+        full.shrink_to_fit();
+        let read = rt
+            .block_on(read_piece(&mut reader, &mut full, "x"))
+            .unwrap();
+        assert_eq!(read, 10);
+        assert!(full.capacity() >= 4 + PIECE);
     }
 }
