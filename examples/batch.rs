@@ -50,10 +50,13 @@ struct Args {
     count: usize,
 }
 
-#[tokio::main]
-async fn main() -> Result<ExitCode> {
+fn main() -> Result<ExitCode> {
     keep_memory_bounded();
     let args = Args::parse();
+    batch_inputs::runtime(args.concurrency.max(1))?.block_on(run(args))
+}
+
+async fn run(args: Args) -> Result<ExitCode> {
     let base = std::env::temp_dir().join("gpu-compute-batch");
     let (inputs, out_dir) = match (&args.input, &args.output) {
         (Some(i), Some(o)) => (batch_inputs::files_in(i)?, o.clone()),

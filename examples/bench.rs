@@ -1038,7 +1038,7 @@ fn rss_probe(count: usize) -> Result<()> {
         .backend(Backend::Cpu)
         .concurrency(BATCH_CONCURRENCY);
     live_heap::start();
-    let rt = tokio::runtime::Runtime::new()?;
+    let rt = batch_inputs::runtime(BATCH_CONCURRENCY)?;
     let summary = rt.block_on(batch.run(inputs, |_| {}))?;
     anyhow::ensure!(summary.failed.is_empty(), "{summary}");
     let heap = live_heap::peak_bytes();

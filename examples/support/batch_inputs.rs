@@ -57,6 +57,20 @@ pub fn files_in(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// A tokio runtime for a batch with `concurrency` files in flight. Its
+/// blocking pool, which waits on file reads and writes (and on the GPU),
+/// is capped at two threads per file in flight and two more: uncapped,
+/// tokio starts a thread whenever none is idle at that instant, and over a
+/// long batch the pool creeps up (17 threads in all after 32 small files,
+/// 26 after 1024), each with its stack and its share of the allocator's
+/// heaps.
+pub fn runtime(concurrency: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(2 * concurrency + 2)
+        .build()
+}
+
 /// User plus system CPU time of this process so far, and its peak resident
 /// memory in bytes (Linux; `None` elsewhere). The peak is the kernel's
 /// high-water mark for this program (`VmHWM`): unlike `getrusage`'s
