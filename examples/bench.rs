@@ -914,7 +914,7 @@ fn batch_rows(args: &Args, backends: &[Backend]) -> Result<Vec<Row>> {
             let (p, p_busy) = measured(&|| rt.block_on(batch.run(inputs.clone(), |_| {})))?;
             pipeline.push(p.wall.as_secs_f64());
             busy.extend(p_busy);
-            stages.push(p.stages);
+            stages.push((p.wall.as_secs_f64(), p.stages));
         }
         let median_of = |v: &mut Vec<f64>| {
             v.sort_by(f64::total_cmp);
@@ -948,13 +948,22 @@ fn batch_rows(args: &Args, backends: &[Backend]) -> Result<Vec<Row>> {
         if !busy.is_empty() {
             extra.push(("cpu_busy", format!("{:.3}", median_of(&mut busy))));
         }
-        let stage = stages[stages.len() / 2];
-        extra.push(("stage_read_s", format!("{:.3}", stage.read.as_secs_f64())));
-        extra.push((
-            "stage_compute_s",
-            format!("{:.3}", stage.compute.as_secs_f64()),
-        ));
-        extra.push(("stage_write_s", format!("{:.3}", stage.write.as_secs_f64())));
+        // The stages of the round with the median wall time: each stage's
+        // time summed over files, and the part of it a worker was busy.
+        let stage = stages
+            .iter()
+            .find(|(wall, _)| *wall == pipe)
+            .map_or_else(Default::default, |&(_, s)| s);
+        for (name, secs) in [
+            ("stage_read_s", stage.read),
+            ("stage_read_busy_s", stage.read_busy),
+            ("stage_compute_s", stage.compute),
+            ("stage_compute_busy_s", stage.compute_busy),
+            ("stage_write_s", stage.write),
+            ("stage_write_busy_s", stage.write_busy),
+        ] {
+            extra.push((name, format!("{:.3}", secs.as_secs_f64())));
+        }
         rows.push(row("pipeline", pipe, extra));
     }
     // Peak memory against the number of files, each count in a fresh process;

@@ -12,6 +12,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 
 /// A fresh, empty folder for one test.
@@ -485,6 +486,15 @@ fn batch_reports_failures_and_the_others_finish() {
         .unwrap();
         assert_eq!(reports, 12);
         assert_eq!(summary.succeeded, 10, "{summary}");
+        // Each stage's busy time is part of its time, and every stage did work.
+        let s = summary.stages;
+        for (busy, all) in [
+            (s.read_busy, s.read),
+            (s.compute_busy, s.compute),
+            (s.write_busy, s.write),
+        ] {
+            assert!(busy > Duration::ZERO && busy <= all, "{s:?}");
+        }
         let mut failed: Vec<String> = summary
             .failed
             .iter()

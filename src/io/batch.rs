@@ -31,7 +31,7 @@
 //! is started, and writes already under way finish or leave nothing (no
 //! partial files).
 
-use super::cpu_task::{on_cores, waiting};
+use super::cpu_task::{on_cores, timed, waiting};
 use super::image_file::{encode, write_atomic};
 use super::loader::{file_error, Format, Item, Loader};
 use super::npy;
@@ -67,7 +67,9 @@ pub struct FileReport {
 }
 
 /// Time spent in each stage, summed over files (stages of different files
-/// overlap, so the sum can exceed the wall time).
+/// overlap, so the sum can exceed the wall time). Each stage's time runs
+/// from its start to its end, waits for the disk and for a free core
+/// included; its busy time is the part a worker spent on it.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct StageTimes {
     /// Reading and decoding.
@@ -76,6 +78,30 @@ pub struct StageTimes {
     pub compute: Duration,
     /// Encoding and writing.
     pub write: Duration,
+    /// Of `read`, decoding images or converting values (reading itself,
+    /// on tokio, not included).
+    pub read_busy: Duration,
+    /// Of `compute`, the filters or the map, from when a worker took them
+    /// up (on the GPU, the wait for its results included). A filter splits
+    /// its image across the cores, and the worker that waits for the other
+    /// parts meanwhile runs other queued work (rayon's work stealing), so
+    /// this includes some decoding and encoding of other files (which run
+    /// whole on one worker: their busy times are their own).
+    pub compute_busy: Duration,
+    /// Of `write`, encoding, and the write call (which waits for the disk
+    /// to confirm the file).
+    pub write_busy: Duration,
+}
+
+impl std::ops::AddAssign for StageTimes {
+    fn add_assign(&mut self, other: StageTimes) {
+        self.read += other.read;
+        self.compute += other.compute;
+        self.write += other.write;
+        self.read_busy += other.read_busy;
+        self.compute_busy += other.compute_busy;
+        self.write_busy += other.write_busy;
+    }
 }
 
 /// What a batch did.
@@ -93,15 +119,19 @@ pub struct BatchSummary {
 
 impl std::fmt::Display for BatchSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = &self.stages;
         write!(
             f,
-            "{} succeeded, {} failed in {:.2} s (read {:.2} s, compute {:.2} s, write {:.2} s summed over files)",
+            "{} succeeded, {} failed in {:.2} s (summed over files, busy of all: read {:.2} of {:.2} s, compute {:.2} of {:.2} s, write {:.2} of {:.2} s)",
             self.succeeded,
             self.failed.len(),
             self.wall.as_secs_f64(),
-            self.stages.read.as_secs_f64(),
-            self.stages.compute.as_secs_f64(),
-            self.stages.write.as_secs_f64()
+            s.read_busy.as_secs_f64(),
+            s.read.as_secs_f64(),
+            s.compute_busy.as_secs_f64(),
+            s.compute.as_secs_f64(),
+            s.write_busy.as_secs_f64(),
+            s.write.as_secs_f64()
         )
     }
 }
@@ -215,9 +245,8 @@ impl Batch {
             .map(|path| {
                 let loader = loader.clone();
                 async move {
-                    let t = Instant::now();
-                    let item = loader.load_path(&path).await;
-                    (path, item, t.elapsed())
+                    let (item, read) = timed_load(&loader, &path).await;
+                    (path, item, read)
                 }
             })
             .buffer_unordered(n);
@@ -242,9 +271,8 @@ impl Batch {
         let start = Instant::now();
         let (loader, inputs, mut summary) = self.begin(inputs, &mut on_file)?;
         for path in inputs {
-            let t = Instant::now();
-            let item = loader.load_path(&path).await;
-            let (report, stages) = self.finish(path, item, t.elapsed()).await;
+            let (item, read) = timed_load(&loader, &path).await;
+            let (report, stages) = self.finish(path, item, read).await;
             summary.add(&report, stages);
             on_file(&report);
         }
@@ -252,18 +280,15 @@ impl Batch {
         Ok(summary)
     }
 
-    /// The compute and write stages of one loaded file (`read` is how long
-    /// loading took), and its report.
+    /// The compute and write stages of one loaded file (`read` holds how
+    /// long loading took), and its report.
     async fn finish(
         &self,
         path: PathBuf,
         item: Result<Item>,
-        read: Duration,
+        read: StageTimes,
     ) -> (FileReport, StageTimes) {
-        let mut stages = StageTimes {
-            read,
-            ..StageTimes::default()
-        };
+        let mut stages = read;
         let output = self.output_for(&path);
         let result = match (item, &output) {
             (Ok(item), Ok(out)) => {
@@ -342,10 +367,21 @@ impl BatchSummary {
             Ok(()) => self.succeeded += 1,
             Err(e) => self.failed.push((report.input.clone(), e.clone())),
         }
-        self.stages.read += stages.read;
-        self.stages.compute += stages.compute;
-        self.stages.write += stages.write;
+        self.stages += stages;
     }
+}
+
+/// Loads `path`; the stage times hold its read stage.
+async fn timed_load(loader: &Loader, path: &Path) -> (Result<Item>, StageTimes) {
+    let t = Instant::now();
+    let mut busy = Duration::ZERO;
+    let item = loader.load_path(path, &mut busy).await;
+    let read = StageTimes {
+        read: t.elapsed(),
+        read_busy: busy,
+        ..StageTimes::default()
+    };
+    (item, read)
 }
 
 /// `inputs` ordered by file size, largest first (files that cannot be
@@ -414,21 +450,28 @@ async fn process(
         )),
     };
     // GPU calls wait for the device: keep them off the cores' workers.
-    let computed = if on_gpu {
-        waiting(&name, compute).await?
+    let (computed, computing) = if on_gpu {
+        waiting(&name, timed(compute)).await?
     } else {
-        on_cores(&name, compute).await?
+        on_cores(&name, timed(compute)).await?
     };
     stages.compute = t.elapsed();
+    stages.compute_busy = computing;
     let t = Instant::now();
     let path = output.clone();
-    let bytes = on_cores(&name, move || match computed {
-        Computed::Image(img) => encode(&img, &path),
-        Computed::Values(values, shape, true) => Ok(npy::encode_f32(&values, &shape)),
-        Computed::Values(values, _, false) => Ok(bytemuck::cast_slice::<f32, u8>(&values).to_vec()),
-    })
+    let (bytes, encoding) = on_cores(
+        &name,
+        timed(move || match computed {
+            Computed::Image(img) => encode(&img, &path),
+            Computed::Values(values, shape, true) => Ok(npy::encode_f32(&values, &shape)),
+            Computed::Values(values, _, false) => {
+                Ok(bytemuck::cast_slice::<f32, u8>(&values).to_vec())
+            }
+        }),
+    )
     .await?;
-    waiting(&name, move || write_atomic(&output, &bytes)).await?;
+    let ((), writing) = waiting(&name, timed(move || write_atomic(&output, &bytes))).await?;
+    stages.write_busy = encoding + writing;
     stages.write = t.elapsed();
     Ok(())
 }

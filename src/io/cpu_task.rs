@@ -10,6 +10,7 @@
 
 use super::loader::file_error;
 use crate::error::Result;
+use std::time::{Duration, Instant};
 
 /// Runs `f` on rayon's pool; `name` labels the error if the task is lost.
 pub(crate) async fn on_cores<T: Send + 'static>(
@@ -36,4 +37,13 @@ pub(crate) async fn waiting<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| file_error(name, format!("the worker stopped: {e}")))?
+}
+
+/// `f`, made to return how long it ran too (the stage's busy time).
+pub(crate) fn timed<T>(f: impl FnOnce() -> Result<T>) -> impl FnOnce() -> Result<(T, Duration)> {
+    move || {
+        let t = Instant::now();
+        let value = f()?;
+        Ok((value, t.elapsed()))
+    }
 }

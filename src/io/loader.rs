@@ -11,6 +11,7 @@
 //! when it is polled, so memory grows with the concurrency, not with the
 //! number of sources. Dropping the stream drops the loads in flight.
 
+use super::cpu_task::{on_cores, timed};
 use super::npy::{self, HeaderError};
 use crate::array::{Array, ArrayBuilder};
 use crate::backend::Backend;
@@ -19,6 +20,7 @@ use crate::error::{Error, Result};
 use futures_util::stream::{self, Stream, StreamExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// Bytes read per call.
@@ -155,7 +157,7 @@ impl Loader {
                 let loader = loader.clone();
                 async move {
                     let name = path.display().to_string();
-                    let result = loader.load_path(&path).await;
+                    let result = loader.load_path(&path, &mut Duration::default()).await;
                     Loaded {
                         index,
                         name,
@@ -194,7 +196,9 @@ impl Loader {
             .map(move |(index, (name, reader))| {
                 let loader = loader.clone();
                 async move {
-                    let result = loader.load_reader(&name, reader, None).await;
+                    let result = loader
+                        .load_reader(&name, reader, None, &mut Duration::default())
+                        .await;
                     Loaded {
                         index,
                         name,
@@ -205,8 +209,9 @@ impl Loader {
             .buffer_unordered(self.concurrency)
     }
 
-    /// Loads one file.
-    pub(crate) async fn load_path(&self, path: &Path) -> Result<Item> {
+    /// Loads one file, adding to `busy` the time spent converting and
+    /// decoding it (reading not included).
+    pub(crate) async fn load_path(&self, path: &Path, busy: &mut Duration) -> Result<Item> {
         let name = path.display().to_string();
         let file = tokio::fs::File::open(path)
             .await
@@ -217,7 +222,7 @@ impl Loader {
         }
         // Pipes and kernel files report no real length: read them as streams.
         let size = meta.is_file().then_some(meta.len());
-        self.load_reader(&name, file, size).await
+        self.load_reader(&name, file, size, busy).await
     }
 
     async fn load_reader<R: AsyncRead + Unpin>(
@@ -225,6 +230,7 @@ impl Loader {
         name: &str,
         mut reader: R,
         size: Option<u64>,
+        busy: &mut Duration,
     ) -> Result<Item> {
         // A file of known size is read into a buffer of its size (and one
         // byte to see its end); a stream, in pieces.
@@ -255,12 +261,12 @@ impl Loader {
                     let n = img.width() as usize * img.height() as usize;
                     crate::Image::place_owned(ctx.place_image("load", n), img)
                 };
-                super::cpu_task::on_cores(name, decode_and_place)
-                    .await
-                    .map(Item::Image)
+                let (img, decoding) = on_cores(name, timed(decode_and_place)).await?;
+                *busy += decoding;
+                Ok(Item::Image(img))
             }
-            Format::Npy => self.load_npy(name, reader, buf, size).await,
-            Format::RawF32 | Format::Auto => self.load_raw(name, reader, buf, size).await,
+            Format::Npy => self.load_npy(name, reader, buf, size, busy).await,
+            Format::RawF32 | Format::Auto => self.load_raw(name, reader, buf, size, busy).await,
         }
     }
 
@@ -270,6 +276,7 @@ impl Loader {
         mut reader: R,
         mut buf: Vec<u8>,
         size: Option<u64>,
+        busy: &mut Duration,
     ) -> Result<Item> {
         let header = loop {
             match npy::parse_header(&buf) {
@@ -323,7 +330,14 @@ impl Loader {
             }
         }
         let (builder, total) = self
-            .stream_values(name, reader, buf, len, header.dtype, header.big_endian)
+            .stream_values(
+                name,
+                reader,
+                buf,
+                len,
+                (header.dtype, header.big_endian),
+                busy,
+            )
             .await?;
         if total != expected {
             return Err(length_error(total));
@@ -341,6 +355,7 @@ impl Loader {
         mut reader: R,
         mut buf: Vec<u8>,
         size: Option<u64>,
+        busy: &mut Duration,
     ) -> Result<Item> {
         let not_whole = |bytes: u64| {
             file_error(
@@ -361,7 +376,7 @@ impl Loader {
             }
         };
         let (builder, total) = self
-            .stream_values(name, reader, buf, len, npy::Dtype::F32, false)
+            .stream_values(name, reader, buf, len, (npy::Dtype::F32, false), busy)
             .await?;
         if total != len * 4 {
             return Err(file_error(
@@ -381,16 +396,17 @@ impl Loader {
 
     /// Reads the rest of `reader` after `pending` (bytes already read),
     /// converting whole elements into a new array of `len` values as they
-    /// arrive. Returns the array's builder, full unless the data ran short,
-    /// and how many data bytes there were in all.
+    /// arrive (`element`: their type, and whether big-endian), adding the
+    /// time spent converting to `busy`. Returns the array's builder, full
+    /// unless the data ran short, and how many data bytes there were in all.
     async fn stream_values<R: AsyncRead + Unpin>(
         &self,
         name: &str,
         mut reader: R,
         mut pending: Vec<u8>,
         len: usize,
-        dtype: npy::Dtype,
-        big_endian: bool,
+        (dtype, big_endian): (npy::Dtype, bool),
+        busy: &mut Duration,
     ) -> Result<(ArrayBuilder, usize)> {
         let size = dtype.size();
         let mut builder = self.builder(len)?;
@@ -398,8 +414,10 @@ impl Loader {
         let mut total = pending.len();
         loop {
             let whole = (pending.len() / size * size).min(builder.remaining() * size);
+            let t = Instant::now();
             builder.push_elements(dtype, big_endian, &pending[..whole], &mut converted);
             pending.drain(..whole);
+            *busy += t.elapsed();
             if builder.remaining() == 0 && !pending.is_empty() {
                 // More data than expected: the caller reports it; reading
                 // on would only buffer it.
