@@ -17,6 +17,11 @@
 //! `Auto`'s arrays of mid sizes are kept on both devices; its `chose` is
 //! where the timed operation ran.
 //!
+//! Times are medians per call over many samples; a sample is as many
+//! back-to-back calls as last about 20 µs (one call when a call takes
+//! longer), so that reading the clock does not weigh on calls of a
+//! microsecond or less.
+//!
 //! Before each GPU or `Auto` series a hardware GPU is kept busy for 0.3 s,
 //! so that it is timed at its working clocks: between the CPU lines it would
 //! otherwise sit idle and lower its clock (BENCHMARKS.md).
@@ -251,7 +256,8 @@ fn fastest(rows: &[Row], kernel: &str, n: usize, mode: &str) -> Option<String> {
         .map(|r| r.backend.clone())
 }
 
-/// Median seconds of `f` and of `g` over `reps` timed calls each, timed
+/// Median seconds per call of `f` and of `g` over `reps` timed samples
+/// each ([`calls_per_sample`] calls to a sample, the same for both), timed
 /// in alternating blocks of three (in ABBA order) so that drift on a noisy
 /// machine hits both equally. Each block starts with an untimed call, so
 /// that each side is timed in its own steady state: when `f` and `g` run on
@@ -264,6 +270,7 @@ fn median_pair(
     mut g: impl FnMut() -> Result<()>,
 ) -> Result<(f64, f64)> {
     const BLOCK: usize = 3;
+    let calls = calls_per_sample(&mut f)?.max(calls_per_sample(&mut g)?);
     let (mut a, mut b) = (Vec::with_capacity(reps), Vec::with_capacity(reps));
     for block in 0..reps.div_ceil(BLOCK) {
         for first in [block % 2 == 0, block % 2 == 1] {
@@ -274,15 +281,37 @@ fn median_pair(
             };
             run()?;
             for _ in 0..BLOCK.min(reps - times.len()) {
-                let t = Instant::now();
-                run()?;
-                times.push(t.elapsed().as_secs_f64());
+                times.push(sample(calls, &mut *run)?);
             }
         }
     }
     a.sort_by(f64::total_cmp);
     b.sort_by(f64::total_cmp);
     Ok((a[reps / 2], b[reps / 2]))
+}
+
+/// How many calls of `f` one timed sample makes: enough for the sample to
+/// last about 20 µs, so that reading the clock (tens of nanoseconds on a
+/// VM) weighs on calls of a microsecond or less no more than on long ones.
+/// Runs `f` three times, untimed as far as the results go.
+fn calls_per_sample(f: &mut dyn FnMut() -> Result<()>) -> Result<usize> {
+    const SAMPLE_S: f64 = 20e-6;
+    let mut fastest = f64::INFINITY;
+    for _ in 0..3 {
+        let t = Instant::now();
+        f()?;
+        fastest = fastest.min(t.elapsed().as_secs_f64());
+    }
+    Ok((SAMPLE_S / fastest.max(1e-9)).ceil().clamp(1.0, 1000.0) as usize)
+}
+
+/// Seconds per call over `calls` back-to-back calls of `f`.
+fn sample(calls: usize, f: &mut dyn FnMut() -> Result<()>) -> Result<f64> {
+    let t = Instant::now();
+    for _ in 0..calls {
+        f()?;
+    }
+    Ok(t.elapsed().as_secs_f64() / calls as f64)
 }
 
 /// Before timing `backend` (`Gpu` or `Auto`) on a hardware GPU: 0.3 s of
@@ -298,14 +327,13 @@ fn awake(backend: Backend) -> Result<()> {
     Ok(())
 }
 
-/// Median seconds of `reps` timed calls, after one untimed warm-up call.
+/// Median seconds per call over `reps` timed samples of
+/// [`calls_per_sample`] calls, after untimed warm-up calls.
 fn median(reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
-    f()?;
+    let calls = calls_per_sample(&mut f)?;
     let mut times = Vec::with_capacity(reps);
     for _ in 0..reps {
-        let t = Instant::now();
-        f()?;
-        times.push(t.elapsed().as_secs_f64());
+        times.push(sample(calls, &mut f)?);
     }
     times.sort_by(f64::total_cmp);
     Ok(times[times.len() / 2])
@@ -380,13 +408,15 @@ fn main() -> Result<()> {
         (10..=24).step_by(2).map(|p| 1usize << p).collect()
     };
     for &n in &sizes {
-        // One input and one output per size, shared by every kernel, so that
-        // no kernel is measured on freshly allocated memory and others not.
+        // One input and one output per size, shared by every kernel and by
+        // both sides of a paired timing, so that no kernel is measured on
+        // freshly allocated memory and others not, and both sides read and
+        // write the same addresses (a vector's alignment to cache lines
+        // alone moved small maps by 10 %).
         let x: Vec<f32> = (0..n)
             .map(|i| ((i as u64 * 2_654_435_761) % 1_000_003) as f32 / 1_000_003.0)
             .collect();
-        let mut out = vec![0.0f32; n];
-        let mut out2 = vec![0.0f32; n];
+        let out = std::cell::RefCell::new(vec![0.0f32; n]);
         // Resident mode: the input uploaded once, kernels run on the device.
         // (On the CPU backends the host is the device: host mode is resident.)
         let arrays: Vec<(Backend, gpu::Array)> = backends
@@ -540,14 +570,14 @@ fn main() -> Result<()> {
                         let forced = Context::new(b.parse()?)?;
                         let (auto_s, best_s) = median_pair(
                             reps,
-                            || ours(&ctx, k.work, &x, &mut out),
-                            || ours(&forced, k.work, &x, &mut out2),
+                            || ours(&ctx, k.work, &x, &mut out.borrow_mut()),
+                            || ours(&forced, k.work, &x, &mut out.borrow_mut()),
                         )?;
                         extra.push(("regret", format!("{:.3}", auto_s / best_s - 1.0)));
                         extra.push(("fastest", format!("\"{b}\"")));
                         auto_s
                     }
-                    None => median(reps, || ours(&ctx, k.work, &x, &mut out))?,
+                    None => median(reps, || ours(&ctx, k.work, &x, &mut out.borrow_mut()))?,
                 };
                 // The yardstick, what a Rust user would write by hand with
                 // rayon, is timed alternately with the CPU backend, apart from
@@ -555,9 +585,9 @@ fn main() -> Result<()> {
                 let yardstick = if backend == Backend::Cpu {
                     Some(median_pair(
                         reps,
-                        || ours(&ctx, k.work, &x, &mut out),
+                        || ours(&ctx, k.work, &x, &mut out.borrow_mut()),
                         || {
-                            handwritten(k.name, &x, &mut out2);
+                            handwritten(k.name, &x, &mut out.borrow_mut());
                             Ok(())
                         },
                     )?)

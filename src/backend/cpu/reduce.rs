@@ -144,17 +144,23 @@ fn fold(
     f: impl Fn(f32, f32) -> f32,
     map: impl Fn(f32, f32) -> f32,
 ) -> f32 {
-    let mut acc = [neutral; ACCUMULATORS];
     // Value i goes to accumulator i % ACCUMULATORS, whatever the alignment;
     // the values before the first cache-line boundary are folded first and
     // the accumulators renamed (rotated) for the rest, whose loads are then
-    // aligned (see `aligned_head`).
+    // aligned (see `aligned_head`). Values already aligned skip the
+    // renaming: a rotation by a runtime amount, even by 0, keeps the
+    // accumulators in memory rather than in registers.
     let head = aligned_head(xs);
-    for ((a, &x), &y) in acc.iter_mut().zip(&xs[..head]).zip(&ys[..head]) {
+    if head == 0 {
+        let mut acc = fold_body([neutral; ACCUMULATORS], xs, ys, &f, &map);
+        return fold_halves(&mut acc, f);
+    }
+    let mut first = [neutral; ACCUMULATORS];
+    for ((a, &x), &y) in first.iter_mut().zip(&xs[..head]).zip(&ys[..head]) {
         *a = f(*a, map(x, y));
     }
-    acc.rotate_left(head);
-    let mut acc = fold_body(acc, &xs[head..], &ys[head..], &f, &map);
+    first.rotate_left(head);
+    let mut acc = fold_body(first, &xs[head..], &ys[head..], &f, &map);
     acc.rotate_right(head);
     fold_halves(&mut acc, f)
 }
@@ -223,44 +229,60 @@ fn fold_nan_aware(
     f: impl Fn(f32, f32) -> f32,
     map: impl Fn(f32, f32) -> f32,
 ) -> f32 {
-    let mut acc = [neutral; ACCUMULATORS];
-    // Per lane: whether every value so far was a number, kept as a byte mask
-    // so that it costs one compare per vector (a float "poison" sum cost 2.5x).
-    let mut ordered = [true; ACCUMULATORS];
     // As in `fold`: the head first, then aligned loads into renamed
     // accumulators (the NaN flags need no renaming: only all of them count).
     let head = aligned_head(xs);
-    for (((a, o), &x), &y) in acc
-        .iter_mut()
-        .zip(ordered.iter_mut())
-        .zip(&xs[..head])
-        .zip(&ys[..head])
-    {
-        let v = map(x, y);
-        *a = f(*a, v);
-        *o &= !v.is_nan();
+    let (mut acc, ordered) = if head == 0 {
+        fold_nan_aware_body([neutral; ACCUMULATORS], true, xs, ys, &f, &map)
+    } else {
+        let mut first = [neutral; ACCUMULATORS];
+        let mut ordered = true;
+        for ((a, &x), &y) in first.iter_mut().zip(&xs[..head]).zip(&ys[..head]) {
+            let v = map(x, y);
+            *a = f(*a, v);
+            ordered &= !v.is_nan();
+        }
+        first.rotate_left(head);
+        let (mut acc, body_ordered) =
+            fold_nan_aware_body(first, ordered, &xs[head..], &ys[head..], &f, &map);
+        acc.rotate_right(head);
+        (acc, body_ordered)
+    };
+    if !ordered {
+        return f32::NAN;
     }
-    let (xs, ys) = (&xs[head..], &ys[head..]);
-    acc.rotate_left(head);
+    fold_halves(&mut acc, f)
+}
+
+/// [`fold_body`] with NaN tracked: the accumulators, and whether every
+/// value (and `ordered`, what came before) was a number.
+#[inline(always)]
+fn fold_nan_aware_body(
+    mut acc: [f32; ACCUMULATORS],
+    ordered: bool,
+    xs: &[f32],
+    ys: &[f32],
+    f: &impl Fn(f32, f32) -> f32,
+    map: &impl Fn(f32, f32) -> f32,
+) -> ([f32; ACCUMULATORS], bool) {
+    // Per lane: whether every value so far was a number, kept as a byte mask
+    // so that it costs one compare per vector (a float "poison" sum cost 2.5x).
+    let mut lanes = [true; ACCUMULATORS];
     let (xc, yc) = (xs.chunks_exact(ACCUMULATORS), ys.chunks_exact(ACCUMULATORS));
     let (xr, yr) = (xc.remainder(), yc.remainder());
     for (cx, cy) in xc.zip(yc) {
-        for (((a, o), &x), &y) in acc.iter_mut().zip(ordered.iter_mut()).zip(cx).zip(cy) {
+        for (((a, o), &x), &y) in acc.iter_mut().zip(lanes.iter_mut()).zip(cx).zip(cy) {
             let v = map(x, y);
             *a = f(*a, v);
             *o &= !v.is_nan();
         }
     }
-    for (((a, o), &x), &y) in acc.iter_mut().zip(ordered.iter_mut()).zip(xr).zip(yr) {
+    for (((a, o), &x), &y) in acc.iter_mut().zip(lanes.iter_mut()).zip(xr).zip(yr) {
         let v = map(x, y);
         *a = f(*a, v);
         *o &= !v.is_nan();
     }
-    if !ordered.iter().all(|&o| o) {
-        return f32::NAN;
-    }
-    acc.rotate_right(head);
-    fold_halves(&mut acc, f)
+    (acc, ordered && lanes.iter().all(|&o| o))
 }
 
 /// Reduces `kernel(inputs…)` over `n` elements (`program` is `None` for the
