@@ -23,7 +23,7 @@ use crate::backend::{cpu, gpu, scalar, Backend};
 use crate::dispatch::{CostModel, Workload};
 use crate::error::{Error, Result};
 use crate::expr::{Expr, Kernel};
-use crate::host_pool::HOST_POOL;
+use crate::host_pool::{HostValues, HOST_POOL};
 use crate::reduce::Reduce;
 use std::marker::PhantomData;
 use std::sync::{Arc, OnceLock};
@@ -89,12 +89,12 @@ enum Source {
 }
 
 enum Stored {
-    Host(Vec<f32>),
+    Host(HostValues),
     Device(gpu::array::DeviceArray),
     /// The same values on the host and a hardware GPU (`Auto`); operations
     /// choose with `cost`, the figures of the context that made the array.
     Both {
-        host: Vec<f32>,
+        host: HostValues,
         device: gpu::array::DeviceArray,
         cost: Arc<CostModel>,
     },
@@ -114,12 +114,12 @@ impl std::fmt::Debug for Array {
 }
 
 impl Array {
-    pub(crate) fn stored_host(backend: Backend, values: Vec<f32>) -> Array {
+    pub(crate) fn stored_host(backend: Backend, values: HostValues) -> Array {
         Array::new(values.len(), backend, Source::Stored(Stored::Host(values)))
     }
 
     pub(crate) fn stored_both(
-        host: Vec<f32>,
+        host: HostValues,
         device: gpu::array::DeviceArray,
         cost: Arc<CostModel>,
     ) -> Array {
@@ -365,7 +365,7 @@ impl Array {
     pub fn to_vec(&self) -> Result<Vec<f32>> {
         let stored = self.eval()?;
         match stored.stored() {
-            Stored::Host(v) | Stored::Both { host: v, .. } => Ok(v.clone()),
+            Stored::Host(v) | Stored::Both { host: v, .. } => Ok(v.to_vec()),
             Stored::Device(d) => d.to_vec(),
         }
     }
@@ -478,7 +478,7 @@ fn host_inputs(inputs: &[Array]) -> Vec<&[f32]> {
     inputs
         .iter()
         .map(|a| match a.stored() {
-            Stored::Host(v) | Stored::Both { host: v, .. } => v.as_slice(),
+            Stored::Host(v) | Stored::Both { host: v, .. } => &**v,
             Stored::Device(_) => unreachable!("host backends store on the host"),
         })
         .collect()
@@ -705,7 +705,7 @@ const FLUSH_VALUES: usize = 4 << 20;
 /// Where an [`ArrayBuilder`] puts the values (one device: loaded arrays
 /// are never kept on both).
 enum Building {
-    Host(Vec<f32>),
+    Host(HostValues),
     Device(gpu::array::DeviceArray),
 }
 

@@ -6,6 +6,7 @@ use crate::backend::{cpu, gpu, scalar, Backend};
 use crate::dispatch::{CostModel, Dispatch, Placement, Reason, Workload};
 use crate::error::{Error, Result};
 use crate::expr::{Expr, Kernel};
+use crate::host_pool::HostValues;
 use crate::reduce::Reduce;
 use crate::resident_image::Image;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -165,7 +166,8 @@ impl Context {
     }
 
     /// Like [`Context::array`], but takes the vector: on the host backends
-    /// it becomes the array without a copy.
+    /// it becomes the array without a copy (where the allocator put it,
+    /// while the arrays the library makes start on a 64-byte cache line).
     ///
     /// ```
     /// let ctx = gpu::Context::new(gpu::Backend::Scalar)?;
@@ -178,9 +180,9 @@ impl Context {
             (Backend::Gpu, _) => self.array(&values),
             (Backend::Auto, Some(cost)) => {
                 let device = gpu::array::DeviceArray::upload(gpu::device::shared()?, &values);
-                Ok(Array::stored_both(values, device, cost))
+                Ok(Array::stored_both(HostValues::adopt(values), device, cost))
             }
-            (backend, _) => Ok(Array::stored_host(backend, values)),
+            (backend, _) => Ok(Array::stored_host(backend, HostValues::adopt(values))),
         }
     }
 
