@@ -170,12 +170,12 @@ mod tests {
         pool.give_back(again);
         // A vector more than twice too large stays idle; so do small ones.
         let big = HostValues::adopt(vec![0.0f32; 4 * MIN_LEN]);
-        let big_at = big.as_ptr();
+        let big_at = big.buf.as_ptr();
         pool.give_back(big);
         let fresh = pool.take(MIN_LEN + 1);
         assert_eq!(fresh.as_ptr(), at, "the closer fit is taken");
         let fresh = pool.take(MIN_LEN + 1);
-        assert_ne!(fresh.as_ptr(), big_at);
+        assert_ne!(fresh.buf.as_ptr(), big_at);
         pool.give_back(HostValues::adopt(vec![1.0; 10]));
         assert_eq!(pool.idle().len(), 1);
     }
@@ -184,7 +184,7 @@ mod tests {
     fn the_longest_idle_are_freed_first() {
         let pool = HostPool::new(3 * (MIN_LEN + LINE) * 4);
         let first = pool.take(MIN_LEN);
-        let first_at = first.as_ptr();
+        let first_at = first.buf.as_ptr();
         pool.give_back(first);
         for _ in 0..3 {
             pool.give_back(HostValues::adopt(vec![0.0; MIN_LEN + LINE]));

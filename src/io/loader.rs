@@ -4,8 +4,9 @@
 //! Each source is read in 1 MiB pieces on tokio. Values (raw `f32`, `.npy`)
 //! are converted piece by piece and pushed into their array as they arrive:
 //! on the GPU through wgpu's staging memory into device buffers, so that
-//! reading one file overlaps uploading another. Images are read whole,
-//! decoded on rayon's pool, off the async threads (see `cpu_task`), and
+//! reading one file overlaps uploading another. Images are read whole
+//! (into a buffer of the file's size, when it has one), decoded on rayon's
+//! pool, off the async threads (see `cpu_task`), and
 //! placed on the device as an [`Image`](crate::Image). At most
 //! `concurrency` sources are in flight, and the stream only starts a new one
 //! when it is polled, so memory grows with the concurrency, not with the
