@@ -257,7 +257,7 @@ fn fastest(rows: &[Row], kernel: &str, n: usize, mode: &str) -> Option<String> {
 }
 
 /// Median seconds per call of `f` and of `g` over `reps` timed samples
-/// each ([`calls_per_sample`] calls to a sample, the same for both), timed
+/// each (of [`calls_per_sample`] calls, each side its own), timed
 /// in alternating blocks of three (in ABBA order) so that drift on a noisy
 /// machine hits both equally. Each block starts with an untimed call, so
 /// that each side is timed in its own steady state: when `f` and `g` run on
@@ -270,15 +270,16 @@ fn median_pair(
     mut g: impl FnMut() -> Result<()>,
 ) -> Result<(f64, f64)> {
     const BLOCK: usize = 3;
-    let calls = calls_per_sample(&mut f)?.max(calls_per_sample(&mut g)?);
+    let (calls_f, calls_g) = (calls_per_sample(&mut f)?, calls_per_sample(&mut g)?);
     let (mut a, mut b) = (Vec::with_capacity(reps), Vec::with_capacity(reps));
     for block in 0..reps.div_ceil(BLOCK) {
         for first in [block % 2 == 0, block % 2 == 1] {
-            let (run, times): (&mut dyn FnMut() -> Result<()>, &mut Vec<f64>) = if first {
-                (&mut f, &mut a)
-            } else {
-                (&mut g, &mut b)
-            };
+            let (run, times, calls): (&mut dyn FnMut() -> Result<()>, &mut Vec<f64>, usize) =
+                if first {
+                    (&mut f, &mut a, calls_f)
+                } else {
+                    (&mut g, &mut b, calls_g)
+                };
             run()?;
             for _ in 0..BLOCK.min(reps - times.len()) {
                 times.push(sample(calls, &mut *run)?);
@@ -293,7 +294,8 @@ fn median_pair(
 /// How many calls of `f` one timed sample makes: enough for the sample to
 /// last about 20 µs, so that reading the clock (tens of nanoseconds on a
 /// VM) weighs on calls of a microsecond or less no more than on long ones.
-/// Runs `f` three times, untimed as far as the results go.
+/// Runs `f` up to three times (once when a call is that long already),
+/// untimed as far as the results go.
 fn calls_per_sample(f: &mut dyn FnMut() -> Result<()>) -> Result<usize> {
     const SAMPLE_S: f64 = 20e-6;
     let mut fastest = f64::INFINITY;
@@ -301,6 +303,9 @@ fn calls_per_sample(f: &mut dyn FnMut() -> Result<()>) -> Result<usize> {
         let t = Instant::now();
         f()?;
         fastest = fastest.min(t.elapsed().as_secs_f64());
+        if fastest >= SAMPLE_S {
+            break;
+        }
     }
     Ok((SAMPLE_S / fastest.max(1e-9)).ceil().clamp(1.0, 1000.0) as usize)
 }

@@ -718,11 +718,7 @@ impl ArrayBuilder {
                 gpu::device::shared()?,
                 len,
             )),
-            _ => Building::Host({
-                let mut values = HOST_POOL.take(len);
-                values.clear();
-                values
-            }),
+            _ => Building::Host(HOST_POOL.take_empty(len)),
         };
         Ok(ArrayBuilder {
             len,

@@ -53,11 +53,6 @@ impl HostValues {
         HostValues { buf, start }
     }
 
-    /// Removes every value (the capacity stays).
-    pub fn clear(&mut self) {
-        self.buf.truncate(self.start);
-    }
-
     /// Appends `values`.
     pub fn extend_from_slice(&mut self, values: &[f32]) {
         self.buf.extend_from_slice(values);
@@ -110,29 +105,41 @@ impl HostPool {
         self.idle.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// `len` values on a cache line, whose contents are unspecified
-    /// (finite, but maybe left over from an earlier array): for outputs
-    /// written whole.
+    /// `len` values on a cache line, whose contents are unspecified (maybe
+    /// left over from an earlier array): for outputs written whole.
     pub fn take(&self, len: usize) -> HostValues {
         let room = len + LINE - 1;
-        if len >= MIN_LEN {
-            let reused = {
-                let mut idle = self.idle();
-                // The smallest idle vector that fits, but not one twice too large.
-                idle.iter()
-                    .enumerate()
-                    .filter(|(_, v)| v.capacity() >= room && v.capacity() / 2 <= room)
-                    .min_by_key(|(_, v)| v.capacity())
-                    .map(|(i, _)| i)
-                    .map(|i| idle.remove(i))
-            };
-            if let Some(v) = reused {
-                return HostValues::aligned(v, len);
-            }
+        match self.reuse(len, room) {
+            Some(v) => HostValues::aligned(v, len),
+            // Zeroed by the allocator (untouched pages stay unwritten until
+            // used), and only shortened here.
+            None => HostValues::aligned(vec![0.0; room], len),
         }
-        // Zeroed by the allocator (untouched pages stay unwritten until
-        // used), and only shortened here.
-        HostValues::aligned(vec![0.0; room], len)
+    }
+
+    /// Room for `len` values on a cache line, none there yet: for values
+    /// appended one piece after another (nothing is written first).
+    pub fn take_empty(&self, len: usize) -> HostValues {
+        let room = len + LINE - 1;
+        let buf = self
+            .reuse(len, room)
+            .unwrap_or_else(|| Vec::with_capacity(room));
+        HostValues::aligned(buf, 0)
+    }
+
+    /// An idle vector for `len` values with `room` for them and the
+    /// padding: the smallest that fits, but not one twice too large.
+    fn reuse(&self, len: usize, room: usize) -> Option<Vec<f32>> {
+        if len < MIN_LEN {
+            return None;
+        }
+        let mut idle = self.idle();
+        idle.iter()
+            .enumerate()
+            .filter(|(_, v)| v.capacity() >= room && v.capacity() / 2 <= room)
+            .min_by_key(|(_, v)| v.capacity())
+            .map(|(i, _)| i)
+            .map(|i| idle.remove(i))
     }
 
     /// Keeps `values`' memory for a later [`HostPool::take`].
@@ -195,21 +202,31 @@ mod tests {
     }
 
     /// Values the pool hands out start on a cache line, fresh or reused,
-    /// small or large, and a builder's cleared values stay there.
+    /// small or large, and values appended to an empty start stay there.
     #[test]
     fn values_start_on_a_cache_line() {
         let pool = HostPool::new(1 << 30);
         for len in [0, 1, 17, 1000, MIN_LEN, MIN_LEN + 5] {
             let mut v = pool.take(len);
             assert_eq!((v.len(), v.as_ptr() as usize % 64), (len, 0), "{len}");
-            v.clear();
-            v.extend_from_slice(&vec![2.0; len]);
-            assert_eq!((v.len(), v.as_ptr() as usize % 64), (len, 0), "{len}");
-            assert!(v.iter().all(|&x| x == 2.0));
+            v.fill(2.0);
             pool.give_back(v);
         }
         let reused = pool.take(MIN_LEN + 2);
         assert_eq!(reused.as_ptr() as usize % 64, 0);
+        pool.give_back(reused);
+        for len in [3, MIN_LEN + 2] {
+            let mut empty = pool.take_empty(len);
+            assert_eq!((empty.len(), empty.as_ptr() as usize % 64), (0, 0));
+            let at = empty.buf.as_ptr();
+            empty.extend(std::iter::repeat_n(1.0, len));
+            assert_eq!(
+                (empty.len(), empty.buf.as_ptr()),
+                (len, at),
+                "no reallocation"
+            );
+            assert_eq!(empty.as_ptr() as usize % 64, 0);
+        }
         let adopted = HostValues::adopt(vec![1.0, 2.0]);
         assert_eq!(&*adopted, &[1.0, 2.0]);
     }

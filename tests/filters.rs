@@ -259,7 +259,7 @@ pub fn resident_images_match_host_calls(ctx: &Context) {
         want
     );
     assert_eq!(resident.to_rgba().unwrap(), img, "the input is unchanged");
-    // into_rgba: moved out when unique, copied when a clone shares it.
+    // into_rgba gives the pixels whether a clone shares them (a copy) or not.
     let shared = resident.clone();
     assert_eq!(shared.into_rgba().unwrap(), img, "a shared image");
     assert_eq!(resident.to_rgba().unwrap(), img, "the clone's pixels stay");

@@ -69,8 +69,10 @@ pub struct FileReport {
 /// Time spent in each stage, summed over files (stages of different files
 /// overlap, so the sum can exceed the wall time). Each stage's time runs
 /// from its start to its end, waits for the disk and for a free core
-/// included; its busy time is the part a worker spent on it.
+/// included; its busy time is the part a worker spent on it (a file that
+/// fails in a stage adds its time, but no busy time, for that stage).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct StageTimes {
     /// Reading and decoding.
     pub read: Duration,

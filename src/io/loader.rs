@@ -234,8 +234,17 @@ impl Loader {
         busy: &mut Duration,
     ) -> Result<Item> {
         // A file of known size is read into a buffer of its size (and one
-        // byte to see its end); a stream, in pieces.
-        let mut buf = Vec::with_capacity(PIECE.min(size.map_or(PIECE, |s| s as usize + 1)));
+        // byte to see its end): from the start for an image, which is read
+        // whole, else up to a piece; a stream, in pieces.
+        let image = match self.format {
+            Format::Auto => by_extension(name) == Some(Format::Image),
+            f => f == Format::Image,
+        };
+        let mut buf = Vec::with_capacity(match size {
+            Some(s) if image => s as usize + 1,
+            Some(s) => PIECE.min(s as usize + 1),
+            None => PIECE,
+        });
         // Enough bytes to recognise the format (a stream may deliver fewer).
         while buf.len() < 8 {
             if read_piece(&mut reader, &mut buf, name).await? == 0 {
@@ -453,18 +462,25 @@ async fn read_piece<R: AsyncRead + Unpin>(
     limited.read_buf(buf).await.map_err(|e| file_error(name, e))
 }
 
-/// The format of `name`, from its extension, else from its first bytes.
-fn detect(name: &str, first: &[u8]) -> Result<Format> {
+/// The format `name`'s extension names, if any.
+fn by_extension(name: &str) -> Option<Format> {
     let ext = Path::new(name)
         .extension()
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase)
         .unwrap_or_default();
     match ext.as_str() {
-        "npy" => return Ok(Format::Npy),
-        "f32" | "raw" | "bin" => return Ok(Format::RawF32),
-        "png" | "jpg" | "jpeg" => return Ok(Format::Image),
-        _ => {}
+        "npy" => Some(Format::Npy),
+        "f32" | "raw" | "bin" => Some(Format::RawF32),
+        "png" | "jpg" | "jpeg" => Some(Format::Image),
+        _ => None,
+    }
+}
+
+/// The format of `name`, from its extension, else from its first bytes.
+fn detect(name: &str, first: &[u8]) -> Result<Format> {
+    if let Some(format) = by_extension(name) {
+        return Ok(format);
     }
     if first.starts_with(b"\x93NUMPY") {
         Ok(Format::Npy)

@@ -336,23 +336,34 @@ mod tests {
     use super::*;
 
     /// The same values at every alignment give bit-identical results: the
-    /// aligned head only renames accumulators, it never reorders a sum.
+    /// aligned head only renames accumulators, it never reorders a sum (or
+    /// a product: its values are near 1, so that it stays finite and every
+    /// rounding shows). A NaN anywhere, the head included, gives NaN for
+    /// `Min` and `Max` at every alignment.
     #[test]
     fn results_do_not_depend_on_alignment() {
         let n = 3 * ACCUMULATORS + 37;
         let mut state = 0x2545_f491_4f6c_dd1du64;
-        let buffer: Vec<f32> = (0..n + 16)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                (state >> 40) as f32 / (1u64 << 24) as f32 * 2e3 - 1e3
-            })
-            .collect();
-        for op in [Reduce::Sum, Reduce::Product, Reduce::Min, Reduce::Max] {
+        let mut random = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 40) as f32 / (1u64 << 24) as f32
+        };
+        let wide: Vec<f32> = (0..n + 16).map(|_| random() * 2e3 - 1e3).collect();
+        let near_one: Vec<f32> = (0..n + 16).map(|_| 1.0 + (random() - 0.5) * 2e-2).collect();
+        for (op, buffer) in [
+            (Reduce::Sum, &wide),
+            (Reduce::Product, &near_one),
+            (Reduce::Min, &wide),
+            (Reduce::Max, &wide),
+        ] {
             let reference: Vec<u32> = (0..16)
                 .map(|k| reduce_slice(op, &buffer[k..k + n]).to_bits())
                 .collect();
+            if op == Reduce::Product {
+                assert!(f32::from_bits(reference[0]).is_normal());
+            }
             // The same windows again, each copied to the start of a fresh
             // vector, so that every window is also seen at other offsets.
             for k in 0..16 {
@@ -361,6 +372,18 @@ mod tests {
                     shifted[s..s + n].copy_from_slice(&buffer[k..k + n]);
                     let got = reduce_slice(op, &shifted[s..s + n]).to_bits();
                     assert_eq!(got, reference[k], "{op:?}, window {k}, offset {s}");
+                }
+            }
+        }
+        for op in [Reduce::Min, Reduce::Max] {
+            for at in [0, 5, 15, 16, 200, n - 1] {
+                let mut values = wide[..n].to_vec();
+                values[at] = f32::NAN;
+                let mut shifted = vec![0.0f32; n + 16];
+                for s in 0..16 {
+                    shifted[s..s + n].copy_from_slice(&values);
+                    let got = reduce_slice(op, &shifted[s..s + n]);
+                    assert!(got.is_nan(), "{op:?}, NaN at {at}, offset {s}: {got}");
                 }
             }
         }
