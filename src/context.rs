@@ -138,12 +138,7 @@ impl Context {
             stored.copy_from_slice(values);
             stored
         };
-        let upload = || {
-            Ok(gpu::array::DeviceArray::upload(
-                gpu::device::shared()?,
-                values,
-            ))
-        };
+        let upload = || gpu::array::DeviceArray::upload(gpu::device::shared()?, values);
         match self.place_values(values.len()) {
             (Backend::Gpu, _) => Ok(Array::stored_device(upload()?)),
             (Backend::Auto, Some(cost)) => Ok(Array::stored_both(host_copy(), upload()?, cost)),
@@ -179,7 +174,7 @@ impl Context {
         match self.place_values(values.len()) {
             (Backend::Gpu, _) => self.array(&values),
             (Backend::Auto, Some(cost)) => {
-                let device = gpu::array::DeviceArray::upload(gpu::device::shared()?, &values);
+                let device = gpu::array::DeviceArray::upload(gpu::device::shared()?, &values)?;
                 Ok(Array::stored_both(HostValues::adopt(values), device, cost))
             }
             (backend, _) => Ok(Array::stored_host(backend, HostValues::adopt(values))),

@@ -13,9 +13,12 @@
 //! The constants of [`CostModel::default`] are rough defaults measured on a
 //! 2-core AVX-512 Xeon and a 16-core host with an NVIDIA H200: about 12·10⁹
 //! work units per second per CPU thread, and about 6 GB/s for data crossing
-//! to and from the GPU through wgpu's staging buffers (host-mode calls moved
-//! 7–14 GB/s there). They decide clear cases well and leave close ones to
-//! either backend, where the difference is small by definition.
+//! to and from the GPU (host-mode calls moved 7–14 GB/s there, before
+//! transfers went through a ring of pooled staging buffers; see
+//! `backend::gpu::transfer`). They decide clear cases well and leave close
+//! ones to either backend, where the difference is small by definition.
+//! [`crate::calibrate`] measures the transfer rate through the same path
+//! the calls take.
 
 use crate::backend::Backend;
 use std::fmt;

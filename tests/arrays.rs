@@ -243,3 +243,33 @@ fn gpu_device_copy_moves_the_values() {
     let cpu = Context::new(Backend::Cpu).unwrap().array(&x).unwrap();
     assert!(gpu::__private::device_copy(&cpu).is_err());
 }
+
+/// Transfers of every shape the host-device copies take: at and past the
+/// direct path's 1 MiB, one staging buffer (4 MiB) exactly, and more
+/// pieces than the ring has buffers, ending in a short one. Through an
+/// array (upload, then download) and a host-mode map (both in one call).
+#[test]
+fn gpu_transfers_round_trip_at_every_piece_boundary() {
+    let Some(ctx) = context(Backend::Gpu, "arrays::gpu_transfers_round_trip") else {
+        return;
+    };
+    let mib = (1 << 20) / 4; // values per MiB
+    for n in [mib, mib + 1, 4 * mib, 13 * mib + 7] {
+        // Distinct, exactly representable values: a misplaced piece shows.
+        let x: Vec<f32> = (0..n).map(|i| i as f32 * 0.5 - 1e6).collect();
+        let back = ctx.array(&x).unwrap().to_vec().unwrap();
+        if let Some(i) = (0..n).find(|&i| back[i].to_bits() != x[i].to_bits()) {
+            panic!(
+                "array of {n}: value {i} came back as {} not {}",
+                back[i], x[i]
+            );
+        }
+        let negated = ctx.map(&x, |v| -v).unwrap();
+        if let Some(i) = (0..n).find(|&i| negated[i] != -x[i]) {
+            panic!(
+                "map of {n}: value {i} came back as {} not {}",
+                negated[i], -x[i]
+            );
+        }
+    }
+}

@@ -12,7 +12,8 @@ use super::kernels::{gaussian, mean};
 use super::Filter;
 use crate::backend::gpu::buffers::{Pooled, POOL};
 use crate::backend::gpu::device::{shared, Device};
-use crate::backend::gpu::map::{chunk_elements, read_back};
+use crate::backend::gpu::map::chunk_elements;
+use crate::backend::gpu::transfer;
 use crate::error::{Error, Result};
 use image::RgbaImage;
 use std::sync::OnceLock;
@@ -242,7 +243,6 @@ struct Buffers<'a> {
     b: Pooled<'a>,
     mid: Pooled<'a>,
     weights: Pooled<'a>,
-    readback: Pooled<'a>,
 }
 
 fn buffers(device: &Device, pixels: usize, mid_pixels: usize, weights: usize) -> Buffers<'static> {
@@ -266,7 +266,6 @@ fn buffers(device: &Device, pixels: usize, mid_pixels: usize, weights: usize) ->
             U::STORAGE | U::COPY_DST,
             max,
         ),
-        readback: POOL.acquire(d, px, U::MAP_READ | U::COPY_DST, max),
     }
 }
 
@@ -420,7 +419,7 @@ impl DeviceImage {
             });
         }
         let pixels = image_buffer(device, width * height);
-        device.queue.write_buffer(&pixels, 0, img.as_raw());
+        transfer::upload(device, &pixels, 0, img.as_raw())?;
         Ok(DeviceImage {
             device,
             width,
@@ -432,22 +431,13 @@ impl DeviceImage {
     /// The image, read back to the host.
     pub fn download(&self) -> Result<RgbaImage> {
         let d = self.device;
-        let bytes = (self.width * self.height * 4) as u64;
-        let readback = POOL.acquire(
-            &d.device,
-            bytes,
-            wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            d.limits.max_buffer_size,
-        );
-        let mut encoder = d
+        let encoder = d
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("gpu-compute image download"),
             });
-        encoder.copy_buffer_to_buffer(&self.pixels, 0, &readback, 0, bytes);
-        let submission = d.queue.submit([encoder.finish()]);
-        let mut out = vec![0u8; bytes as usize];
-        read_bytes(d, &readback, bytes, submission, &mut out)?;
+        let mut out = vec![0u8; self.width * self.height * 4];
+        transfer::download(d, encoder, &self.pixels, 0, &mut out)?;
         Ok(
             RgbaImage::from_raw(self.width as u32, self.height as u32, out)
                 .expect("the buffer has width × height pixels"),
@@ -561,9 +551,7 @@ fn apply_banded(
     for y0 in (0..h).step_by(rows) {
         let y1 = (y0 + rows).min(h);
         let (lo, hi) = (y0.saturating_sub(halo), (y1 + halo).min(h));
-        device
-            .queue
-            .write_buffer(&bufs.a, 0, &raw[lo * w * 4..hi * w * 4]);
+        transfer::upload(device, &bufs.a, 0, &raw[lo * w * 4..hi * w * 4])?;
         let params = Params {
             width: w as u32,
             height: h as u32,
@@ -588,31 +576,13 @@ fn apply_banded(
             params,
             &mut encoder,
         );
-        let bytes = ((y1 - y0) * w * 4) as u64;
-        encoder.copy_buffer_to_buffer(&bufs.b, 0, &bufs.readback, 0, bytes);
-        let submission = device.queue.submit([encoder.finish()]);
-        read_bytes(
+        transfer::download(
             device,
-            &bufs.readback,
-            bytes,
-            submission,
+            encoder,
+            &bufs.b,
+            0,
             &mut out[y0 * w * 4..y1 * w * 4],
         )?;
     }
     Ok(RgbaImage::from_raw(w as u32, h as u32, out).expect("the buffer has width × height pixels"))
-}
-
-/// Waits for `submission` and copies `bytes` bytes of `buffer` into `out`.
-fn read_bytes(
-    device: &Device,
-    buffer: &wgpu::Buffer,
-    bytes: u64,
-    submission: wgpu::SubmissionIndex,
-    out: &mut [u8],
-) -> Result<()> {
-    // Reuse the f32 read-back: the bytes are copied verbatim.
-    let mut words = vec![0.0f32; out.len() / 4];
-    read_back(device, buffer, bytes, submission, &mut words)?;
-    out.copy_from_slice(bytemuck::cast_slice(&words));
-    Ok(())
 }

@@ -14,6 +14,7 @@ use super::map::{chunk_elements, grid, read_back, WORKGROUP_SIZE};
 use super::params::Params;
 use super::pipelines::{pipeline, Family};
 use super::reduce::{encode_reduce_pass, MAX_GROUPS};
+use super::transfer;
 use crate::error::Result;
 use crate::expr::Kernel;
 use crate::reduce::Reduce;
@@ -61,16 +62,14 @@ impl DeviceArray {
         }
     }
 
-    /// Copies `data` to the device (queued: it happens before the next
-    /// submission runs).
-    pub fn upload(device: &'static Device, data: &[f32]) -> DeviceArray {
+    /// Copies `data` to the device (see [`transfer::upload`]: it happens
+    /// before any later submission runs).
+    pub fn upload(device: &'static Device, data: &[f32]) -> Result<DeviceArray> {
         let array = DeviceArray::allocate(device, data.len());
         for (chunk, range) in array.chunks.iter().zip(array.ranges()) {
-            device
-                .queue
-                .write_buffer(chunk, 0, bytemuck::cast_slice(&data[range]));
+            transfer::upload(device, chunk, 0, bytemuck::cast_slice(&data[range]))?;
         }
-        array
+        Ok(array)
     }
 
     /// Device buffers for `len` values, to be filled with [`DeviceArray::write`].
@@ -243,20 +242,15 @@ impl DeviceArray {
     /// The values, read back to the host (waits for the kernels that make them).
     pub fn to_vec(&self) -> Result<Vec<f32>> {
         let mut host = vec![0.0f32; self.len];
-        let per = chunk_elements(self.device);
-        let (d, max) = (&self.device.device, self.device.limits.max_buffer_size);
-        let staging = POOL.acquire(
-            d,
-            (per.min(self.len).max(1) * 4) as u64,
-            U::MAP_READ | U::COPY_DST,
-            max,
-        );
         for (chunk, range) in self.chunks.iter().zip(self.ranges()) {
-            let bytes = (range.len() * 4) as u64;
-            let mut encoder = self.encoder("gpu-compute array download");
-            encoder.copy_buffer_to_buffer(chunk, 0, &staging, 0, bytes);
-            let submission = self.device.queue.submit([encoder.finish()]);
-            read_back(self.device, &staging, bytes, submission, &mut host[range])?;
+            let encoder = self.encoder("gpu-compute array download");
+            transfer::download(
+                self.device,
+                encoder,
+                chunk,
+                0,
+                bytemuck::cast_slice_mut(&mut host[range]),
+            )?;
         }
         Ok(host)
     }

@@ -6,6 +6,8 @@ use super::buffers::{Pooled, POOL};
 use super::device::Device;
 use super::params::Params;
 use super::pipelines::Pipeline;
+use super::transfer;
+use crate::error::Result;
 
 /// The buffers a kernel binds (see `shaders/ops.wgsl`).
 pub(crate) struct Bindings<'a> {
@@ -69,13 +71,12 @@ pub(crate) fn encode(
 }
 
 /// Pooled buffers for streaming host slices through a kernel chunk by chunk:
-/// the parameters, up to two inputs, the output and its read-back copy.
+/// the parameters, up to two inputs and the output.
 pub(crate) struct Streamed {
     pub uniform: Pooled<'static>,
     pub in0: Pooled<'static>,
     pub in1: Option<Pooled<'static>>,
     pub out: Pooled<'static>,
-    pub readback: Pooled<'static>,
 }
 
 impl Streamed {
@@ -95,7 +96,6 @@ impl Streamed {
             in0: POOL.acquire(d, input_bytes, U::STORAGE | U::COPY_DST, max),
             in1: (inputs > 1).then(|| POOL.acquire(d, input_bytes, U::STORAGE | U::COPY_DST, max)),
             out: POOL.acquire(d, output_bytes, U::STORAGE | U::COPY_SRC, max),
-            readback: POOL.acquire(d, output_bytes, U::MAP_READ | U::COPY_DST, max),
         }
     }
 
@@ -109,17 +109,22 @@ impl Streamed {
         }
     }
 
-    /// Queues the upload of elements `range` of every input.
-    pub fn upload(&self, device: &Device, inputs: &[&[f32]], range: std::ops::Range<usize>) {
-        device.queue.write_buffer(
+    /// Uploads elements `range` of every input (see [`transfer::upload`]).
+    pub fn upload(
+        &self,
+        device: &Device,
+        inputs: &[&[f32]],
+        range: std::ops::Range<usize>,
+    ) -> Result<()> {
+        transfer::upload(
+            device,
             &self.in0,
             0,
             bytemuck::cast_slice(&inputs[0][range.clone()]),
-        );
+        )?;
         if let Some(in1) = &self.in1 {
-            device
-                .queue
-                .write_buffer(in1, 0, bytemuck::cast_slice(&inputs[1][range]));
+            transfer::upload(device, in1, 0, bytemuck::cast_slice(&inputs[1][range]))?;
         }
+        Ok(())
     }
 }

@@ -10,6 +10,7 @@ use super::device::Device;
 use super::dispatch::{encode, Streamed};
 use super::params::Params;
 use super::pipelines::{pipeline, Family};
+use super::transfer;
 use crate::error::{Error, Result};
 use crate::expr::Kernel;
 
@@ -64,9 +65,9 @@ pub(crate) fn map(
         let end = (start + chunk).min(n);
         let len = end - start;
         let (gx, gy) = grid(len, max_groups);
-        bufs.upload(device, inputs, start..end);
+        bufs.upload(device, inputs, start..end)?;
         let params = Params::new(len as u32, gx * WORKGROUP_SIZE);
-        let mut encoder = encode(
+        let encoder = encode(
             device,
             &pipeline,
             &bind_group,
@@ -74,15 +75,12 @@ pub(crate) fn map(
             params,
             (gx, gy),
         );
-        let len_bytes = (len * 4) as u64;
-        encoder.copy_buffer_to_buffer(&bufs.out, 0, &bufs.readback, 0, len_bytes);
-        let submission = device.queue.submit([encoder.finish()]);
-        read_back(
+        transfer::download(
             device,
-            &bufs.readback,
-            len_bytes,
-            submission,
-            &mut out[start..end],
+            encoder,
+            &bufs.out,
+            0,
+            bytemuck::cast_slice_mut(&mut out[start..end]),
         )?;
     }
     Ok(())

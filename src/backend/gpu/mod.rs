@@ -19,5 +19,6 @@ mod params;
 pub(crate) mod pipelines;
 pub(crate) mod profile;
 pub(crate) mod reduce;
+pub(crate) mod transfer;
 
 pub use device::AdapterSummary;

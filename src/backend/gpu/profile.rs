@@ -10,6 +10,7 @@ use super::dispatch::Bindings;
 use super::map::{chunk_elements, grid, read_back, WORKGROUP_SIZE};
 use super::params::Params;
 use super::pipelines::{pipeline, Family};
+use super::transfer;
 use crate::error::{Error, Result};
 use crate::expr::Kernel;
 use std::time::Instant;
@@ -145,7 +146,6 @@ pub fn profile_map(device: &Device, kernel: &Kernel, x: &[f32]) -> Result<MapPro
     );
     let input = POOL.acquire(d, bytes, U::STORAGE | U::COPY_DST, max);
     let output = POOL.acquire(d, bytes, U::STORAGE | U::COPY_SRC, max);
-    let readback = POOL.acquire(d, bytes, U::MAP_READ | U::COPY_DST, max);
     let bind_group = Bindings {
         uniform: &uniform,
         in0: &input,
@@ -160,9 +160,7 @@ pub fn profile_map(device: &Device, kernel: &Kernel, x: &[f32]) -> Result<MapPro
         .write_buffer(&uniform, 0, bytemuck::bytes_of(&params));
     // Upload.
     let t = Instant::now();
-    device
-        .queue
-        .write_buffer(&input, 0, bytemuck::cast_slice(x));
+    transfer::upload(device, &input, 0, bytemuck::cast_slice(x))?;
     wait(device, device.queue.submit([]))?;
     let upload_s = t.elapsed().as_secs_f64();
     // Kernel, with timestamps around the pass where the adapter has them.
@@ -194,17 +192,16 @@ pub fn profile_map(device: &Device, kernel: &Kernel, x: &[f32]) -> Result<MapPro
     };
     // Download.
     let t = Instant::now();
-    let mut encoder = d.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+    let encoder = d.create_command_encoder(&wgpu::CommandEncoderDescriptor {
         label: Some("gpu-compute profile download"),
     });
-    encoder.copy_buffer_to_buffer(&output, 0, &readback, 0, bytes);
     let mut out = vec![0.0f32; n];
-    read_back(
+    transfer::download(
         device,
-        &readback,
-        bytes,
-        device.queue.submit([encoder.finish()]),
-        &mut out,
+        encoder,
+        &output,
+        0,
+        bytemuck::cast_slice_mut(&mut out),
     )?;
     let download_s = t.elapsed().as_secs_f64();
     Ok(MapProfile {

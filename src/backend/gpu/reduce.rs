@@ -39,18 +39,24 @@ pub(crate) fn reduce(
         (MAX_GROUPS * 4) as u64,
     );
     let bind_group = bufs.bindings().bind_group(device, &pipeline);
+    let readback = super::buffers::POOL.acquire(
+        &device.device,
+        (MAX_GROUPS * 4) as u64,
+        wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        device.limits.max_buffer_size,
+    );
     let mut partials = Vec::new();
     for start in (0..n).step_by(chunk) {
         let end = (start + chunk).min(n);
         let len = end - start;
-        bufs.upload(device, inputs, start..end);
+        bufs.upload(device, inputs, start..end)?;
         let part = reduce_pass(
             device,
             &pipeline,
             &bind_group,
             &bufs.uniform,
             &bufs.out,
-            &bufs.readback,
+            &readback,
             len,
         )?;
         partials.push(op.combine_pairwise(&part));
