@@ -318,6 +318,27 @@ fn tracing_shares_subexpressions_and_folds_constants() {
     );
 }
 
+/// Kernels taken in turn, more of them than a thread remembers compiled
+/// programs for, each run their own program.
+#[test]
+fn kernels_taken_in_turn_each_run_their_own_program() {
+    let ctx = Context::new(Backend::Cpu).unwrap();
+    let x: Vec<f32> = (0..300).map(|i| i as f32 * 0.25).collect();
+    for round in 0..3 {
+        for c in 1..=7 {
+            let c = c as f32;
+            let y = ctx.map(&x, |v| v * c + 1.0).unwrap();
+            let expected: Vec<f32> = x.iter().map(|v| v * c + 1.0).collect();
+            assert_eq!(y, expected, "round {round}, factor {c}");
+            let z = ctx.map2(&x, &y, |a, b| b - a * c).unwrap();
+            assert!(
+                z.iter().all(|&v| v == 1.0),
+                "round {round}, factor {c}: {z:?}"
+            );
+        }
+    }
+}
+
 #[test]
 fn an_expr_from_another_trace_is_an_error() {
     let mut leaked = None;

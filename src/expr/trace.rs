@@ -18,6 +18,9 @@ use std::collections::HashMap;
 /// Beyond this many nodes, deduplication switches from a linear scan to a map.
 const LINEAR_DEDUP_LIMIT: usize = 48;
 
+/// Nodes a trace makes room for at its start.
+const TYPICAL_NODES: usize = 16;
+
 pub(crate) struct Tracer {
     id: u32,
     nodes: Vec<Node>,
@@ -83,7 +86,9 @@ where
         n.set(id.wrapping_add(1).max(1));
         id
     });
-    let inputs: Vec<Node> = (0..arity).map(Node::Input).collect();
+    // Room for typical closures, so that tracing one does not regrow it.
+    let mut inputs = Vec::with_capacity(TYPICAL_NODES);
+    inputs.extend((0..arity).map(Node::Input));
     STACK.with(|s| {
         s.borrow_mut().push(Tracer {
             id,
@@ -93,8 +98,19 @@ where
         })
     });
     let guard = PopOnDrop;
-    let args: Vec<Expr> = (0..arity as NodeId).map(|i| Expr::node(id, i)).collect();
-    let result = f(&args);
+    // On the stack for the usual one or two inputs.
+    let mut few = [Expr::invalid(); 4];
+    let many: Vec<Expr>;
+    let args: &[Expr] = if usize::from(arity) <= few.len() {
+        for (i, arg) in few.iter_mut().enumerate().take(arity.into()) {
+            *arg = Expr::node(id, i as NodeId);
+        }
+        &few[..arity.into()]
+    } else {
+        many = (0..arity as NodeId).map(|i| Expr::node(id, i)).collect();
+        &many
+    };
+    let result = f(args);
     let root = match result.repr() {
         super::Repr::Const(c) => with_tracer(id, |t| t.intern(Node::Const(c.to_bits()))),
         super::Repr::Node { trace, id: node } if trace == id => Some(node),
@@ -118,8 +134,16 @@ where
 
 /// Keeps only the nodes the root depends on, renumbered in order, with the
 /// root last.
-fn prune(nodes: Vec<Node>, root: NodeId, arity: u8) -> Kernel {
-    let mut live = vec![false; nodes.len()];
+fn prune(mut nodes: Vec<Node>, root: NodeId, arity: u8) -> Kernel {
+    // On the stack for kernels of up to 64 nodes.
+    let mut few = [false; 64];
+    let mut many = Vec::new();
+    let live: &mut [bool] = if nodes.len() <= few.len() {
+        &mut few[..nodes.len()]
+    } else {
+        many.resize(nodes.len(), false);
+        &mut many
+    };
     live[root as usize] = true;
     for i in (0..=root as usize).rev() {
         if live[i] {
@@ -127,6 +151,11 @@ fn prune(nodes: Vec<Node>, root: NodeId, arity: u8) -> Kernel {
                 live[op as usize] = true;
             }
         }
+    }
+    // Usually every node up to the root is live: nothing to renumber.
+    if live[..=root as usize].iter().all(|&l| l) {
+        nodes.truncate(root as usize + 1);
+        return Kernel::from_nodes(nodes, arity);
     }
     let mut new_id = vec![NodeId::MAX; nodes.len()];
     let mut kept = Vec::with_capacity(nodes.len());

@@ -16,6 +16,7 @@ use crate::expr::Kernel;
 use exec::{run_block, Scratch, BLOCK};
 pub(crate) use program::Program;
 use rayon::prelude::*;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -26,8 +27,37 @@ pub(crate) const MAX_INPUTS: usize = 2;
 /// program that builds a new kernel per call cannot grow memory without bound.
 const CACHE_CAPACITY: usize = 1024;
 
-/// The compiled program for `kernel`, from the process-wide cache.
+/// Programs each thread remembers from its last calls, looked up by
+/// comparing kernels before the process-wide cache is hashed and locked.
+const RECENT: usize = 4;
+
+/// The compiled program for `kernel`: from this thread's last few calls
+/// when it is among them (a loop of calls on small arrays then pays a
+/// comparison of a few nodes, not a hash of the kernel and a lock), from
+/// the process-wide cache otherwise.
 pub(crate) fn program(kernel: &Kernel) -> Arc<Program> {
+    thread_local! {
+        // Most recent first.
+        static RECENT_PROGRAMS: RefCell<Vec<(Kernel, Arc<Program>)>> =
+            const { RefCell::new(Vec::new()) };
+    }
+    RECENT_PROGRAMS.with(|recent| {
+        let mut recent = recent.borrow_mut();
+        if let Some(at) = recent.iter().position(|(k, _)| k == kernel) {
+            recent[..=at].rotate_right(1);
+            return Arc::clone(&recent[0].1);
+        }
+        let p = shared_program(kernel);
+        if recent.len() == RECENT {
+            recent.pop();
+        }
+        recent.insert(0, (kernel.clone(), Arc::clone(&p)));
+        p
+    })
+}
+
+/// The compiled program for `kernel`, from the process-wide cache.
+fn shared_program(kernel: &Kernel) -> Arc<Program> {
     static CACHE: OnceLock<Mutex<HashMap<Kernel, Arc<Program>>>> = OnceLock::new();
     let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
     let mut cache = cache
