@@ -1,6 +1,6 @@
 //! Criterion benches for maps, grouped by kernel and size, every backend side
 //! by side on the same input, with `Throughput::Bytes` (8 bytes per element:
-//! one f32 read, one written).
+//! one f32 read, one written); and tracing a closure on its own.
 
 mod common;
 
@@ -34,9 +34,21 @@ fn map_benches(c: &mut Criterion) {
     }
 }
 
+/// Tracing a closure into a kernel, which every call with a closure pays
+/// before any backend runs.
+fn trace_benches(c: &mut Criterion) {
+    let mut group = c.benchmark_group("trace");
+    for (name, f) in kernels() {
+        group.bench_function(name, |b| {
+            b.iter(|| gpu::Kernel::unary(f).unwrap());
+        });
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20);
-    targets = map_benches
+    targets = map_benches, trace_benches
 }
 criterion_main!(benches);
