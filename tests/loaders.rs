@@ -681,14 +681,19 @@ fn gpu_batch_filters_on_the_device() {
         return;
     }
     let dir = scratch("batch-gpu");
-    let inputs = write_pictures(&dir, 3);
+    let mut inputs = write_pictures(&dir, 3);
+    // Over a mebibyte of pixels: its transfers take the staging ring, with
+    // the copies on the batch's waiting thread.
+    let big = dir.join("big.png");
+    gpu::io::save_image(&picture(700, 500, 7), &big).unwrap();
+    inputs.push(big);
     let chain = Filter::parse_chain("blur:1,invert").unwrap();
     let out = dir.join("out");
     let batch = Batch::new(Job::Filters(chain.clone()), &out).backend(Backend::Gpu);
     let summary = runtime()
         .block_on(batch.run(inputs.clone(), |_| {}))
         .unwrap();
-    assert_eq!(summary.succeeded, 3, "{summary}");
+    assert_eq!(summary.succeeded, 4, "{summary}");
     let cpu = Context::new(Backend::Cpu).unwrap();
     for input in &inputs {
         let want = cpu

@@ -453,6 +453,9 @@ async fn process(
     };
     // GPU calls wait for the device: keep them off the cores' workers.
     let (computed, computing) = if on_gpu {
+        // Its staging copies stay on the waiting thread (see
+        // `with_serial_copies`).
+        let compute = move || crate::backend::gpu::transfer::with_serial_copies(compute);
         waiting(&name, timed(compute)).await?
     } else {
         on_cores(&name, timed(compute)).await?

@@ -155,11 +155,13 @@ fn fold(
         let mut acc = fold_body([neutral; ACCUMULATORS], xs, ys, &f, &map);
         return fold_halves(&mut acc, f);
     }
+    // The head's accumulators, already renamed: value i < head goes to
+    // accumulator i, which is renamed to ACCUMULATORS - head + i.
     let mut first = [neutral; ACCUMULATORS];
-    for ((a, &x), &y) in first.iter_mut().zip(&xs[..head]).zip(&ys[..head]) {
+    let renamed = &mut first[ACCUMULATORS - head..];
+    for ((a, &x), &y) in renamed.iter_mut().zip(&xs[..head]).zip(&ys[..head]) {
         *a = f(*a, map(x, y));
     }
-    first.rotate_left(head);
     let mut acc = fold_body(first, &xs[head..], &ys[head..], &f, &map);
     acc.rotate_right(head);
     fold_halves(&mut acc, f)
@@ -235,14 +237,15 @@ fn fold_nan_aware(
     let (mut acc, ordered) = if head == 0 {
         fold_nan_aware_body([neutral; ACCUMULATORS], true, xs, ys, &f, &map)
     } else {
+        // Renamed as in `fold`.
         let mut first = [neutral; ACCUMULATORS];
         let mut ordered = true;
-        for ((a, &x), &y) in first.iter_mut().zip(&xs[..head]).zip(&ys[..head]) {
+        let renamed = &mut first[ACCUMULATORS - head..];
+        for ((a, &x), &y) in renamed.iter_mut().zip(&xs[..head]).zip(&ys[..head]) {
             let v = map(x, y);
             *a = f(*a, v);
             ordered &= !v.is_nan();
         }
-        first.rotate_left(head);
         let (mut acc, body_ordered) =
             fold_nan_aware_body(first, ordered, &xs[head..], &ys[head..], &f, &map);
         acc.rotate_right(head);

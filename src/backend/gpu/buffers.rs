@@ -21,9 +21,17 @@ const MIN_SIZE: u64 = 256;
 /// The pool every GPU call borrows its buffers from.
 pub(crate) static POOL: BufferPool = BufferPool::new();
 
+/// An idle buffer: its usage, the buffer, and the last submission known to
+/// use it.
+type Idle = (
+    wgpu::BufferUsages,
+    wgpu::Buffer,
+    Option<wgpu::SubmissionIndex>,
+);
+
 /// Idle buffers with their usages, longest idle first.
 pub(crate) struct BufferPool {
-    idle: Mutex<Vec<(wgpu::BufferUsages, wgpu::Buffer)>>,
+    idle: Mutex<Vec<Idle>>,
 }
 
 /// A buffer on loan from a [`BufferPool`]; returned when dropped.
@@ -31,6 +39,10 @@ pub(crate) struct Pooled<'a> {
     pool: &'a BufferPool,
     usage: wgpu::BufferUsages,
     buffer: Option<wgpu::Buffer>,
+    /// The last submission known to use the buffer, kept with it in the
+    /// pool, so that the next borrower who maps it can wait for exactly
+    /// that submission (set by the staging ring; `None` when unknown).
+    pub last_use: Option<wgpu::SubmissionIndex>,
 }
 
 impl BufferPool {
@@ -60,35 +72,45 @@ impl BufferPool {
             let best = idle
                 .iter()
                 .enumerate()
-                .filter(|(_, (u, b))| {
+                .filter(|(_, (u, b, _))| {
                     *u == usage && b.size() >= size && b.size() <= rounded.max(size) * 2
                 })
-                .min_by_key(|(_, (_, b))| b.size())
+                .min_by_key(|(_, (_, b, _))| b.size())
                 .map(|(i, _)| i);
-            best.map(|i| idle.remove(i).1)
+            best.map(|i| {
+                let (_, buffer, last_use) = idle.remove(i);
+                (buffer, last_use)
+            })
         };
-        let buffer = reused.unwrap_or_else(|| {
-            device.create_buffer(&wgpu::BufferDescriptor {
+        let (buffer, last_use) = reused.unwrap_or_else(|| {
+            let buffer = device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("gpu-compute pooled"),
                 size: rounded,
                 usage,
                 mapped_at_creation: false,
-            })
+            });
+            (buffer, None)
         });
         Pooled {
             pool: self,
             usage,
             buffer: Some(buffer),
+            last_use,
         }
     }
 
-    fn give_back(&self, usage: wgpu::BufferUsages, buffer: wgpu::Buffer) {
+    fn give_back(
+        &self,
+        usage: wgpu::BufferUsages,
+        buffer: wgpu::Buffer,
+        last_use: Option<wgpu::SubmissionIndex>,
+    ) {
         if buffer.size() > MAX_IDLE_BYTES {
             return;
         }
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        idle.push((usage, buffer));
-        let mut held: u64 = idle.iter().map(|(_, b)| b.size()).sum();
+        idle.push((usage, buffer, last_use));
+        let mut held: u64 = idle.iter().map(|(_, b, _)| b.size()).sum();
         while held > MAX_IDLE_BYTES {
             // Freed (the device memory with it) when dropped here.
             held -= idle.remove(0).1.size();
@@ -106,7 +128,7 @@ impl Deref for Pooled<'_> {
 impl Drop for Pooled<'_> {
     fn drop(&mut self) {
         if let Some(b) = self.buffer.take() {
-            self.pool.give_back(self.usage, b);
+            self.pool.give_back(self.usage, b, self.last_use.take());
         }
     }
 }

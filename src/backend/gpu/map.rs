@@ -86,7 +86,9 @@ pub(crate) fn map(
     Ok(())
 }
 
-/// Waits for `submission`, then copies the first `len_bytes` of `buffer` into `out`.
+/// Waits for `submission`, then copies the first `len_bytes` of `buffer` into
+/// `out`. The buffer is unmapped again whatever happens, so that a pooled
+/// one goes back to the pool ready for its next borrower.
 pub(crate) fn read_back(
     device: &Device,
     buffer: &wgpu::Buffer,
@@ -99,26 +101,27 @@ pub(crate) fn read_back(
     slice.map_async(wgpu::MapMode::Read, move |r| {
         let _ = tx.send(r);
     });
-    let gpu_err = |what: &str, reason: String| Error::Gpu {
-        what: what.to_string(),
-        reason,
-    };
-    device
-        .device
-        .poll(wgpu::PollType::Wait {
-            submission_index: Some(submission),
-            timeout: None,
-        })
-        .map_err(|e| gpu_err("waiting for a map kernel", e.to_string()))?;
-    rx.recv()
-        .map_err(|e| gpu_err("reading back a map result", e.to_string()))?
-        .map_err(|e| gpu_err("reading back a map result", e.to_string()))?;
-    {
+    let read = (|| {
+        device
+            .device
+            .poll(wgpu::PollType::Wait {
+                submission_index: Some(submission),
+                timeout: None,
+            })
+            .map_err(|e| ("waiting for a map kernel", e.to_string()))?;
+        let mapped = rx.recv().map_err(|e| e.to_string());
+        mapped
+            .and_then(|r| r.map_err(|e| e.to_string()))
+            .map_err(|e| ("reading back a map result", e))?;
         let view = slice
             .get_mapped_range()
-            .map_err(|e| gpu_err("reading back a map result", e.to_string()))?;
+            .map_err(|e| ("reading back a map result", e.to_string()))?;
         out.copy_from_slice(bytemuck::cast_slice(&view));
-    }
+        Ok(())
+    })();
     buffer.unmap();
-    Ok(())
+    read.map_err(|(what, reason): (&str, String)| Error::Gpu {
+        what: what.to_string(),
+        reason,
+    })
 }

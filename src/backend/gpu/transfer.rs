@@ -20,7 +20,7 @@ use super::buffers::{Pooled, POOL};
 use super::device::Device;
 use crate::error::{Error, Result};
 use rayon::prelude::*;
-use std::collections::VecDeque;
+use std::cell::Cell;
 use std::sync::mpsc;
 
 /// The largest transfer that takes the direct path.
@@ -37,6 +37,22 @@ pub(crate) const SLOTS: usize = 3;
 /// staging buffer (a multiple of `wgpu::MAP_ALIGNMENT`).
 const COPY_PIECE: usize = 1 << 20;
 
+thread_local! {
+    /// Whether this thread copies staging memory on its own, without rayon.
+    static SERIAL_COPIES: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` with this thread's staging copies made on the thread itself.
+/// For GPU steps of the batch pipeline, which run on tokio's blocking
+/// threads while rayon's workers decode and encode files: a copy handed to
+/// rayon there would wait behind those jobs, with the device idle.
+pub(crate) fn with_serial_copies<T>(f: impl FnOnce() -> T) -> T {
+    let before = SERIAL_COPIES.with(|s| s.replace(true));
+    let result = f();
+    SERIAL_COPIES.with(|s| s.set(before));
+    result
+}
+
 fn failed(what: &str, reason: impl ToString) -> Error {
     Error::Gpu {
         what: what.to_string(),
@@ -49,36 +65,33 @@ fn failed(what: &str, reason: impl ToString) -> Error {
 /// happen before the next submission runs); large ones are submitted
 /// before this returns.
 pub(crate) fn upload(device: &Device, dst: &wgpu::Buffer, offset: u64, bytes: &[u8]) -> Result<()> {
+    debug_assert!(
+        offset % 4 == 0 && bytes.len() % 4 == 0,
+        "{offset} {}",
+        bytes.len()
+    );
     if bytes.len() <= DIRECT_MAX_BYTES {
         device.queue.write_buffer(dst, offset, bytes);
         return Ok(());
     }
-    let ring = staging(
+    let pieces = bytes.len().div_ceil(STAGING_BYTES);
+    let mut ring = staging(
         device,
         wgpu::BufferUsages::MAP_WRITE | wgpu::BufferUsages::COPY_SRC,
+        pieces,
     );
-    let mut last_use: [Option<wgpu::SubmissionIndex>; SLOTS] = Default::default();
     for (k, piece) in bytes.chunks(STAGING_BYTES).enumerate() {
-        let slot = k % SLOTS;
-        let buffer = &ring[slot];
+        let buffer = &mut ring[k % SLOTS];
         let len = piece.len() as u64;
-        let filled = map(
-            device,
-            buffer,
-            len,
-            wgpu::MapMode::Write,
-            last_use[slot].take(),
-        )
-        .and_then(|()| copy_in(buffer, piece));
+        let after = buffer.last_use.take();
+        let filled = map(device, buffer, len, wgpu::MapMode::Write, after)
+            .and_then(|()| copy_in(buffer, piece));
         buffer.unmap();
         filled.map_err(|e| failed("uploading to the GPU", e))?;
-        let mut encoder = device
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("gpu-compute upload"),
-            });
-        encoder.copy_buffer_to_buffer(buffer, 0, dst, offset + (k * STAGING_BYTES) as u64, len);
-        last_use[slot] = Some(device.queue.submit([encoder.finish()]));
+        let at = offset + (k * STAGING_BYTES) as u64;
+        let mut encoder = new_encoder(device, "gpu-compute upload");
+        encoder.copy_buffer_to_buffer(buffer, 0, dst, at, len);
+        buffer.last_use = Some(device.queue.submit([encoder.finish()]));
     }
     Ok(())
 }
@@ -93,6 +106,11 @@ pub(crate) fn download(
     offset: u64,
     out: &mut [u8],
 ) -> Result<()> {
+    debug_assert!(
+        offset % 4 == 0 && out.len() % 4 == 0,
+        "{offset} {}",
+        out.len()
+    );
     let what = "reading back from the GPU";
     if out.len() <= DIRECT_MAX_BYTES {
         let len = out.len() as u64;
@@ -115,51 +133,57 @@ pub(crate) fn download(
         readback.unmap();
         return read.map_err(|e| failed(what, e));
     }
-    let ring = staging(
+    let pieces = out.len().div_ceil(STAGING_BYTES);
+    let mut ring = staging(
         device,
         wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        pieces,
     );
-    let pieces = out.len().div_ceil(STAGING_BYTES);
-    let total = out.len();
+    // Piece k's copy into its staging buffer; the first goes with `encoder`.
     let mut first = Some(encoder);
-    let mut copy = |k: usize| {
-        let mut encoder = first.take().unwrap_or_else(|| {
-            device
-                .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("gpu-compute download"),
-                })
-        });
+    let total = out.len();
+    let mut copy = |k: usize, buffer: &mut Pooled<'static>| {
+        let mut encoder = first
+            .take()
+            .unwrap_or_else(|| new_encoder(device, "gpu-compute download"));
         let at = k * STAGING_BYTES;
         let len = STAGING_BYTES.min(total - at) as u64;
-        encoder.copy_buffer_to_buffer(src, offset + at as u64, &ring[k % SLOTS], 0, len);
-        device.queue.submit([encoder.finish()])
+        encoder.copy_buffer_to_buffer(src, offset + at as u64, buffer, 0, len);
+        buffer.last_use = Some(device.queue.submit([encoder.finish()]));
     };
-    let mut in_flight: VecDeque<wgpu::SubmissionIndex> =
-        (0..SLOTS.min(pieces)).map(&mut copy).collect();
+    for (k, buffer) in ring.iter_mut().enumerate() {
+        copy(k, buffer);
+    }
     for (k, piece) in out.chunks_mut(STAGING_BYTES).enumerate() {
-        let buffer = &ring[k % SLOTS];
-        let submission = in_flight.pop_front().expect("one copy in flight per piece");
+        let buffer = &mut ring[k % SLOTS];
+        let after = buffer.last_use.clone();
         let read = map(
             device,
             buffer,
             piece.len() as u64,
             wgpu::MapMode::Read,
-            Some(submission),
+            after,
         )
         .and_then(|()| copy_out(buffer, piece));
         buffer.unmap();
         read.map_err(|e| failed(what, e))?;
         if k + SLOTS < pieces {
-            in_flight.push_back(copy(k + SLOTS));
+            copy(k + SLOTS, buffer);
         }
     }
     Ok(())
 }
 
-/// The ring's staging buffers, from the pool.
-fn staging(device: &Device, usage: wgpu::BufferUsages) -> Vec<Pooled<'static>> {
-    (0..SLOTS)
+fn new_encoder(device: &Device, label: &'static str) -> wgpu::CommandEncoder {
+    device
+        .device
+        .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) })
+}
+
+/// The ring's staging buffers for a transfer of `pieces` pieces, from the
+/// pool.
+fn staging(device: &Device, usage: wgpu::BufferUsages, pieces: usize) -> Vec<Pooled<'static>> {
+    (0..SLOTS.min(pieces))
         .map(|_| {
             POOL.acquire(
                 &device.device,
@@ -212,8 +236,9 @@ fn map(
 }
 
 /// Copies `src` into mapped `buffer` from its start, in parallel pieces.
-/// A single piece is copied on the calling thread: handing it to rayon's
-/// pool would cost more than the copy.
+/// A single piece is copied on the calling thread (handing it to rayon's
+/// pool would cost more than the copy), and so is everything inside
+/// [`with_serial_copies`].
 fn copy_in(buffer: &wgpu::Buffer, src: &[u8]) -> std::result::Result<(), String> {
     let piece_in = |k: usize, piece: &[u8]| {
         buffer
@@ -223,8 +248,11 @@ fn copy_in(buffer: &wgpu::Buffer, src: &[u8]) -> std::result::Result<(), String>
             .copy_from_slice(piece);
         Ok(())
     };
-    if src.len() <= COPY_PIECE {
-        return piece_in(0, src);
+    if src.len() <= COPY_PIECE || SERIAL_COPIES.with(Cell::get) {
+        return src
+            .chunks(COPY_PIECE)
+            .enumerate()
+            .try_for_each(|(k, piece)| piece_in(k, piece));
     }
     src.par_chunks(COPY_PIECE)
         .enumerate()
@@ -232,7 +260,7 @@ fn copy_in(buffer: &wgpu::Buffer, src: &[u8]) -> std::result::Result<(), String>
 }
 
 /// Copies mapped `buffer` from its start into `out`, in parallel pieces.
-/// A single piece is copied on the calling thread, as in [`copy_in`].
+/// On the calling thread as in [`copy_in`].
 fn copy_out(buffer: &wgpu::Buffer, out: &mut [u8]) -> std::result::Result<(), String> {
     let piece_out = |k: usize, piece: &mut [u8]| {
         let view = buffer
@@ -242,8 +270,11 @@ fn copy_out(buffer: &wgpu::Buffer, out: &mut [u8]) -> std::result::Result<(), St
         piece.copy_from_slice(&view);
         Ok(())
     };
-    if out.len() <= COPY_PIECE {
-        return piece_out(0, out);
+    if out.len() <= COPY_PIECE || SERIAL_COPIES.with(Cell::get) {
+        return out
+            .chunks_mut(COPY_PIECE)
+            .enumerate()
+            .try_for_each(|(k, piece)| piece_out(k, piece));
     }
     out.par_chunks_mut(COPY_PIECE)
         .enumerate()
