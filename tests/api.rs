@@ -339,6 +339,39 @@ fn kernels_taken_in_turn_each_run_their_own_program() {
     }
 }
 
+/// A call from a thread-local's destructor, run after the library's own
+/// thread-locals are gone (destructors run in the reverse order of first
+/// use), works instead of aborting the process.
+#[test]
+fn cpu_calls_work_from_a_thread_local_destructor() {
+    struct RunsOnDrop(std::sync::mpsc::Sender<Vec<f32>>, Kernel);
+    impl Drop for RunsOnDrop {
+        fn drop(&mut self) {
+            let ctx = Context::new(Backend::Cpu).unwrap();
+            let mut out = vec![0.0; 3];
+            ctx.run(&self.1, &[&[1.0, 2.0, 3.0]], &mut out).unwrap();
+            let _ = self.0.send(out);
+        }
+    }
+    thread_local! {
+        static LATE: std::cell::RefCell<Option<RunsOnDrop>> = const { std::cell::RefCell::new(None) };
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let kernel = Kernel::unary(|v| v * 2.0).unwrap();
+    std::thread::spawn(move || {
+        LATE.with(|late| *late.borrow_mut() = Some(RunsOnDrop(tx, kernel.clone())));
+        // The library's thread-locals are first used after `LATE`, so they
+        // are destroyed before it.
+        let ctx = Context::new(Backend::Cpu).unwrap();
+        let mut out = vec![0.0; 3];
+        ctx.run(&kernel, &[&[1.0, 2.0, 3.0]], &mut out).unwrap();
+        assert_eq!(out, vec![2.0, 4.0, 6.0]);
+    })
+    .join()
+    .unwrap();
+    assert_eq!(rx.recv().unwrap(), vec![2.0, 4.0, 6.0]);
+}
+
 #[test]
 fn an_expr_from_another_trace_is_an_error() {
     let mut leaked = None;

@@ -41,19 +41,23 @@ pub(crate) fn program(kernel: &Kernel) -> Arc<Program> {
         static RECENT_PROGRAMS: RefCell<Vec<(Kernel, Arc<Program>)>> =
             const { RefCell::new(Vec::new()) };
     }
-    RECENT_PROGRAMS.with(|recent| {
-        let mut recent = recent.borrow_mut();
-        if let Some(at) = recent.iter().position(|(k, _)| k == kernel) {
-            recent[..=at].rotate_right(1);
-            return Arc::clone(&recent[0].1);
-        }
-        let p = shared_program(kernel);
-        if recent.len() == RECENT {
-            recent.pop();
-        }
-        recent.insert(0, (kernel.clone(), Arc::clone(&p)));
-        p
-    })
+    // `try_with`: a call from another thread-local's destructor, after this
+    // one is gone, uses the shared cache alone.
+    RECENT_PROGRAMS
+        .try_with(|recent| {
+            let mut recent = recent.borrow_mut();
+            if let Some(at) = recent.iter().position(|(k, _)| k == kernel) {
+                recent[..=at].rotate_right(1);
+                return Arc::clone(&recent[0].1);
+            }
+            let p = shared_program(kernel);
+            if recent.len() == RECENT {
+                recent.pop();
+            }
+            recent.insert(0, (kernel.clone(), Arc::clone(&p)));
+            p
+        })
+        .unwrap_or_else(|_| shared_program(kernel))
 }
 
 /// The compiled program for `kernel`, from the process-wide cache.
