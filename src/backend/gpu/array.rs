@@ -10,11 +10,12 @@
 use super::buffers::{Pooled, POOL};
 use super::device::Device;
 use super::dispatch::{encode, Bindings};
-use super::map::{chunk_elements, grid, read_back, WORKGROUP_SIZE};
+use super::map::{chunk_elements, grid, WORKGROUP_SIZE};
 use super::params::Params;
 use super::pipelines::{pipeline, Family};
 use super::reduce::{encode_reduce_pass, MAX_GROUPS};
 use super::transfer;
+use super::transfer::read_back;
 use crate::error::Result;
 use crate::expr::Kernel;
 use crate::reduce::Reduce;
@@ -200,13 +201,7 @@ impl DeviceArray {
         }
         let submission = device.queue.submit(commands);
         let mut all = vec![0.0f32; chunks * MAX_GROUPS];
-        read_back(
-            device,
-            &readback,
-            per_chunk * chunks as u64,
-            submission,
-            &mut all,
-        )?;
+        read_back(device, &readback, submission, &mut all)?;
         drop(held);
         let parts: Vec<f32> = groups
             .iter()

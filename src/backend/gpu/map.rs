@@ -11,7 +11,7 @@ use super::dispatch::{encode, Streamed};
 use super::params::Params;
 use super::pipelines::{pipeline, Family};
 use super::transfer;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::expr::Kernel;
 
 /// Threads per workgroup; must match `@workgroup_size` in `shaders/map.wgsl`
@@ -84,44 +84,4 @@ pub(crate) fn map(
         )?;
     }
     Ok(())
-}
-
-/// Waits for `submission`, then copies the first `len_bytes` of `buffer` into
-/// `out`. The buffer is unmapped again whatever happens, so that a pooled
-/// one goes back to the pool ready for its next borrower.
-pub(crate) fn read_back(
-    device: &Device,
-    buffer: &wgpu::Buffer,
-    len_bytes: u64,
-    submission: wgpu::SubmissionIndex,
-    out: &mut [f32],
-) -> Result<()> {
-    let slice = buffer.slice(0..len_bytes);
-    let (tx, rx) = std::sync::mpsc::channel();
-    slice.map_async(wgpu::MapMode::Read, move |r| {
-        let _ = tx.send(r);
-    });
-    let read = (|| {
-        device
-            .device
-            .poll(wgpu::PollType::Wait {
-                submission_index: Some(submission),
-                timeout: None,
-            })
-            .map_err(|e| ("waiting for a map kernel", e.to_string()))?;
-        let mapped = rx.recv().map_err(|e| e.to_string());
-        mapped
-            .and_then(|r| r.map_err(|e| e.to_string()))
-            .map_err(|e| ("reading back a map result", e))?;
-        let view = slice
-            .get_mapped_range()
-            .map_err(|e| ("reading back a map result", e.to_string()))?;
-        out.copy_from_slice(bytemuck::cast_slice(&view));
-        Ok(())
-    })();
-    buffer.unmap();
-    read.map_err(|(what, reason): (&str, String)| Error::Gpu {
-        what: what.to_string(),
-        reason,
-    })
 }

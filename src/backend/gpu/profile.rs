@@ -7,10 +7,11 @@
 use super::buffers::POOL;
 use super::device::Device;
 use super::dispatch::Bindings;
-use super::map::{chunk_elements, grid, read_back, WORKGROUP_SIZE};
+use super::map::{chunk_elements, grid, WORKGROUP_SIZE};
 use super::params::Params;
 use super::pipelines::{pipeline, Family};
 use super::transfer;
+use super::transfer::read_back;
 use crate::error::{Error, Result};
 use crate::expr::Kernel;
 use std::time::Instant;
@@ -104,13 +105,7 @@ impl Timestamps {
         starts: impl Iterator<Item = u32>,
     ) -> Result<Vec<f64>> {
         let mut words = vec![0.0f32; self.count as usize * 2];
-        read_back(
-            device,
-            &self.read,
-            u64::from(self.count) * 8,
-            submission,
-            &mut words,
-        )?;
+        read_back(device, &self.read, submission, &mut words)?;
         let ticks: &[u64] = bytemuck::cast_slice(&words);
         let period_s = f64::from(device.queue.get_timestamp_period()) * 1e-9;
         Ok(starts

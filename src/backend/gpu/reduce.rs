@@ -9,9 +9,10 @@
 
 use super::device::Device;
 use super::dispatch::{encode, Streamed};
-use super::map::{chunk_elements, read_back, WORKGROUP_SIZE};
+use super::map::{chunk_elements, WORKGROUP_SIZE};
 use super::params::Params;
 use super::pipelines::{pipeline, Family, Pipeline};
+use super::transfer::read_back;
 use crate::error::Result;
 use crate::expr::Kernel;
 use crate::reduce::Reduce;
@@ -109,6 +110,6 @@ pub(crate) fn reduce_pass(
     );
     let submission = device.queue.submit([encoder.finish()]);
     let mut part = vec![0.0f32; groups];
-    read_back(device, readback, groups as u64 * 4, submission, &mut part)?;
+    read_back(device, readback, submission, &mut part)?;
     Ok(part)
 }

@@ -122,16 +122,7 @@ pub(crate) fn download(
         );
         encoder.copy_buffer_to_buffer(src, offset, &readback, 0, len);
         let submission = device.queue.submit([encoder.finish()]);
-        let read = map(
-            device,
-            &readback,
-            len,
-            wgpu::MapMode::Read,
-            Some(submission),
-        )
-        .and_then(|()| copy_out(&readback, out));
-        readback.unmap();
-        return read.map_err(|e| failed(what, e));
+        return read_mapped(device, &readback, Some(submission), out).map_err(|e| failed(what, e));
     }
     let pieces = out.len().div_ceil(STAGING_BYTES);
     let mut ring = staging(
@@ -157,16 +148,7 @@ pub(crate) fn download(
     for (k, piece) in out.chunks_mut(STAGING_BYTES).enumerate() {
         let buffer = &mut ring[k % SLOTS];
         let after = buffer.last_use.clone();
-        let read = map(
-            device,
-            buffer,
-            piece.len() as u64,
-            wgpu::MapMode::Read,
-            after,
-        )
-        .and_then(|()| copy_out(buffer, piece));
-        buffer.unmap();
-        read.map_err(|e| failed(what, e))?;
+        read_mapped(device, buffer, after, piece).map_err(|e| failed(what, e))?;
         if k + SLOTS < pieces {
             copy(k + SLOTS, buffer);
         }
@@ -193,6 +175,38 @@ fn staging(device: &Device, usage: wgpu::BufferUsages, pieces: usize) -> Vec<Poo
             )
         })
         .collect()
+}
+
+/// Waits for `submission`, then copies the first `out.len()` values of
+/// `buffer` (a `MAP_READ` buffer) into `out`.
+pub(crate) fn read_back(
+    device: &Device,
+    buffer: &wgpu::Buffer,
+    submission: wgpu::SubmissionIndex,
+    out: &mut [f32],
+) -> Result<()> {
+    read_mapped(
+        device,
+        buffer,
+        Some(submission),
+        bytemuck::cast_slice_mut(out),
+    )
+    .map_err(|e| failed("reading back from the GPU", e))
+}
+
+/// Maps the first `out.len()` bytes of `buffer` once `after` has finished
+/// (see [`map`]), copies them into `out`, and unmaps the buffer whatever
+/// happened, so that a pooled one goes back ready for its next borrower.
+fn read_mapped(
+    device: &Device,
+    buffer: &wgpu::Buffer,
+    after: Option<wgpu::SubmissionIndex>,
+    out: &mut [u8],
+) -> std::result::Result<(), String> {
+    let read = map(device, buffer, out.len() as u64, wgpu::MapMode::Read, after)
+        .and_then(|()| copy_out(buffer, out));
+    buffer.unmap();
+    read
 }
 
 /// Maps the first `len` bytes of `buffer` once `after` (the submission
@@ -235,10 +249,8 @@ fn map(
     mapped.map_err(|e| e.to_string())
 }
 
-/// Copies `src` into mapped `buffer` from its start, in parallel pieces.
-/// A single piece is copied on the calling thread (handing it to rayon's
-/// pool would cost more than the copy), and so is everything inside
-/// [`with_serial_copies`].
+/// Copies `src` into mapped `buffer` from its start, in parallel pieces
+/// unless [`on_this_thread`].
 fn copy_in(buffer: &wgpu::Buffer, src: &[u8]) -> std::result::Result<(), String> {
     let piece_in = |k: usize, piece: &[u8]| {
         buffer
@@ -248,7 +260,7 @@ fn copy_in(buffer: &wgpu::Buffer, src: &[u8]) -> std::result::Result<(), String>
             .copy_from_slice(piece);
         Ok(())
     };
-    if src.len() <= COPY_PIECE || SERIAL_COPIES.with(Cell::get) {
+    if on_this_thread(src.len()) {
         return src
             .chunks(COPY_PIECE)
             .enumerate()
@@ -259,8 +271,8 @@ fn copy_in(buffer: &wgpu::Buffer, src: &[u8]) -> std::result::Result<(), String>
         .try_for_each(|(k, piece)| piece_in(k, piece))
 }
 
-/// Copies mapped `buffer` from its start into `out`, in parallel pieces.
-/// On the calling thread as in [`copy_in`].
+/// Copies mapped `buffer` from its start into `out`, in parallel pieces
+/// unless [`on_this_thread`].
 fn copy_out(buffer: &wgpu::Buffer, out: &mut [u8]) -> std::result::Result<(), String> {
     let piece_out = |k: usize, piece: &mut [u8]| {
         let view = buffer
@@ -270,7 +282,7 @@ fn copy_out(buffer: &wgpu::Buffer, out: &mut [u8]) -> std::result::Result<(), St
         piece.copy_from_slice(&view);
         Ok(())
     };
-    if out.len() <= COPY_PIECE || SERIAL_COPIES.with(Cell::get) {
+    if on_this_thread(out.len()) {
         return out
             .chunks_mut(COPY_PIECE)
             .enumerate()
@@ -279,6 +291,13 @@ fn copy_out(buffer: &wgpu::Buffer, out: &mut [u8]) -> std::result::Result<(), St
     out.par_chunks_mut(COPY_PIECE)
         .enumerate()
         .try_for_each(|(k, piece)| piece_out(k, piece))
+}
+
+/// Whether `len` bytes are copied on the calling thread: a single piece
+/// (handing it to rayon's pool would cost more than the copy), or anything
+/// inside [`with_serial_copies`].
+fn on_this_thread(len: usize) -> bool {
+    len <= COPY_PIECE || SERIAL_COPIES.with(Cell::get)
 }
 
 /// The bytes of a staging buffer that piece `k` of `len` bytes maps.
