@@ -37,6 +37,10 @@
 //! `batch_memory` lines give the pipeline's peak memory over 32 and 256
 //! small images, each measured in a child process.
 //!
+//! Forced `cpu` and `gpu` lines carry `est_s`, the dispatcher's estimate
+//! for that call on that backend (what `Auto` compares), so that a
+//! machine's bench shows where the cost model is off.
+//!
 //! `rayon_loop` lines are the hand-written rayon code for the same kernel,
 //! the yardstick for the CPU backend: it is timed alternately with the CPU
 //! backend (so drift on a noisy machine hits both alike), and the line
@@ -53,6 +57,7 @@ mod plot;
 
 use anyhow::Result;
 use clap::Parser;
+use gpu::dispatch::{CostModel, Workload};
 use gpu::io::{Batch, Job};
 use gpu::{Backend, Context, Expr, Reduce};
 use rayon::prelude::*;
@@ -246,6 +251,49 @@ impl Row {
     }
 }
 
+/// The dispatcher's estimate for a forced CPU or GPU line (`est_s`), given
+/// the call's workloads on each: what `Auto` compares, next to what was
+/// measured, so that a machine's bench shows where the cost model is off.
+fn estimate(
+    cost: &CostModel,
+    backend: Backend,
+    mode: &str,
+    cpu: &Workload,
+    gpu: &Workload,
+) -> Option<(&'static str, String)> {
+    let seconds = match backend {
+        Backend::Cpu => cost.cpu_plan(cpu).1,
+        Backend::Gpu if mode == "resident" => cost.gpu_resident_seconds(gpu),
+        Backend::Gpu => cost.gpu_seconds(gpu),
+        _ => return None,
+    };
+    Some(("est_s", format!("{seconds:.3e}")))
+}
+
+/// A map's or a reduction's workload over `n` values (as the library counts it).
+fn workload(work: Work, n: usize) -> Result<Workload> {
+    let per_value = |f: Option<fn(Expr) -> Expr>| -> Result<f64> {
+        Ok(match f {
+            Some(f) => gpu::Kernel::unary(f)?.work_per_element(),
+            None => 0.0,
+        })
+    };
+    Ok(match work {
+        Work::Map(f) => Workload {
+            n,
+            bytes_in: 4.0,
+            bytes_out: 4.0,
+            work: per_value(Some(f))?,
+        },
+        Work::Reduce(_, f) => Workload {
+            n,
+            bytes_in: 4.0,
+            bytes_out: 0.0,
+            work: per_value(f)? + 1.0,
+        },
+    })
+}
+
 /// The fastest forced backend (`gpu`, `cpu` or `scalar`) measured so far in
 /// `mode` for `kernel` at size `n`.
 fn fastest(rows: &[Row], kernel: &str, n: usize, mode: &str) -> Option<String> {
@@ -386,6 +434,8 @@ fn main() -> Result<()> {
     } else {
         println!("calibration: {calibration}\n");
     }
+    // What `Auto` estimates with, for each forced line's `est_s`.
+    let cost = Context::new(Backend::Auto)?.cost_model().clone();
     let backends = if args.backend.is_empty() {
         vec![Backend::Gpu, Backend::Cpu, Backend::Scalar, Backend::Auto]
     } else {
@@ -468,6 +518,7 @@ fn main() -> Result<()> {
             .filter(|k| args.kernel.is_empty() || args.kernel.iter().any(|a| a == k.name))
         {
             let bytes = k.bytes * n as f64;
+            let load = workload(k.work, n)?;
             // The GPU's time split into its steps (compile on the first call
             // of a kernel, upload, kernel, download), before any other call
             // of the kernel so that the first size shows the compile.
@@ -497,6 +548,7 @@ fn main() -> Result<()> {
                     .then(|| fastest(&rows, k.name, n, "resident"))
                     .flatten();
                 let mut extra = Vec::new();
+                extra.extend(estimate(&cost, *backend, "resident", &load, &load));
                 let median_s = match fastest_resident
                     .as_ref()
                     .and_then(|b| arrays.iter().find(|(x, _)| x.to_string() == *b))
@@ -561,6 +613,7 @@ fn main() -> Result<()> {
                     .then(|| fastest(&rows, k.name, n, "host"))
                     .flatten();
                 let mut extra = Vec::new();
+                extra.extend(estimate(&cost, backend, "host", &load, &load));
                 if let Some(p) = split {
                     extra.push(("compile_s", format!("{:.3e}", p.compile_s)));
                     extra.push(("upload_s", format!("{:.3e}", p.upload_s)));
@@ -658,6 +711,13 @@ fn main() -> Result<()> {
             .filter(|(name, _)| args.kernel.is_empty() || args.kernel.iter().any(|a| a == name))
         {
             let filter: gpu::filter::Filter = text.parse()?;
+            let cpu_load = cost.cpu_filter_workload(std::slice::from_ref(&filter), pixels);
+            let gpu_load = Workload {
+                n: pixels,
+                bytes_in: 4.0,
+                bytes_out: 4.0,
+                work: filter.work_per_pixel(),
+            };
             // Small images take tens of microseconds on the CPU: more
             // repetitions, or the medians' noise reads as regret; large
             // ones take milliseconds, where 21 repetitions still left 10 %
@@ -689,6 +749,7 @@ fn main() -> Result<()> {
                     .flatten()
                     .and_then(|b| placed.iter().find(|(x, _)| x.to_string() == b));
                 let mut extra = Vec::new();
+                extra.extend(estimate(&cost, *backend, "resident", &cpu_load, &gpu_load));
                 let median_s = match best {
                     Some((b, best_image)) => {
                         let (auto_s, best_s) =
@@ -722,6 +783,7 @@ fn main() -> Result<()> {
                     .then(|| fastest(&rows, name, pixels, "host"))
                     .flatten();
                 let mut extra = Vec::new();
+                extra.extend(estimate(&cost, backend, "host", &cpu_load, &gpu_load));
                 let median_s = match &best {
                     Some(b) => {
                         let forced = Context::new(b.parse()?)?;

@@ -4,7 +4,8 @@
 //!
 //! [`calibrate`] measures, in about a second: one CPU thread's arithmetic
 //! rate (a kernel on cache-resident data) and memory bandwidth, all threads'
-//! memory bandwidth, the cost of fanning out to rayon's pool, and, where a
+//! memory bandwidth, the cost of fanning out to rayon's pool, what the CPU
+//! backend's filters cost one thread per pixel, and, where a
 //! hardware GPU exists, its call latency, host-device transfer rate, device
 //! memory bandwidth and arithmetic rate. The GPU is first kept busy for
 //! 0.3 s: an idle GPU lowers its clock (an H200's SM clock falls from 1980
@@ -31,7 +32,7 @@
 //! thread. Figures worth persisting need a machine that is doing nothing
 //! else, which only the caller knows.
 
-use crate::dispatch::CostModel;
+use crate::dispatch::{CostModel, FilterCosts};
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -55,6 +56,10 @@ pub struct Calibration {
     pub cpu_bytes_per_s_all: f64,
     /// Cost of fanning a call out to rayon's pool and joining, seconds.
     pub cpu_parallel_overhead_s: f64,
+    /// What the CPU backend's filters cost one thread per pixel. (A file
+    /// saved before this was measured does not parse, so it is measured
+    /// again rather than guessed.)
+    pub cpu_filter: FilterCosts,
     /// The GPU's figures, when a hardware adapter was measured.
     pub gpu: Option<GpuFigures>,
     /// How long the measurement took, seconds.
@@ -91,6 +96,7 @@ impl Calibration {
             cpu_bytes_per_s: self.cpu_bytes_per_s,
             cpu_bytes_per_s_all: self.cpu_bytes_per_s_all,
             cpu_parallel_overhead_s: self.cpu_parallel_overhead_s,
+            cpu_filter: self.cpu_filter.clone(),
             ..CostModel::builtin()
         };
         if let Some(g) = &self.gpu {
@@ -114,6 +120,16 @@ impl std::fmt::Display for Calibration {
             self.cpu_bytes_per_s / 1e9,
             self.cpu_bytes_per_s_all / 1e9,
             self.cpu_parallel_overhead_s * 1e6
+        )?;
+        let c = &self.cpu_filter;
+        writeln!(
+            f,
+            "  cpu filters, ns per pixel on one thread: {:.2} a separable tap (+ {:.2}), box {:.2}, sobel {:.2}, colour {:.2}",
+            c.tap_s * 1e9,
+            c.separable_s * 1e9,
+            c.box_s * 1e9,
+            c.sobel_s * 1e9,
+            c.colour_s * 1e9
         )?;
         match &self.gpu {
             Some(g) => writeln!(
@@ -307,8 +323,66 @@ fn measure_cpu() -> Result<Calibration> {
         cpu_bytes_per_s: bytes / one,
         cpu_bytes_per_s_all: bytes / all,
         cpu_parallel_overhead_s: overhead,
+        cpu_filter: measure_cpu_filters()?,
         gpu: None,
         measured_in_s: 0.0,
+    })
+}
+
+/// The CPU filters' per-pixel costs on one thread: the median of 11 runs
+/// of each on a 512×256 image (about 30 ms in all on the development
+/// machine), taken in turns, so that a change in the machine's speed while
+/// measuring (common on shared machines) weighs on every filter alike. The
+/// separable passes' cost per tap and beyond the taps come from two
+/// Gaussian blurs, of 7 and 19 taps.
+fn measure_cpu_filters() -> Result<FilterCosts> {
+    use crate::filter::Filter;
+    const RUNS: usize = 11;
+    let (w, h) = (512u32, 256u32);
+    let img = image::RgbaImage::from_fn(w, h, |x, y| {
+        image::Rgba([(x * 7 + y) as u8, (x ^ y) as u8, (y * 3 + x / 5) as u8, 255])
+    });
+    let pixels = f64::from(w * h);
+    let one_thread = match rayon::ThreadPoolBuilder::new().num_threads(1).build() {
+        Ok(pool) => pool,
+        Err(e) => {
+            tracing::warn!(
+                "CPU filters not measured (no one-thread pool: {e}); built-in figures kept"
+            );
+            return Ok(FilterCosts::builtin());
+        }
+    };
+    let filters = [
+        Filter::GaussianBlur { sigma: 1.0 },
+        Filter::GaussianBlur { sigma: 3.0 },
+        Filter::BoxBlur { radius: 2 },
+        Filter::Sobel,
+        Filter::Grayscale,
+    ];
+    let mut times: [Vec<f64>; 5] = std::array::from_fn(|_| Vec::with_capacity(RUNS));
+    one_thread.install(|| {
+        for run in 0..=RUNS {
+            for (filter, times) in filters.iter().zip(&mut times) {
+                let start = Instant::now();
+                std::hint::black_box(crate::filter::cpu::apply(&img, filter));
+                // The first round only warms up.
+                if run > 0 {
+                    times.push(start.elapsed().as_secs_f64() / pixels);
+                }
+            }
+        }
+    });
+    let [seven, nineteen, box_s, sobel_s, colour_s] = times.map(|mut t| {
+        t.sort_by(f64::total_cmp);
+        t[t.len() / 2]
+    });
+    let tap_s = ((nineteen - seven) / 12.0).max(1e-12);
+    Ok(FilterCosts {
+        tap_s,
+        separable_s: (seven - 7.0 * tap_s).max(0.0),
+        box_s,
+        sobel_s,
+        colour_s,
     })
 }
 

@@ -227,34 +227,49 @@ impl Context {
     /// `op`: placed for a typical kernel on it, one read and one write of an
     /// `f32` per element and little arithmetic.
     pub(crate) fn place_array(&self, op: &'static str, n: usize) -> Backend {
-        self.place(op, n, 2.0)
+        let typical = Workload {
+            n,
+            bytes_in: 4.0,
+            bytes_out: 4.0,
+            work: 2.0,
+        };
+        self.place(op, n, &typical, &typical)
     }
 
     /// Where a new image of `pixels` pixels lives, recorded as a dispatch of
     /// `op`: placed for a small Gaussian blur on it (σ = 1, seven taps each
-    /// way). The model's per-pixel work undercounts the CPU filters' cost at
-    /// mid sizes (on the H200's 16 cores a `box:2` on 1024×768 took 0.142 ms
-    /// against 0.084 ms estimated), so placing for a lighter filter kept
-    /// such images on the CPU where the GPU ran every bench filter faster.
+    /// way). On the H200, placing for a lighter filter (a 3×3 box) kept
+    /// 1024×768 images on the CPU, where the GPU ran every bench filter
+    /// faster.
     pub(crate) fn place_image(&self, op: &'static str, pixels: usize) -> Backend {
-        self.place(
-            op,
-            pixels,
-            crate::filter::Filter::GaussianBlur { sigma: 1.0 }.work_per_pixel(),
-        )
+        let blur = [crate::filter::Filter::GaussianBlur { sigma: 1.0 }];
+        let (cpu, gpu) = self.filter_workloads(&blur, pixels);
+        self.place(op, pixels, &cpu, &gpu)
     }
 
-    /// Where data of `n` elements lives, for kernels of `work` units per
-    /// element that read and write 4 bytes per element on the device.
-    fn place(&self, op: &'static str, n: usize, work: f64) -> Backend {
-        let workload = Workload {
-            n,
+    /// The CPU's and the GPU's workloads of `filters` over `pixels`.
+    fn filter_workloads(
+        &self,
+        filters: &[crate::filter::Filter],
+        pixels: usize,
+    ) -> (Workload, Workload) {
+        let gpu = Workload {
+            n: pixels,
             bytes_in: 4.0,
             bytes_out: 4.0,
-            work,
+            work: filters
+                .iter()
+                .map(crate::filter::Filter::work_per_pixel)
+                .sum(),
         };
+        (self.cost.cpu_filter_workload(filters, pixels), gpu)
+    }
+
+    /// Where data of `n` elements lives, for a kernel whose workloads on the
+    /// CPU and on the GPU (data on the device) are `cpu` and `gpu`.
+    fn place(&self, op: &'static str, n: usize, cpu: &Workload, gpu: &Workload) -> Backend {
         let (backend, reason) = match self.backend {
-            Backend::Auto => match self.choose(&workload, true) {
+            Backend::Auto => match self.choose(cpu, gpu, true) {
                 (Backend::Gpu, _, _) => (
                     Backend::Gpu,
                     Reason::DeviceResident {
@@ -589,16 +604,8 @@ impl Context {
             f.validate()?;
         }
         let n = img.width() as usize * img.height() as usize;
-        let workload = Workload {
-            n,
-            bytes_in: 4.0,
-            bytes_out: 4.0,
-            work: filters
-                .iter()
-                .map(crate::filter::Filter::work_per_pixel)
-                .sum(),
-        };
-        let (backend, threads, reason) = self.decide(&workload);
+        let (cpu, gpu) = self.filter_workloads(filters, n);
+        let (backend, threads, reason) = self.decide_apart(&cpu, &gpu);
         self.record("filter", &Kernel::identity(), backend, threads, n, reason);
         if n == 0 || filters.is_empty() {
             return Ok(img.clone());
@@ -658,28 +665,35 @@ impl Context {
 
     /// Where a call runs, on how many CPU threads, and why.
     fn decide(&self, w: &Workload) -> (Backend, usize, Reason) {
+        self.decide_apart(w, w)
+    }
+
+    /// [`Context::decide`] for a call whose workloads on the CPU and on
+    /// the GPU are counted apart (filters).
+    fn decide_apart(&self, cpu: &Workload, gpu: &Workload) -> (Backend, usize, Reason) {
         match self.backend {
             Backend::Scalar => (Backend::Scalar, 1, Reason::Requested),
             Backend::Gpu => (Backend::Gpu, 0, Reason::Requested),
-            Backend::Cpu => (Backend::Cpu, self.cost.cpu_plan(w).0, Reason::Requested),
-            Backend::Auto => self.choose(w, false),
+            Backend::Cpu => (Backend::Cpu, self.cost.cpu_plan(cpu).0, Reason::Requested),
+            Backend::Auto => self.choose(cpu, gpu, false),
         }
     }
 
-    /// Auto's choice for `w`: the CPU plan against the GPU's estimate, with
-    /// the data crossing the bus (`resident` false) or staying on the device.
-    fn choose(&self, w: &Workload, resident: bool) -> (Backend, usize, Reason) {
+    /// Auto's choice: the CPU plan for `cpu` against the GPU's estimate for
+    /// `gpu`, with the data crossing the bus (`resident` false) or staying
+    /// on the device.
+    fn choose(&self, cpu: &Workload, gpu: &Workload, resident: bool) -> (Backend, usize, Reason) {
         let gpu_estimate = |m: &CostModel| {
             if resident {
-                m.gpu_resident_seconds(w)
+                m.gpu_resident_seconds(gpu)
             } else {
-                m.gpu_seconds(w)
+                m.gpu_seconds(gpu)
             }
         };
-        if w.n == 0 {
+        if cpu.n == 0 {
             return (Backend::Cpu, 1, Reason::Empty);
         }
-        let (threads, cpu_s) = self.cost.cpu_plan(w);
+        let (threads, cpu_s) = self.cost.cpu_plan(cpu);
         let gpu_s = gpu_estimate(&self.cost);
         if gpu_s >= cpu_s {
             return (

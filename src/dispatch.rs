@@ -19,8 +19,15 @@
 //! ones to either backend, where the difference is small by definition.
 //! [`crate::calibrate`] measures the transfer rate through the same path
 //! the calls take.
+//!
+//! A filter's time on the CPU is estimated from what each kind of filter
+//! was measured to cost per pixel ([`FilterCosts`]), not from its count of
+//! arithmetic: the machines seen so far differ by a factor of two in how a
+//! filter compares with their arithmetic rate.
 
 use crate::backend::Backend;
+use crate::filter::Filter;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Why the dispatcher ran a call where it did.
@@ -195,6 +202,8 @@ pub struct CostModel {
     pub gpu_bytes_per_s: f64,
     /// Work units the GPU does per second.
     pub gpu_work_per_s: f64,
+    /// What the CPU backend's filters cost one thread per pixel.
+    pub cpu_filter: FilterCosts,
     /// The adapter the GPU figures were measured on (see
     /// [`AdapterSummary::calibration_name`](crate::AdapterSummary::calibration_name)),
     /// or `None` for the built-in figures. Another adapter is estimated
@@ -230,6 +239,7 @@ impl CostModel {
             gpu_transfer_bytes_per_s: 6e9,
             gpu_bytes_per_s: 1e12,
             gpu_work_per_s: 1e13,
+            cpu_filter: FilterCosts::builtin(),
             gpu_adapter: None,
         }
     }
@@ -267,6 +277,33 @@ impl CostModel {
         }
     }
 
+    /// The CPU workload of `filters` applied in turn to an image of
+    /// `pixels` pixels: its work is the time [`CostModel::cpu_filter`]
+    /// gives one thread, expressed in this model's work units, so that
+    /// [`CostModel::cpu_plan`] estimates it. (The GPU's workload of the same
+    /// chain is [`Filter::work_per_pixel`]'s: the two devices' costs are
+    /// not proportional.)
+    ///
+    /// ```
+    /// use gpu::filter::Filter;
+    /// let m = gpu::dispatch::CostModel::builtin();
+    /// let light = m.cpu_filter_workload(&[Filter::Invert], 1 << 20);
+    /// let heavy = m.cpu_filter_workload(&[Filter::GaussianBlur { sigma: 3.0 }], 1 << 20);
+    /// assert!(m.cpu_plan(&heavy).1 > m.cpu_plan(&light).1);
+    /// ```
+    pub fn cpu_filter_workload(&self, filters: &[Filter], pixels: usize) -> Workload {
+        let seconds: f64 = filters
+            .iter()
+            .map(|f| self.cpu_filter.seconds_per_pixel(f))
+            .sum();
+        Workload {
+            n: pixels,
+            bytes_in: 4.0,
+            bytes_out: 4.0,
+            work: seconds * self.cpu_work_per_s,
+        }
+    }
+
     /// Estimated GPU seconds for `w` with data starting and ending on the host.
     pub fn gpu_seconds(&self, w: &Workload) -> f64 {
         let n = w.n as f64;
@@ -294,7 +331,13 @@ impl CostModel {
     /// the GPU than on the CPU (how operations on an array kept on both
     /// choose).
     pub(crate) fn gpu_resident_wins(&self, w: &Workload) -> bool {
-        w.n > 0 && self.gpu_resident_seconds(w) < self.cpu_plan(w).1
+        self.gpu_resident_wins_apart(w, w)
+    }
+
+    /// [`CostModel::gpu_resident_wins`] for a call whose workloads on the
+    /// CPU and on the GPU are counted apart (filters).
+    pub(crate) fn gpu_resident_wins_apart(&self, cpu: &Workload, gpu: &Workload) -> bool {
+        cpu.n > 0 && self.gpu_resident_seconds(gpu) < self.cpu_plan(cpu).1
     }
 
     /// Where `Auto` keeps a new array of `n` values made from host data,
@@ -325,6 +368,83 @@ impl CostModel {
             Placement::Device
         } else {
             Placement::Host
+        }
+    }
+}
+
+/// What the CPU backend's filters cost one thread per pixel, in seconds, by
+/// the way each is computed (see `filter::cpu`). [`crate::calibrate`]
+/// measures them: the machines seen so far differ by a factor of two in
+/// how a filter's cost compares with their arithmetic rate (on the 2-core
+/// development machine a 5×5 box blur costs 1.7 taps of a Gaussian, on the
+/// H200's 16-core host 3.6), so no fixed weight fits both.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FilterCosts {
+    /// Per tap of a separable pass pair in `f32` (Gaussian blur, box blur
+    /// over radius 7, `Separable`, `Sharpen`'s blur), counting the mean of
+    /// the two kernels' lengths; a `size`×`size` `Convolve` is `size²` taps.
+    pub tap_s: f64,
+    /// A separable pass pair's cost beyond its taps: loading, padding and
+    /// rounding each row.
+    pub separable_s: f64,
+    /// The integer box blur of radius 2 (radius 1 to 7: the cost grows by
+    /// about a tenth of this per unit of radius).
+    pub box_s: f64,
+    /// The Sobel gradient magnitude.
+    pub sobel_s: f64,
+    /// A colour transform: grayscale, invert, brightness and contrast.
+    pub colour_s: f64,
+}
+
+impl FilterCosts {
+    /// Figures measured on the 2-core AVX-512 development machine, used
+    /// until [`crate::calibrate`] measures this one.
+    ///
+    /// ```
+    /// let c = gpu::dispatch::FilterCosts::builtin();
+    /// assert!(c.tap_s > 0.0);
+    /// ```
+    pub fn builtin() -> FilterCosts {
+        FilterCosts {
+            tap_s: 0.45e-9,
+            separable_s: 0.5e-9,
+            box_s: 0.8e-9,
+            sobel_s: 1.0e-9,
+            colour_s: 1.2e-9,
+        }
+    }
+
+    /// Seconds one CPU thread spends per pixel on `filter`.
+    ///
+    /// ```
+    /// use gpu::filter::Filter;
+    /// let c = gpu::dispatch::FilterCosts::builtin();
+    /// let s1 = c.seconds_per_pixel(&Filter::GaussianBlur { sigma: 1.0 });
+    /// let s3 = c.seconds_per_pixel(&Filter::GaussianBlur { sigma: 3.0 });
+    /// assert!(s3 > 2.0 * s1);
+    /// ```
+    pub fn seconds_per_pixel(&self, filter: &Filter) -> f64 {
+        let separable = |taps: f64| taps * self.tap_s + self.separable_s;
+        let gaussian_taps =
+            |sigma: f32| 2.0 * crate::filter::kernels::gaussian_radius(sigma) as f64 + 1.0;
+        match filter {
+            Filter::GaussianBlur { sigma } => separable(gaussian_taps(*sigma)),
+            Filter::BoxBlur { radius: 0 } => self.colour_s,
+            Filter::BoxBlur { radius } if *radius <= crate::filter::cpu::MAX_INTEGER_BOX_RADIUS => {
+                self.box_s * (0.8 + 0.1 * *radius as f64)
+            }
+            Filter::BoxBlur { radius } => separable(2.0 * *radius as f64 + 1.0),
+            Filter::Separable {
+                horizontal,
+                vertical,
+            } => separable((horizontal.len() + vertical.len()) as f64 / 2.0),
+            Filter::Sharpen { sigma, .. } => separable(gaussian_taps(*sigma)) + self.colour_s,
+            Filter::Convolve { size, .. } => {
+                let size = *size as f64;
+                size * size * self.tap_s + size * self.separable_s
+            }
+            Filter::Sobel => self.sobel_s,
+            Filter::Grayscale | Filter::Invert | Filter::BrightnessContrast { .. } => self.colour_s,
         }
     }
 }
@@ -363,8 +483,84 @@ mod tests {
             gpu_transfer_bytes_per_s: 6.7e9,
             gpu_bytes_per_s: 852e9,
             gpu_work_per_s: 7319e9,
+            cpu_filter: FilterCosts::builtin(),
             gpu_adapter: None,
         }
+    }
+
+    /// The CPU filters' costs per pixel and thread on the H200's 16-core
+    /// host, from the bench's 4K lines (call 4: Gaussian σ 3 in 4.52 ms,
+    /// `box:2` in 0.829 ms and Sobel in 1.157 ms over 8.3 Mpx on 16
+    /// threads), with that call's calibration.
+    fn h200_call_4() -> CostModel {
+        CostModel {
+            cpu_work_per_s: 28.1e9,
+            cpu_bytes_per_s: 9.6e9,
+            cpu_bytes_per_s_all: 233.5e9,
+            cpu_parallel_overhead_s: 26.6e-6,
+            gpu_launch_s: 81e-6,
+            gpu_transfer_bytes_per_s: 6.3e9,
+            gpu_bytes_per_s: 829e9,
+            gpu_work_per_s: 8418e9,
+            cpu_filter: FilterCosts {
+                tap_s: 0.40e-9,
+                separable_s: 1.0e-9,
+                box_s: 1.6e-9,
+                sobel_s: 2.2e-9,
+                colour_s: 1.5e-9,
+            },
+            ..h200()
+        }
+    }
+
+    /// Whether `filter` on an image of `pixels` on the device is estimated
+    /// faster on the GPU than on the CPU.
+    fn filter_on_gpu(m: &CostModel, filter: Filter, pixels: usize) -> bool {
+        let gpu = Workload {
+            n: pixels,
+            bytes_in: 4.0,
+            bytes_out: 4.0,
+            work: filter.work_per_pixel(),
+        };
+        m.gpu_resident_wins_apart(&m.cpu_filter_workload(&[filter], pixels), &gpu)
+    }
+
+    #[test]
+    fn filters_cross_over_to_the_gpu_near_where_the_h200_measured() {
+        // Resident crossovers the H200's bench charted (calls 4 and 5):
+        // Gaussian σ 3 at 1.1-1.2·10^5 pixels, Sobel at 5.4-5.7·10^5, the
+        // box blur at 0.8-1.0·10^6. The weights the CPU's filters had
+        // before their costs were measured put the Gaussian's at
+        // 1.7·10^5, and sent 1.5·10^5 pixels to the CPU.
+        let m = h200_call_4();
+        let gaussian = || Filter::GaussianBlur { sigma: 3.0 };
+        assert!(!filter_on_gpu(&m, gaussian(), 65_536));
+        assert!(filter_on_gpu(&m, gaussian(), 150_000));
+        assert!(filter_on_gpu(&m, gaussian(), 786_432));
+        assert!(!filter_on_gpu(&m, Filter::Sobel, 262_144));
+        assert!(filter_on_gpu(&m, Filter::Sobel, 786_432));
+        assert!(!filter_on_gpu(&m, Filter::BoxBlur { radius: 2 }, 262_144));
+        assert!(filter_on_gpu(&m, Filter::BoxBlur { radius: 2 }, 2_073_600));
+    }
+
+    #[test]
+    fn measured_filter_costs_follow_how_each_filter_is_computed() {
+        let c = FilterCosts::builtin();
+        let s = |f: Filter| c.seconds_per_pixel(&f);
+        // Separable blurs grow with their taps; the integer box blur
+        // barely grows with its radius, until it becomes separable.
+        assert!(
+            s(Filter::GaussianBlur { sigma: 3.0 }) > 2.0 * s(Filter::GaussianBlur { sigma: 1.0 })
+        );
+        let small_box = s(Filter::BoxBlur { radius: 1 });
+        assert!(s(Filter::BoxBlur { radius: 7 }) < 2.0 * small_box);
+        assert!(s(Filter::BoxBlur { radius: 8 }) > 4.0 * small_box);
+        assert_eq!(s(Filter::Invert), s(Filter::Grayscale));
+        let sharpen = Filter::Sharpen {
+            amount: 1.0,
+            sigma: 1.0,
+        };
+        assert!(s(sharpen) > s(Filter::GaussianBlur { sigma: 1.0 }));
     }
 
     fn map(n: usize, work: f64) -> Workload {

@@ -578,15 +578,36 @@ fn child_calibrate() {
         gpu::calibration::saved().is_none(),
         "the cache folder starts empty"
     );
+    // A file saved before the CPU filters' costs were measured is not used
+    // (its figures would be incomplete): this machine is measured again.
+    let key = gpu::calibration::hardware_key();
+    let path = gpu::calibration::calibration_path(&key).unwrap();
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let earlier = serde_json::json!({
+        "hardware": key,
+        "cpu_work_per_s": 1e10,
+        "cpu_bytes_per_s": 1e10,
+        "cpu_bytes_per_s_all": 2e10,
+        "cpu_parallel_overhead_s": 1e-5,
+        "gpu": null,
+        "measured_in_s": 0.2
+    });
+    std::fs::write(&path, earlier.to_string()).unwrap();
+    assert!(gpu::calibration::saved().is_none(), "{earlier}");
     let c = gpu::calibrate().unwrap();
     for figure in [
         c.cpu_work_per_s,
         c.cpu_bytes_per_s,
         c.cpu_bytes_per_s_all,
         c.cpu_parallel_overhead_s,
+        c.cpu_filter.tap_s,
+        c.cpu_filter.box_s,
+        c.cpu_filter.sobel_s,
+        c.cpu_filter.colour_s,
     ] {
         assert!(figure.is_finite() && figure > 0.0, "{c}");
     }
+    assert!(c.cpu_filter.separable_s >= 0.0, "{c}");
     assert_eq!(c.hardware, gpu::calibration::hardware_key());
     // Contexts made from now on use the measured model.
     assert_eq!(

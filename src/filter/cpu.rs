@@ -10,7 +10,7 @@
 //! passes but one row per thread. `Convolve` does the same with one pass per
 //! kernel row. Colour filters and `Sobel` are simple per-row loops.
 
-use super::kernels::{gaussian, luma, mean};
+use super::kernels::{gaussian, luma_u32, mean};
 use super::Filter;
 use crate::backend::cpu::simd::simd_fn;
 use image::RgbaImage;
@@ -92,11 +92,8 @@ pub(crate) fn apply(img: &RgbaImage, filter: &Filter) -> RgbaImage {
         }
         Filter::Convolve { size, weights } => convolve(img, *size as usize, weights),
         Filter::Sobel => sobel(img),
-        Filter::Grayscale => point(img, |[r, g, b, a]| {
-            let y = luma(r, g, b);
-            [y, y, y, a]
-        }),
-        Filter::Invert => point(img, |[r, g, b, a]| [255 - r, 255 - g, 255 - b, a]),
+        Filter::Grayscale => rows(img, grayscale_row),
+        Filter::Invert => rows(img, invert_row),
         Filter::BrightnessContrast {
             contrast,
             brightness,
@@ -344,7 +341,7 @@ fn sharpen_row(original: &[u8], blurred: &[f32], amount: f32, out: &mut [MaybeUn
 
 /// The largest box radius whose sums of a whole square fit in 16 bits
 /// (255 · 15² = 57375).
-const MAX_INTEGER_BOX_RADIUS: u32 = 7;
+pub(crate) const MAX_INTEGER_BOX_RADIUS: u32 = 7;
 
 /// Output rows per rayon task of the box blur: the column sums slide down
 /// a band, so a taller band spreads the first row's full sum over more rows.
@@ -628,6 +625,47 @@ fn interleave_gray(gray: &[u8], rgba: &[u8], out: &mut [MaybeUninit<u8>]) {
 }
 
 /// A per-pixel transform into a new image, in parallel over bands of rows.
+/// `row` applied to bands of whole rows, in parallel: a colour transform
+/// written as a loop over a row, which the compiler vectorises.
+fn rows(img: &RgbaImage, row: fn(&[u8], &mut [MaybeUninit<u8>])) -> RgbaImage {
+    let (w, ht) = (img.width() as usize, img.height() as usize);
+    let mut out = uninit(w * ht * 4);
+    out.par_chunks_mut(w * 4 * BAND)
+        .zip(img.as_raw().par_chunks(w * 4 * BAND))
+        .for_each(|(dst, src)| row(src, dst));
+    image_from(w, ht, out)
+}
+
+/// Each pixel as a little-endian `u32` (red in the low byte, alpha in the
+/// high one) transformed by `f`: 32-bit lanes, which vectorise where byte
+/// shuffles within a pixel would not.
+#[inline(always)]
+fn per_pixel(src: &[u8], out: &mut [MaybeUninit<u8>], f: impl Fn(u32) -> u32) {
+    for (o, p) in out.chunks_exact_mut(4).zip(src.chunks_exact(4)) {
+        let v = f(u32::from_le_bytes([p[0], p[1], p[2], p[3]]));
+        for (o, b) in o.iter_mut().zip(v.to_le_bytes()) {
+            o.write(b);
+        }
+    }
+}
+
+simd_fn! {
+/// [`luma`] in 32-bit lanes, alpha kept.
+fn grayscale_row(src: &[u8], out: &mut [MaybeUninit<u8>]) {
+    per_pixel(src, out, |p| {
+        let (r, g, b) = (p & 0xff, (p >> 8) & 0xff, (p >> 16) & 0xff);
+        (p & 0xff00_0000) | (luma_u32(r, g, b) * 0x0001_0101)
+    })
+}
+}
+
+simd_fn! {
+/// `255 − x` on red, green and blue, alpha kept.
+fn invert_row(src: &[u8], out: &mut [MaybeUninit<u8>]) {
+    per_pixel(src, out, |p| p ^ 0x00ff_ffff)
+}
+}
+
 fn point(img: &RgbaImage, f: impl Fn([u8; 4]) -> [u8; 4] + Sync) -> RgbaImage {
     let (w, ht) = (img.width() as usize, img.height() as usize);
     let mut out = uninit(w * ht * 4);

@@ -28,7 +28,13 @@ pub fn mean(radius: u32) -> Vec<f64> {
 /// (checked bit for bit against OpenCV 5 on random pixels).
 #[inline]
 pub fn luma(r: u8, g: u8, b: u8) -> u8 {
-    ((r as u32 * 9798 + g as u32 * 19235 + b as u32 * 3735 + (1 << 14)) >> 15) as u8
+    luma_u32(r.into(), g.into(), b.into()) as u8
+}
+
+/// [`luma`] of channels held in `u32` lanes (each at most 255).
+#[inline(always)]
+pub fn luma_u32(r: u32, g: u32, b: u32) -> u32 {
+    (r * 9798 + g * 19235 + b * 3735 + (1 << 14)) >> 15
 }
 
 /// Rounds to nearest (ties to even, as `cvRound`) and saturates to a byte.

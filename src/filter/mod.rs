@@ -16,7 +16,7 @@
 
 pub(crate) mod cpu;
 pub(crate) mod gpu;
-mod kernels;
+pub(crate) mod kernels;
 pub(crate) mod scalar;
 pub mod spec;
 
