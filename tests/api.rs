@@ -372,6 +372,57 @@ fn cpu_calls_work_from_a_thread_local_destructor() {
     assert_eq!(rx.recv().unwrap(), vec![2.0, 4.0, 6.0]);
 }
 
+/// Tracing a closure in a thread-local's destructor, after the tracer's
+/// own thread-local is gone, works too: nested traces, and a misused
+/// expression reported as in any other thread.
+#[test]
+fn closures_are_traced_in_a_thread_local_destructor() {
+    type Results = (Vec<f32>, Vec<f32>, bool);
+    struct TracesOnDrop(std::sync::mpsc::Sender<Results>);
+    impl Drop for TracesOnDrop {
+        fn drop(&mut self) {
+            let ctx = Context::new(Backend::Cpu).unwrap();
+            let doubled = ctx.map(&[1.0, 2.0, 3.0], |v| v * 2.0).unwrap();
+            // A closure that traces another kernel while it is traced.
+            let nested = ctx
+                .map(&[1.0, 2.0], |v| {
+                    let inner = Kernel::unary(|w| w + 1.0).unwrap();
+                    assert_eq!(inner.arity(), 1);
+                    v - 1.0
+                })
+                .unwrap();
+            let mut leaked = None;
+            Kernel::unary(|v| {
+                leaked = Some(v);
+                v
+            })
+            .unwrap();
+            let leaked = leaked.unwrap();
+            let misuse = matches!(
+                Kernel::unary(|v| v + leaked),
+                Err(Error::ForeignExpr { .. })
+            );
+            let _ = self.0.send((doubled, nested, misuse));
+        }
+    }
+    thread_local! {
+        static LATE: std::cell::RefCell<Option<TracesOnDrop>> = const { std::cell::RefCell::new(None) };
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        LATE.with(|late| *late.borrow_mut() = Some(TracesOnDrop(tx)));
+        // The tracer's thread-locals are first used after `LATE`, so they
+        // are destroyed before it.
+        assert_eq!(gpu::map(&[1.0], |v| v + 1.0).unwrap(), vec![2.0]);
+    })
+    .join()
+    .unwrap();
+    let (doubled, nested, misuse) = rx.recv().unwrap();
+    assert_eq!(doubled, vec![2.0, 4.0, 6.0]);
+    assert_eq!(nested, vec![0.0, 1.0]);
+    assert!(misuse, "a leaked expression is reported");
+}
+
 #[test]
 fn an_expr_from_another_trace_is_an_error() {
     let mut leaked = None;

@@ -14,6 +14,7 @@ use super::Expr;
 use crate::error::{Error, Result};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::mem::ManuallyDrop;
 
 /// Beyond this many nodes, deduplication switches from a linear scan to a map.
 const LINEAR_DEDUP_LIMIT: usize = 48;
@@ -30,7 +31,29 @@ pub(crate) struct Tracer {
 
 thread_local! {
     static STACK: RefCell<Vec<Tracer>> = const { RefCell::new(Vec::new()) };
+    /// The stack while `STACK` is gone: in a thread-local's destructor that
+    /// runs after `STACK`'s. It has no destructor (so it never goes), and
+    /// it gives its memory back whenever it is empty, so nothing leaks.
+    static LATE_STACK: RefCell<ManuallyDrop<Vec<Tracer>>> =
+        const { RefCell::new(ManuallyDrop::new(Vec::new())) };
     static NEXT_ID: Cell<u32> = const { Cell::new(1) };
+}
+
+/// Runs `f` on this thread's tracer stack.
+fn with_stack<R>(f: impl FnOnce(&mut Vec<Tracer>) -> R) -> R {
+    let mut f = Some(f);
+    let mut run = |stack: &mut Vec<Tracer>| (f.take().expect("called at most once"))(stack);
+    if let Ok(r) = STACK.try_with(|s| run(&mut s.borrow_mut())) {
+        return r;
+    }
+    LATE_STACK.with(|s| {
+        let mut stack = s.borrow_mut();
+        let r = run(&mut stack);
+        if stack.is_empty() {
+            drop(std::mem::take(&mut **stack));
+        }
+        r
+    })
 }
 
 impl Tracer {
@@ -68,8 +91,8 @@ struct PopOnDrop;
 
 impl Drop for PopOnDrop {
     fn drop(&mut self) {
-        STACK.with(|s| {
-            s.borrow_mut().pop();
+        with_stack(|s| {
+            s.pop();
         });
     }
 }
@@ -89,8 +112,8 @@ where
     // Room for typical closures, so that tracing one does not regrow it.
     let mut inputs = Vec::with_capacity(TYPICAL_NODES);
     inputs.extend((0..arity).map(Node::Input));
-    STACK.with(|s| {
-        s.borrow_mut().push(Tracer {
+    with_stack(|s| {
+        s.push(Tracer {
             id,
             nodes: inputs,
             index: None,
@@ -119,9 +142,8 @@ where
             None
         }
     };
-    let tracer = STACK.with(|s| {
-        s.borrow_mut()
-            .pop()
+    let tracer = with_stack(|s| {
+        s.pop()
             .expect("the tracer pushed by this call is still on the stack")
     });
     std::mem::forget(guard);
@@ -179,20 +201,17 @@ fn prune(mut nodes: Vec<Node>, root: NodeId, arity: u8) -> Kernel {
 /// Runs `f` on the innermost tracer if it is trace `id`; otherwise records
 /// the misuse on whatever tracer is innermost and returns `None`.
 pub(crate) fn with_tracer<R>(id: u32, f: impl FnOnce(&mut Tracer) -> R) -> Option<R> {
-    STACK.with(|s| {
-        let mut stack = s.borrow_mut();
-        match stack.last_mut() {
-            Some(t) if t.id == id => Some(f(t)),
-            Some(t) => {
-                t.misuse.get_or_insert_with(|| {
-                    "an expression from another trace (or one kept after its trace ended) \
+    with_stack(|stack| match stack.last_mut() {
+        Some(t) if t.id == id => Some(f(t)),
+        Some(t) => {
+            t.misuse.get_or_insert_with(|| {
+                "an expression from another trace (or one kept after its trace ended) \
                      was used inside this closure"
-                        .to_string()
-                });
-                None
-            }
-            None => None,
+                    .to_string()
+            });
+            None
         }
+        None => None,
     })
 }
 
@@ -207,8 +226,8 @@ pub(crate) fn push(id: u32, node: Node) -> Expr {
 
 /// Marks the innermost trace as failed with `why`.
 pub(crate) fn record_misuse(why: &str) {
-    STACK.with(|s| {
-        if let Some(t) = s.borrow_mut().last_mut() {
+    with_stack(|s| {
+        if let Some(t) = s.last_mut() {
             t.misuse.get_or_insert_with(|| why.to_string());
         }
     });
