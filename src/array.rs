@@ -500,7 +500,8 @@ fn cpu_parallel(n: usize, kernel: &Kernel, inputs: usize, bytes_out: f64, extra:
         bytes_out,
         work: kernel.work_per_element() + extra,
     };
-    CostModel::default().cpu_plan(&workload).0 > 1
+    // The shared model, not a copy of it: this runs on every operation.
+    crate::calibration::current_model().cpu_plan(&workload).0 > 1
 }
 
 /// The device of stored `inputs`: the first one's that is not `Auto` (kept

@@ -1,0 +1,126 @@
+//! Every CPU filter timed against the dispatcher's estimate of it: how far
+//! `Auto` can trust its figures for filters on this machine.
+//!
+//! ```text
+//! cargo run --release --example filter_costs                 # measures this machine first
+//! cargo run --release --example filter_costs -- --saved      # uses the saved calibration
+//! ```
+//!
+//! Each line is one filter on one image size, on one thread and on rayon's
+//! pool (as many threads as the context's plan uses there): the median of 15 calls, the estimate
+//! (`CostModel::cpu_filter_workload` through `CostModel::cpu_seconds`), and
+//! their ratio. Measuring first (the default) saves a fresh calibration, as
+//! `gpu::calibrate()` does, so that both come from the machine in one
+//! state: on a shared machine whose speed drifts, figures from another hour
+//! compare the hours, not the model.
+
+use anyhow::Result;
+use clap::Parser;
+use gpu::dispatch::CostModel;
+use gpu::filter::Filter;
+use gpu::{Backend, Context};
+use std::time::Instant;
+
+#[derive(Parser)]
+#[command(about = "Time every CPU filter against the dispatcher's estimate")]
+struct Args {
+    /// Use the saved calibration instead of measuring this machine first.
+    #[arg(long)]
+    saved: bool,
+    /// Image sizes, WIDTHxHEIGHT, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = ["256x256".to_string(), "1024x768".to_string(), "1920x1080".to_string()])]
+    image: Vec<String>,
+}
+
+/// The filters timed: every kind, at a few sizes of kernel.
+const FILTERS: [&str; 15] = [
+    "blur:1",
+    "blur:2",
+    "blur:3",
+    "blur:5",
+    "box:1",
+    "box:2",
+    "box:7",
+    "box:10",
+    "sobel",
+    "sharpen:1:1",
+    "grayscale",
+    "invert",
+    "bc:1.2:10",
+    "conv:3:0,0,0,0,1,0,0,0,0",
+    "conv:5:0,0,0,0,0,0,0,0,0,0,0,0,1,0,0,0,0,0,0,0,0,0,0,0,0",
+];
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    if args.saved {
+        match gpu::calibration::saved() {
+            Some(c) => println!("saved calibration: {c}"),
+            None => println!("no saved calibration: the built-in figures"),
+        }
+    } else {
+        println!("calibration: {}", gpu::calibrate()?);
+    }
+    let model = CostModel::default();
+    let ctx = Context::new(Backend::Cpu)?;
+    let all = rayon::current_num_threads();
+    let one = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
+    println!(
+        "\n{:<10} {:<12} {:>7} {:>10} {:>10} {:>9}",
+        "image", "filter", "threads", "measured", "estimate", "ratio"
+    );
+    for size in &args.image {
+        let (w, h) = size
+            .split_once('x')
+            .and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)))
+            .filter(|&(w, h)| w > 0 && h > 0)
+            .ok_or_else(|| {
+                anyhow::anyhow!("--image {size:?}: expected WIDTHxHEIGHT, e.g. 1920x1080")
+            })?;
+        let img = image::RgbaImage::from_fn(w, h, |x, y| {
+            image::Rgba([(x * 7 + y * 13) as u8, (x ^ y) as u8, (x * y) as u8, 255])
+        });
+        let pixels = w as usize * h as usize;
+        for text in FILTERS {
+            let filter: Filter = text.parse()?;
+            let workload = model.cpu_filter_workload(std::slice::from_ref(&filter), pixels);
+            let pools: &[Option<&rayon::ThreadPool>] = if all > 1 {
+                &[Some(&one), None]
+            } else {
+                &[None]
+            };
+            for pool in pools {
+                let time = || -> Result<f64> {
+                    ctx.filter(&img, &filter)?;
+                    let mut t = Vec::with_capacity(15);
+                    for _ in 0..15 {
+                        let start = Instant::now();
+                        std::hint::black_box(ctx.filter(&img, &filter)?);
+                        t.push(start.elapsed().as_secs_f64());
+                    }
+                    t.sort_by(f64::total_cmp);
+                    Ok(t[t.len() / 2])
+                };
+                let measured = match pool {
+                    Some(pool) => pool.install(time)?,
+                    None => time()?,
+                };
+                // On rayon's own pool the context picks one thread or all,
+                // as its plan says; the estimate is for what it picked.
+                let threads = match pool {
+                    Some(_) => 1,
+                    None => ctx.last_dispatch().map_or(all, |d| d.threads),
+                };
+                let estimate = model.cpu_seconds(&workload, threads);
+                let name = text.split(':').take(2).collect::<Vec<_>>().join(":");
+                println!(
+                    "{size:<10} {name:<12} {threads:>7} {:>7.3} ms {:>7.3} ms {:>9.2}",
+                    measured * 1e3,
+                    estimate * 1e3,
+                    measured / estimate
+                );
+            }
+        }
+    }
+    Ok(())
+}
