@@ -8,7 +8,8 @@
 # The device machine cannot reach crates.io, so it runs binaries built here:
 #   cargo test --release --no-run && cargo build --release --examples
 #   mkdir -p .devbin && cp target/release/deps/main-<hash> .devbin/gpu-tests \
-#     && cp target/release/examples/bench .devbin/ && strip .devbin/*
+#     && cp target/release/examples/bench target/release/examples/filter_costs .devbin/ \
+#     && strip .devbin/*
 # and the Vulkan loader and GL vendor-neutral libraries as .debs in .gl/
 # (apt-get download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2).
 # Run it with carry [".devbin", ".gl"].
@@ -26,8 +27,8 @@ nvidia_icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
     lscpu | grep -E 'Model name|^CPU\(s\)'
 } 2>&1 | tee "$OUT/gpu.txt"
 
-# The steps to run (all by default): STEPS="tests sweep large batch probe".
-STEPS=${STEPS:-tests sweep large batch probe}
+# The steps to run (all by default): STEPS="tests sweep filters large batch probe".
+STEPS=${STEPS:-tests sweep filters large batch probe}
 step() { [[ " $STEPS " == *" $1 "* ]]; }
 
 if step tests; then
@@ -49,6 +50,13 @@ bench() { # name, limit in seconds, bench arguments
 # 256x256..3840x2160) in both modes, the cold start, and a chart.
 step sweep && bench sweep 260 --plot "$OUT/chart.svg" \
     --kernel device_copy,map_affine,map_transcend,reduce_sum,reduce_max,sum_squares,gaussian_blur_s3,box_blur_r2,sobel,cold_start
+# Every CPU filter against the dispatcher's estimate of it, on one thread
+# and on all cores, after calibrating (the CPU filters' costs per pixel).
+if step filters && [[ -x ./.devbin/filter_costs ]]; then
+    echo "== filter costs"
+    timeout 90 ./.devbin/filter_costs >"$OUT/filter_costs.txt" 2>&1
+    echo "exit $?" | tee -a "$OUT/filter_costs.txt"
+fi
 # Arrays large enough that the resident kernels, not the call latency,
 # decide: the fraction of the card's copy bandwidth (2^25 is one chunk, the
 # largest size the kernel-only timings take).
