@@ -323,19 +323,19 @@ fn measure_cpu() -> Result<Calibration> {
         cpu_bytes_per_s: bytes / one,
         cpu_bytes_per_s_all: bytes / all,
         cpu_parallel_overhead_s: overhead,
-        cpu_filter: measure_cpu_filters()?,
+        cpu_filter: measure_cpu_filters(),
         gpu: None,
         measured_in_s: 0.0,
     })
 }
 
-/// The CPU filters' per-pixel costs on one thread: the median of 11 runs
-/// of each on a 512×256 image (about 30 ms in all on the development
+/// The CPU filters' per-pixel costs on one thread (the calling one): the
+/// median of 11 runs of each on a 512×256 image (about 30 ms in all on the development
 /// machine), taken in turns, so that a change in the machine's speed while
 /// measuring (common on shared machines) weighs on every filter alike. The
 /// separable passes' cost per tap and beyond the taps come from two
 /// Gaussian blurs, of 7 and 19 taps.
-fn measure_cpu_filters() -> Result<FilterCosts> {
+fn measure_cpu_filters() -> FilterCosts {
     use crate::filter::Filter;
     const RUNS: usize = 11;
     let (w, h) = (512u32, 256u32);
@@ -343,15 +343,6 @@ fn measure_cpu_filters() -> Result<FilterCosts> {
         image::Rgba([(x * 7 + y) as u8, (x ^ y) as u8, (y * 3 + x / 5) as u8, 255])
     });
     let pixels = f64::from(w * h);
-    let one_thread = match rayon::ThreadPoolBuilder::new().num_threads(1).build() {
-        Ok(pool) => pool,
-        Err(e) => {
-            tracing::warn!(
-                "CPU filters not measured (no one-thread pool: {e}); built-in figures kept"
-            );
-            return Ok(FilterCosts::builtin());
-        }
-    };
     let filters = [
         Filter::GaussianBlur { sigma: 1.0 },
         Filter::GaussianBlur { sigma: 3.0 },
@@ -360,30 +351,28 @@ fn measure_cpu_filters() -> Result<FilterCosts> {
         Filter::Grayscale,
     ];
     let mut times: [Vec<f64>; 5] = std::array::from_fn(|_| Vec::with_capacity(RUNS));
-    one_thread.install(|| {
-        for run in 0..=RUNS {
-            for (filter, times) in filters.iter().zip(&mut times) {
-                let start = Instant::now();
-                std::hint::black_box(crate::filter::cpu::apply(&img, filter));
-                // The first round only warms up.
-                if run > 0 {
-                    times.push(start.elapsed().as_secs_f64() / pixels);
-                }
+    for run in 0..=RUNS {
+        for (filter, times) in filters.iter().zip(&mut times) {
+            let start = Instant::now();
+            std::hint::black_box(crate::filter::cpu::apply(&img, filter, false));
+            // The first round only warms up.
+            if run > 0 {
+                times.push(start.elapsed().as_secs_f64() / pixels);
             }
         }
-    });
+    }
     let [seven, nineteen, box_s, sobel_s, colour_s] = times.map(|mut t| {
         t.sort_by(f64::total_cmp);
         t[t.len() / 2]
     });
     let tap_s = ((nineteen - seven) / 12.0).max(1e-12);
-    Ok(FilterCosts {
+    FilterCosts {
         tap_s,
         separable_s: (seven - 7.0 * tap_s).max(0.0),
         box_s,
         sobel_s,
         colour_s,
-    })
+    }
 }
 
 /// The median of `reps` timings of `f`, after one untimed call; the first

@@ -612,7 +612,12 @@ impl Context {
         }
         match backend {
             Backend::Gpu => crate::filter::gpu::apply_chain(img, filters),
-            host => Ok(crate::filter::apply_chain_on_host(host, img, filters)),
+            host => Ok(crate::filter::apply_chain_on_host(
+                host,
+                img,
+                filters,
+                threads > 1,
+            )),
         }
     }
 

@@ -147,6 +147,7 @@ impl Image {
                 self.backend,
                 img,
                 filters,
+                crate::filter::cpu_parallel(filters, img.width() as usize * img.height() as usize),
             )),
         };
         Ok(Image {

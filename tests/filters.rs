@@ -340,3 +340,41 @@ fn box_blur_every_small_radius_matches_the_reference() {
         assert!(d <= 1, "box:{radius} off by {d} at {at:?}");
     }
 }
+
+/// The CPU backend runs a filter on the calling thread when the
+/// dispatcher's plan says one thread (small images: waking rayon's pool
+/// would cost more than it saves) and over the pool otherwise, as its
+/// dispatch record says; both agree with the scalar reference.
+#[test]
+fn cpu_filters_run_on_as_many_threads_as_planned() {
+    let cpu = Context::new(Backend::Cpu).unwrap();
+    let scalar = Context::new(Backend::Scalar).unwrap();
+    let model = cpu.cost_model().clone();
+    let threads = rayon::current_num_threads();
+    let small = load("synthetic_37x23.png");
+    let large = RgbaImage::from_fn(320, 240, |x, y| {
+        let v = (x.wrapping_mul(2_654_435_761) ^ y.wrapping_mul(40_503)).wrapping_mul(97);
+        image::Rgba(v.to_le_bytes())
+    });
+    let mut pooled = 0;
+    for (f, name) in golden_filters() {
+        for img in [&small, &large] {
+            let pixels = img.width() as usize * img.height() as usize;
+            let got = cpu.filter(img, &f).unwrap();
+            let planned = model
+                .cpu_plan(&model.cpu_filter_workload(std::slice::from_ref(&f), pixels))
+                .0;
+            let d = cpu.last_dispatch().unwrap();
+            assert_eq!(d.threads, planned, "{name} on {pixels} pixels: {d}");
+            pooled += usize::from(d.threads > 1);
+            let (diff, at) = max_difference(&got, &scalar.filter(img, &f).unwrap());
+            assert!(
+                diff <= 1,
+                "{name} on {pixels} pixels ({d}): off by {diff} at {at:?}"
+            );
+        }
+    }
+    if threads > 1 {
+        assert!(pooled > 0, "no filter used the pool on 320×240 pixels");
+    }
+}

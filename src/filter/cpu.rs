@@ -9,6 +9,11 @@
 //! instruction set picked at run time; nothing is stored between the two
 //! passes but one row per thread. `Convolve` does the same with one pass per
 //! kernel row. Colour filters and `Sobel` are simple per-row loops.
+//!
+//! Bands of rows go over rayon's pool, or run on the calling thread when
+//! the dispatcher's plan says one thread: on a small image, waking the pool
+//! costs more than it saves (a 32×32 grayscale took 10 µs through the pool,
+//! 0.7 µs without it).
 
 use super::kernels::{gaussian, luma_u32, mean};
 use super::Filter;
@@ -66,40 +71,64 @@ fn image_from(width: usize, height: usize, bytes: Vec<MaybeUninit<u8>>) -> RgbaI
 /// Output rows per rayon task.
 const BAND: usize = 8;
 
+/// Runs `f` on each band of `band_len` bytes of `out`, with the band's
+/// index and per-thread state made by `init`: over rayon's pool when
+/// `parallel`, else on the calling thread (for an image so small that
+/// waking the pool would cost more than it saves, as the dispatcher's plan
+/// says).
+fn bands<T>(
+    out: &mut [MaybeUninit<u8>],
+    band_len: usize,
+    parallel: bool,
+    init: impl Fn() -> T + Sync + Send,
+    f: impl Fn(&mut T, (usize, &mut [MaybeUninit<u8>])) + Sync + Send,
+) {
+    if parallel {
+        out.par_chunks_mut(band_len)
+            .enumerate()
+            .for_each_init(init, f);
+    } else {
+        let mut state = init();
+        for band in out.chunks_mut(band_len).enumerate() {
+            f(&mut state, band);
+        }
+    }
+}
+
 /// `filter` applied to `img` (already validated, not empty).
-pub(crate) fn apply(img: &RgbaImage, filter: &Filter) -> RgbaImage {
+pub(crate) fn apply(img: &RgbaImage, filter: &Filter, parallel: bool) -> RgbaImage {
     let f32s = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
     match filter {
         Filter::GaussianBlur { sigma } => {
             let k = f32s(&gaussian(*sigma));
-            separable(img, &k, &k, Finish::Round)
+            separable(img, &k, &k, Finish::Round, parallel)
         }
         Filter::BoxBlur { radius: 0 } => img.clone(),
         Filter::BoxBlur { radius } if *radius <= MAX_INTEGER_BOX_RADIUS => {
-            box_integer(img, *radius as usize)
+            box_integer(img, *radius as usize, parallel)
         }
         Filter::BoxBlur { radius } => {
             let k = f32s(&mean(*radius));
-            separable(img, &k, &k, Finish::Round)
+            separable(img, &k, &k, Finish::Round, parallel)
         }
         Filter::Separable {
             horizontal,
             vertical,
-        } => separable(img, horizontal, vertical, Finish::Round),
+        } => separable(img, horizontal, vertical, Finish::Round, parallel),
         Filter::Sharpen { amount, sigma } => {
             let k = f32s(&gaussian(*sigma));
-            separable(img, &k, &k, Finish::Sharpen(*amount))
+            separable(img, &k, &k, Finish::Sharpen(*amount), parallel)
         }
-        Filter::Convolve { size, weights } => convolve(img, *size as usize, weights),
-        Filter::Sobel => sobel(img),
-        Filter::Grayscale => rows(img, grayscale_row),
-        Filter::Invert => rows(img, invert_row),
+        Filter::Convolve { size, weights } => convolve(img, *size as usize, weights, parallel),
+        Filter::Sobel => sobel(img, parallel),
+        Filter::Grayscale => rows(img, parallel, grayscale_row),
+        Filter::Invert => rows(img, parallel, invert_row),
         Filter::BrightnessContrast {
             contrast,
             brightness,
         } => {
             let (contrast, brightness) = (*contrast, *brightness);
-            rows(img, |src, dst| {
+            rows(img, parallel, |src, dst| {
                 brightness_contrast_row(src, dst, contrast, brightness)
             })
         }
@@ -139,13 +168,16 @@ impl Rows {
     }
 }
 
-fn separable(img: &RgbaImage, h: &[f32], v: &[f32], finish: Finish) -> RgbaImage {
+fn separable(img: &RgbaImage, h: &[f32], v: &[f32], finish: Finish, parallel: bool) -> RgbaImage {
     let (w, ht) = (img.width() as usize, img.height() as usize);
     let (rh, rv) = (h.len() / 2, v.len() / 2);
     let src = img.as_raw();
     let row = |y: usize| &src[y * w * 4..(y + 1) * w * 4];
     let mut out = uninit(w * ht * 4);
-    out.par_chunks_mut(w * 4 * BAND).enumerate().for_each_init(
+    bands(
+        &mut out,
+        w * 4 * BAND,
+        parallel,
         || Rows::new(w, rh),
         |rows, (band, out_band)| {
             let mut taps: Vec<&[u8]> = Vec::with_capacity(v.len());
@@ -351,7 +383,7 @@ const BOX_BAND: usize = 32;
 /// two operations a value whatever the radius); per output row, 16-bit sums
 /// of `2r + 1` column sums along the row, divided by `(2r + 1)²` with a
 /// rounding 16-bit reciprocal multiply ([`Divide`]). Twice the lanes of `f32`.
-fn box_integer(img: &RgbaImage, r: usize) -> RgbaImage {
+fn box_integer(img: &RgbaImage, r: usize, parallel: bool) -> RgbaImage {
     let (w, ht) = (img.width() as usize, img.height() as usize);
     let w4 = w * 4;
     let taps = 2 * r + 1;
@@ -362,7 +394,10 @@ fn box_integer(img: &RgbaImage, r: usize) -> RgbaImage {
         &src[y * w4..(y + 1) * w4]
     };
     let mut out = uninit(w * ht * 4);
-    out.par_chunks_mut(w4 * BOX_BAND).enumerate().for_each_init(
+    bands(
+        &mut out,
+        w4 * BOX_BAND,
+        parallel,
         || vec![0u16; (w + 2 * r) * 4],
         |padded, (band, out_band)| {
             let sums = r * 4..r * 4 + w4;
@@ -479,12 +514,15 @@ fn row_sums_divided(padded: &[u16], taps: usize, divide: Divide, out: &mut [Mayb
 
 /// Correlation with a centred `size`×`size` kernel: per output row, one
 /// padded `f32` copy of each input row it reads, and one row pass each.
-fn convolve(img: &RgbaImage, size: usize, weights: &[f32]) -> RgbaImage {
+fn convolve(img: &RgbaImage, size: usize, weights: &[f32], parallel: bool) -> RgbaImage {
     let (w, ht) = (img.width() as usize, img.height() as usize);
     let r = size / 2;
     let src = img.as_raw();
     let mut out = uninit(w * ht * 4);
-    out.par_chunks_mut(w * 4 * BAND).enumerate().for_each_init(
+    bands(
+        &mut out,
+        w * 4 * BAND,
+        parallel,
         || (Rows::new(w, r), vec![0.0f32; w * 4]),
         |(rows, acc), (band, out_band)| {
             for (i, out_row) in out_band.chunks_mut(w * 4).enumerate() {
@@ -533,12 +571,15 @@ fn add(acc: &mut [f32], x: &[f32]) {
 /// smoothing and difference, the horizontal difference and smoothing, and
 /// the magnitude, each a loop along the row. Values are small integers in
 /// `f32`, so the result is exact and the same as the scalar reference.
-fn sobel(img: &RgbaImage) -> RgbaImage {
+fn sobel(img: &RgbaImage, parallel: bool) -> RgbaImage {
     let (w, ht) = (img.width() as usize, img.height() as usize);
     let src = img.as_raw();
     let pw = w + 2;
     let mut out = uninit(w * ht * 4);
-    out.par_chunks_mut(w * 4 * BAND).enumerate().for_each_init(
+    bands(
+        &mut out,
+        w * 4 * BAND,
+        parallel,
         || SobelRows::new(pw),
         |rows, (band, out_band)| {
             let y0 = band * BAND;
@@ -622,15 +663,24 @@ fn interleave_gray(gray: &[u8], rgba: &[u8], out: &mut [MaybeUninit<u8>]) {
 }
 }
 
-/// A per-pixel transform into a new image, in parallel over bands of rows.
-/// `row` applied to bands of whole rows, in parallel: a colour transform
-/// written as a loop over a row, which the compiler vectorises.
-fn rows(img: &RgbaImage, row: impl Fn(&[u8], &mut [MaybeUninit<u8>]) + Sync) -> RgbaImage {
+/// `row` applied to bands of whole rows: a colour transform written as a
+/// loop over a row, which the compiler vectorises.
+fn rows(
+    img: &RgbaImage,
+    parallel: bool,
+    row: impl Fn(&[u8], &mut [MaybeUninit<u8>]) + Sync + Send,
+) -> RgbaImage {
     let (w, ht) = (img.width() as usize, img.height() as usize);
+    let band = w * 4 * BAND;
+    let src = img.as_raw();
     let mut out = uninit(w * ht * 4);
-    out.par_chunks_mut(w * 4 * BAND)
-        .zip(img.as_raw().par_chunks(w * 4 * BAND))
-        .for_each(|(dst, src)| row(src, dst));
+    bands(
+        &mut out,
+        band,
+        parallel,
+        || (),
+        |(), (k, dst)| row(&src[k * band..k * band + dst.len()], dst),
+    );
     image_from(w, ht, out)
 }
 

@@ -27,19 +27,31 @@ use crate::error::Result;
 use image::RgbaImage;
 
 /// `filters` (validated, at least one) applied in order on a host backend
-/// (`Scalar`, or the CPU for any other): the first reads the caller's image,
-/// of which no copy is made.
+/// (`Scalar`, or the CPU for any other, over rayon's pool when `parallel`):
+/// the first reads the caller's image, of which no copy is made.
 pub(crate) fn apply_chain_on_host(
     backend: Backend,
     img: &RgbaImage,
     filters: &[Filter],
+    parallel: bool,
 ) -> RgbaImage {
-    let run: fn(&RgbaImage, &Filter) -> RgbaImage = match backend {
-        Backend::Scalar => scalar::apply,
-        _ => cpu::apply,
+    let run = |img: &RgbaImage, filter: &Filter| match backend {
+        Backend::Scalar => scalar::apply(img, filter),
+        _ => cpu::apply(img, filter, parallel),
     };
     let first = run(img, &filters[0]);
     filters[1..].iter().fold(first, |im, f| run(&im, f))
+}
+
+/// Whether the CPU backend runs `filters` over an image of `pixels` pixels
+/// on rayon's pool, by this process's cost model (as a context decides for
+/// host images).
+pub(crate) fn cpu_parallel(filters: &[Filter], pixels: usize) -> bool {
+    let model = crate::calibration::current_model();
+    model
+        .cpu_plan(&model.cpu_filter_workload(filters, pixels))
+        .0
+        > 1
 }
 
 /// `cv2.GaussianBlur` with radius `ceil(3·sigma)`, on the default context.
