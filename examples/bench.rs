@@ -252,17 +252,17 @@ impl Row {
 }
 
 /// The dispatcher's estimate for a forced CPU or GPU line (`est_s`), given
-/// the call's workloads on each: what `Auto` compares, next to what was
+/// the CPU's estimate and the call's workload on the GPU: what `Auto` compares, next to what was
 /// measured, so that a machine's bench shows where the cost model is off.
 fn estimate(
     cost: &CostModel,
     backend: Backend,
     mode: &str,
-    cpu: &Workload,
+    cpu_s: f64,
     gpu: &Workload,
 ) -> Option<(&'static str, String)> {
     let seconds = match backend {
-        Backend::Cpu => cost.cpu_plan(cpu).1,
+        Backend::Cpu => cpu_s,
         Backend::Gpu if mode == "resident" => cost.gpu_resident_seconds(gpu),
         Backend::Gpu => cost.gpu_seconds(gpu),
         _ => return None,
@@ -519,6 +519,7 @@ fn main() -> Result<()> {
         {
             let bytes = k.bytes * n as f64;
             let load = workload(k.work, n)?;
+            let cpu_s = cost.cpu_plan(&load).1;
             // The GPU's time split into its steps (compile on the first call
             // of a kernel, upload, kernel, download), before any other call
             // of the kernel so that the first size shows the compile.
@@ -548,7 +549,7 @@ fn main() -> Result<()> {
                     .then(|| fastest(&rows, k.name, n, "resident"))
                     .flatten();
                 let mut extra = Vec::new();
-                extra.extend(estimate(&cost, *backend, "resident", &load, &load));
+                extra.extend(estimate(&cost, *backend, "resident", cpu_s, &load));
                 let median_s = match fastest_resident
                     .as_ref()
                     .and_then(|b| arrays.iter().find(|(x, _)| x.to_string() == *b))
@@ -613,7 +614,7 @@ fn main() -> Result<()> {
                     .then(|| fastest(&rows, k.name, n, "host"))
                     .flatten();
                 let mut extra = Vec::new();
-                extra.extend(estimate(&cost, backend, "host", &load, &load));
+                extra.extend(estimate(&cost, backend, "host", cpu_s, &load));
                 if let Some(p) = split {
                     extra.push(("compile_s", format!("{:.3e}", p.compile_s)));
                     extra.push(("upload_s", format!("{:.3e}", p.upload_s)));
@@ -711,7 +712,9 @@ fn main() -> Result<()> {
             .filter(|(name, _)| args.kernel.is_empty() || args.kernel.iter().any(|a| a == name))
         {
             let filter: gpu::filter::Filter = text.parse()?;
-            let cpu_load = cost.cpu_filter_workload(std::slice::from_ref(&filter), pixels);
+            let cpu_s = cost
+                .cpu_filter_plan(std::slice::from_ref(&filter), pixels)
+                .1;
             let gpu_load = Workload {
                 n: pixels,
                 bytes_in: 4.0,
@@ -749,7 +752,7 @@ fn main() -> Result<()> {
                     .flatten()
                     .and_then(|b| placed.iter().find(|(x, _)| x.to_string() == b));
                 let mut extra = Vec::new();
-                extra.extend(estimate(&cost, *backend, "resident", &cpu_load, &gpu_load));
+                extra.extend(estimate(&cost, *backend, "resident", cpu_s, &gpu_load));
                 let median_s = match best {
                     Some((b, best_image)) => {
                         let (auto_s, best_s) =
@@ -783,7 +786,7 @@ fn main() -> Result<()> {
                     .then(|| fastest(&rows, name, pixels, "host"))
                     .flatten();
                 let mut extra = Vec::new();
-                extra.extend(estimate(&cost, backend, "host", &cpu_load, &gpu_load));
+                extra.extend(estimate(&cost, backend, "host", cpu_s, &gpu_load));
                 let median_s = match &best {
                     Some(b) => {
                         let forced = Context::new(b.parse()?)?;

@@ -7,9 +7,9 @@
 //! ```
 //!
 //! Each line is one filter on one image size, on one thread and on rayon's
-//! pool (as many threads as the context's plan uses there): the median of 15 calls, the estimate
-//! (`CostModel::cpu_filter_workload` through `CostModel::cpu_seconds`), and
-//! their ratio. Measuring first (the default) saves a fresh calibration, as
+//! pool (as many threads as the context's plan uses there): the median of
+//! 15 calls, the estimate (`CostModel::cpu_filter` on one thread,
+//! `CostModel::cpu_filter_plan` on the pool), and their ratio. Measuring first (the default) saves a fresh calibration, as
 //! `gpu::calibrate()` does, so that both come from the machine in one
 //! state: on a shared machine whose speed drifts, figures from another hour
 //! compare the hours, not the model.
@@ -83,7 +83,7 @@ fn main() -> Result<()> {
         let pixels = w as usize * h as usize;
         for text in FILTERS {
             let filter: Filter = text.parse()?;
-            let workload = model.cpu_filter_workload(std::slice::from_ref(&filter), pixels);
+            let chain = std::slice::from_ref(&filter);
             let pools: &[Option<&rayon::ThreadPool>] = if all > 1 {
                 &[Some(&one), None]
             } else {
@@ -106,12 +106,14 @@ fn main() -> Result<()> {
                     None => time()?,
                 };
                 // On rayon's own pool the context picks one thread or all,
-                // as its plan says; the estimate is for what it picked.
-                let threads = match pool {
-                    Some(_) => 1,
-                    None => ctx.last_dispatch().map_or(all, |d| d.threads),
+                // as its plan says, and the plan's estimate is for that.
+                let (threads, estimate) = match pool {
+                    Some(_) => (
+                        1,
+                        model.cpu_filter.seconds_per_pixel(&filter) * pixels as f64,
+                    ),
+                    None => model.cpu_filter_plan(chain, pixels),
                 };
-                let estimate = model.cpu_seconds(&workload, threads);
                 let name = text.split(':').take(2).collect::<Vec<_>>().join(":");
                 println!(
                     "{size:<10} {name:<12} {threads:>7} {:>7.3} ms {:>7.3} ms {:>9.2}",

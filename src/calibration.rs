@@ -60,6 +60,9 @@ pub struct Calibration {
     /// saved before this was measured does not parse, so it is measured
     /// again rather than guessed.)
     pub cpu_filter: FilterCosts,
+    /// What they cost per pixel on all threads together (wall time over
+    /// pixels, the fan-out apart).
+    pub cpu_filter_all: FilterCosts,
     /// The GPU's figures, when a hardware adapter was measured.
     pub gpu: Option<GpuFigures>,
     /// How long the measurement took, seconds.
@@ -97,6 +100,7 @@ impl Calibration {
             cpu_bytes_per_s_all: self.cpu_bytes_per_s_all,
             cpu_parallel_overhead_s: self.cpu_parallel_overhead_s,
             cpu_filter: self.cpu_filter.clone(),
+            cpu_filter_all: self.cpu_filter_all.clone(),
             ..CostModel::builtin()
         };
         if let Some(g) = &self.gpu {
@@ -121,16 +125,20 @@ impl std::fmt::Display for Calibration {
             self.cpu_bytes_per_s_all / 1e9,
             self.cpu_parallel_overhead_s * 1e6
         )?;
-        let c = &self.cpu_filter;
-        writeln!(
-            f,
-            "  cpu filters, ns per pixel on one thread: {:.2} a separable tap (+ {:.2}), box {:.2}, sobel {:.2}, colour {:.2}",
-            c.tap_s * 1e9,
-            c.separable_s * 1e9,
-            c.box_s * 1e9,
-            c.sobel_s * 1e9,
-            c.colour_s * 1e9
-        )?;
+        for (c, on) in [
+            (&self.cpu_filter, "one thread"),
+            (&self.cpu_filter_all, "all threads"),
+        ] {
+            writeln!(
+                f,
+                "  cpu filters, ns per pixel on {on}: {:.3} a separable tap (+ {:.3}), box {:.3}, sobel {:.3}, colour {:.3}",
+                c.tap_s * 1e9,
+                c.separable_s * 1e9,
+                c.box_s * 1e9,
+                c.sobel_s * 1e9,
+                c.colour_s * 1e9
+            )?;
+        }
         match &self.gpu {
             Some(g) => writeln!(
                 f,
@@ -323,26 +331,28 @@ fn measure_cpu() -> Result<Calibration> {
         cpu_bytes_per_s: bytes / one,
         cpu_bytes_per_s_all: bytes / all,
         cpu_parallel_overhead_s: overhead,
-        cpu_filter: measure_cpu_filters(),
+        cpu_filter: measure_cpu_filters(512, 256, false, 0.0),
+        // On an image of a mid size, where the CPU and a GPU compete.
+        cpu_filter_all: measure_cpu_filters(1024, 1024, true, overhead),
         gpu: None,
         measured_in_s: 0.0,
     })
 }
 
-/// The CPU filters' per-pixel costs on one thread (the calling one): the
-/// median of 11 runs of each on a 512×256 image (about 30 ms in all on the development
-/// machine), taken in turns, so that a change in the machine's speed while
-/// measuring (common on shared machines) weighs on every filter alike. The
-/// separable passes' cost per tap and beyond the taps come from two
-/// Gaussian blurs, of 7 and 19 taps.
-fn measure_cpu_filters() -> FilterCosts {
+/// The CPU filters' costs per pixel on a `w`×`h` image, on the calling
+/// thread or on rayon's pool (`parallel`, less the pool's fan-out
+/// `overhead`): the median of 11 runs of each (about 30 ms on one thread
+/// and 80 ms on two on the development machine), taken in turns, so that a
+/// change in the machine's speed while measuring (common on shared
+/// machines) weighs on every filter alike. The separable passes' cost per
+/// tap and beyond the taps come from two Gaussian blurs, of 7 and 19 taps.
+fn measure_cpu_filters(w: u32, h: u32, parallel: bool, overhead: f64) -> FilterCosts {
     use crate::filter::Filter;
     const RUNS: usize = 11;
-    let (w, h) = (512u32, 256u32);
     let img = image::RgbaImage::from_fn(w, h, |x, y| {
         image::Rgba([(x * 7 + y) as u8, (x ^ y) as u8, (y * 3 + x / 5) as u8, 255])
     });
-    let pixels = f64::from(w * h);
+    let pixels = f64::from(w) * f64::from(h);
     let filters = [
         Filter::GaussianBlur { sigma: 1.0 },
         Filter::GaussianBlur { sigma: 3.0 },
@@ -354,18 +364,18 @@ fn measure_cpu_filters() -> FilterCosts {
     for run in 0..=RUNS {
         for (filter, times) in filters.iter().zip(&mut times) {
             let start = Instant::now();
-            std::hint::black_box(crate::filter::cpu::apply(&img, filter, false));
+            std::hint::black_box(crate::filter::cpu::apply(&img, filter, parallel));
             // The first round only warms up.
             if run > 0 {
-                times.push(start.elapsed().as_secs_f64() / pixels);
+                times.push(start.elapsed().as_secs_f64());
             }
         }
     }
     let [seven, nineteen, box_s, sobel_s, colour_s] = times.map(|mut t| {
         t.sort_by(f64::total_cmp);
-        t[t.len() / 2]
+        (t[t.len() / 2] - overhead).max(1e-9) / pixels
     });
-    let tap_s = ((nineteen - seven) / 12.0).max(1e-12);
+    let tap_s = ((nineteen - seven) / 12.0).max(1e-13);
     FilterCosts {
         tap_s,
         separable_s: (seven - 7.0 * tap_s).max(0.0),

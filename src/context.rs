@@ -233,7 +233,7 @@ impl Context {
             bytes_out: 4.0,
             work: 2.0,
         };
-        self.place(op, n, &typical, &typical)
+        self.place(op, n, self.cost.cpu_plan(&typical), &typical)
     }
 
     /// Where a new image of `pixels` pixels lives, recorded as a dispatch of
@@ -243,16 +243,17 @@ impl Context {
     /// faster.
     pub(crate) fn place_image(&self, op: &'static str, pixels: usize) -> Backend {
         let blur = [crate::filter::Filter::GaussianBlur { sigma: 1.0 }];
-        let (cpu, gpu) = self.filter_workloads(&blur, pixels);
-        self.place(op, pixels, &cpu, &gpu)
+        let (cpu, gpu) = self.filter_estimates(&blur, pixels);
+        self.place(op, pixels, cpu, &gpu)
     }
 
-    /// The CPU's and the GPU's workloads of `filters` over `pixels`.
-    fn filter_workloads(
+    /// The CPU's plan for `filters` over `pixels` (threads and seconds),
+    /// and the GPU's workload.
+    fn filter_estimates(
         &self,
         filters: &[crate::filter::Filter],
         pixels: usize,
-    ) -> (Workload, Workload) {
+    ) -> ((usize, f64), Workload) {
         let gpu = Workload {
             n: pixels,
             bytes_in: 4.0,
@@ -262,12 +263,13 @@ impl Context {
                 .map(crate::filter::Filter::work_per_pixel)
                 .sum(),
         };
-        (self.cost.cpu_filter_workload(filters, pixels), gpu)
+        (self.cost.cpu_filter_plan(filters, pixels), gpu)
     }
 
-    /// Where data of `n` elements lives, for a kernel whose workloads on the
-    /// CPU and on the GPU (data on the device) are `cpu` and `gpu`.
-    fn place(&self, op: &'static str, n: usize, cpu: &Workload, gpu: &Workload) -> Backend {
+    /// Where data of `n` elements lives, for a kernel whose CPU plan
+    /// (threads and seconds) is `cpu` and whose workload on the GPU (data
+    /// on the device) is `gpu`.
+    fn place(&self, op: &'static str, n: usize, cpu: (usize, f64), gpu: &Workload) -> Backend {
         let (backend, reason) = match self.backend {
             Backend::Auto => match self.choose(cpu, gpu, true) {
                 (Backend::Gpu, _, _) => (
@@ -604,8 +606,8 @@ impl Context {
             f.validate()?;
         }
         let n = img.width() as usize * img.height() as usize;
-        let (cpu, gpu) = self.filter_workloads(filters, n);
-        let (backend, threads, reason) = self.decide_apart(&cpu, &gpu);
+        let (cpu, gpu) = self.filter_estimates(filters, n);
+        let (backend, threads, reason) = self.decide_apart(cpu, &gpu);
         self.record("filter", &Kernel::identity(), backend, threads, n, reason);
         if n == 0 || filters.is_empty() {
             return Ok(img.clone());
@@ -670,24 +672,33 @@ impl Context {
 
     /// Where a call runs, on how many CPU threads, and why.
     fn decide(&self, w: &Workload) -> (Backend, usize, Reason) {
-        self.decide_apart(w, w)
-    }
-
-    /// [`Context::decide`] for a call whose workloads on the CPU and on
-    /// the GPU are counted apart (filters).
-    fn decide_apart(&self, cpu: &Workload, gpu: &Workload) -> (Backend, usize, Reason) {
         match self.backend {
             Backend::Scalar => (Backend::Scalar, 1, Reason::Requested),
             Backend::Gpu => (Backend::Gpu, 0, Reason::Requested),
-            Backend::Cpu => (Backend::Cpu, self.cost.cpu_plan(cpu).0, Reason::Requested),
+            _ => self.decide_apart(self.cost.cpu_plan(w), w),
+        }
+    }
+
+    /// [`Context::decide`] for a call whose CPU plan (threads and seconds)
+    /// is estimated apart from its GPU workload (filters).
+    fn decide_apart(&self, cpu: (usize, f64), gpu: &Workload) -> (Backend, usize, Reason) {
+        match self.backend {
+            Backend::Scalar => (Backend::Scalar, 1, Reason::Requested),
+            Backend::Gpu => (Backend::Gpu, 0, Reason::Requested),
+            Backend::Cpu => (Backend::Cpu, cpu.0, Reason::Requested),
             Backend::Auto => self.choose(cpu, gpu, false),
         }
     }
 
-    /// Auto's choice: the CPU plan for `cpu` against the GPU's estimate for
-    /// `gpu`, with the data crossing the bus (`resident` false) or staying
-    /// on the device.
-    fn choose(&self, cpu: &Workload, gpu: &Workload, resident: bool) -> (Backend, usize, Reason) {
+    /// Auto's choice: the CPU plan `cpu` (threads and seconds) against the
+    /// GPU's estimate for `gpu`, with the data crossing the bus (`resident`
+    /// false) or staying on the device.
+    fn choose(
+        &self,
+        cpu: (usize, f64),
+        gpu: &Workload,
+        resident: bool,
+    ) -> (Backend, usize, Reason) {
         let gpu_estimate = |m: &CostModel| {
             if resident {
                 m.gpu_resident_seconds(gpu)
@@ -695,10 +706,10 @@ impl Context {
                 m.gpu_seconds(gpu)
             }
         };
-        if cpu.n == 0 {
+        if gpu.n == 0 {
             return (Backend::Cpu, 1, Reason::Empty);
         }
-        let (threads, cpu_s) = self.cost.cpu_plan(cpu);
+        let (threads, cpu_s) = cpu;
         let gpu_s = gpu_estimate(&self.cost);
         if gpu_s >= cpu_s {
             return (

@@ -204,6 +204,12 @@ pub struct CostModel {
     pub gpu_work_per_s: f64,
     /// What the CPU backend's filters cost one thread per pixel.
     pub cpu_filter: FilterCosts,
+    /// What they cost per pixel on all of rayon's threads together (wall
+    /// time over pixels, the fan-out apart). Not the one-thread figure over
+    /// the thread count: on many cores the light filters wait on memory
+    /// (on the H200's 16-core host a 5×5 box blur ran at half the
+    /// per-thread rate of a Gaussian's taps).
+    pub cpu_filter_all: FilterCosts,
     /// The adapter the GPU figures were measured on (see
     /// [`AdapterSummary::calibration_name`](crate::AdapterSummary::calibration_name)),
     /// or `None` for the built-in figures. Another adapter is estimated
@@ -240,6 +246,8 @@ impl CostModel {
             gpu_bytes_per_s: 1e12,
             gpu_work_per_s: 1e13,
             cpu_filter: FilterCosts::builtin(),
+            // Three quarters of perfect scaling.
+            cpu_filter_all: FilterCosts::builtin().scaled(4.0 / (3.0 * threads as f64)),
             gpu_adapter: None,
         }
     }
@@ -277,30 +285,35 @@ impl CostModel {
         }
     }
 
-    /// The CPU workload of `filters` applied in turn to an image of
-    /// `pixels` pixels: its work is the time [`CostModel::cpu_filter`]
-    /// gives one thread, expressed in this model's work units, so that
-    /// [`CostModel::cpu_plan`] estimates it. (The GPU's workload of the same
-    /// chain is [`Filter::work_per_pixel`]'s: the two devices' costs are
-    /// not proportional.)
+    /// The best thread count (1 or all) for `filters` applied in turn to an
+    /// image of `pixels` pixels on the CPU backend, and its estimated time,
+    /// from the filters' measured costs ([`CostModel::cpu_filter`] and
+    /// [`CostModel::cpu_filter_all`]). (The GPU's estimate of the same chain
+    /// counts [`Filter::work_per_pixel`] instead: the two devices' costs
+    /// are not proportional.)
     ///
     /// ```
     /// use gpu::filter::Filter;
     /// let m = gpu::dispatch::CostModel::builtin();
-    /// let light = m.cpu_filter_workload(&[Filter::Invert], 1 << 20);
-    /// let heavy = m.cpu_filter_workload(&[Filter::GaussianBlur { sigma: 3.0 }], 1 << 20);
-    /// assert!(m.cpu_plan(&heavy).1 > m.cpu_plan(&light).1);
+    /// let light = m.cpu_filter_plan(&[Filter::Invert], 1 << 20);
+    /// let heavy = m.cpu_filter_plan(&[Filter::GaussianBlur { sigma: 3.0 }], 1 << 20);
+    /// assert!(heavy.1 > light.1);
+    /// // A tiny image is not worth waking the pool for.
+    /// assert_eq!(m.cpu_filter_plan(&[Filter::Invert], 16).0, 1);
     /// ```
-    pub fn cpu_filter_workload(&self, filters: &[Filter], pixels: usize) -> Workload {
-        let seconds: f64 = filters
-            .iter()
-            .map(|f| self.cpu_filter.seconds_per_pixel(f))
-            .sum();
-        Workload {
-            n: pixels,
-            bytes_in: 4.0,
-            bytes_out: 4.0,
-            work: seconds * self.cpu_work_per_s,
+    pub fn cpu_filter_plan(&self, filters: &[Filter], pixels: usize) -> (usize, f64) {
+        let n = pixels as f64;
+        let per_pixel =
+            |c: &FilterCosts| -> f64 { filters.iter().map(|f| c.seconds_per_pixel(f)).sum() };
+        let one = n * per_pixel(&self.cpu_filter);
+        if self.cpu_threads <= 1 {
+            return (1, one);
+        }
+        let all = self.cpu_parallel_overhead_s + n * per_pixel(&self.cpu_filter_all);
+        if all < one {
+            (self.cpu_threads, all)
+        } else {
+            (1, one)
         }
     }
 
@@ -331,13 +344,7 @@ impl CostModel {
     /// the GPU than on the CPU (how operations on an array kept on both
     /// choose).
     pub(crate) fn gpu_resident_wins(&self, w: &Workload) -> bool {
-        self.gpu_resident_wins_apart(w, w)
-    }
-
-    /// [`CostModel::gpu_resident_wins`] for a call whose workloads on the
-    /// CPU and on the GPU are counted apart (filters).
-    pub(crate) fn gpu_resident_wins_apart(&self, cpu: &Workload, gpu: &Workload) -> bool {
-        cpu.n > 0 && self.gpu_resident_seconds(gpu) < self.cpu_plan(cpu).1
+        w.n > 0 && self.gpu_resident_seconds(w) < self.cpu_plan(w).1
     }
 
     /// Where `Auto` keeps a new array of `n` values made from host data,
@@ -372,12 +379,14 @@ impl CostModel {
     }
 }
 
-/// What the CPU backend's filters cost one thread per pixel, in seconds, by
-/// the way each is computed (see `filter::cpu`). [`crate::calibrate`]
-/// measures them: the machines seen so far differ by a factor of two in
-/// how a filter's cost compares with their arithmetic rate (on the 2-core
-/// development machine a 5×5 box blur costs 1.7 taps of a Gaussian, on the
-/// H200's 16-core host 3.6), so no fixed weight fits both.
+/// What the CPU backend's filters cost per pixel, in seconds, by the way
+/// each is computed (see `filter::cpu`): on one thread
+/// ([`CostModel::cpu_filter`]) or on all together
+/// ([`CostModel::cpu_filter_all`]). [`crate::calibrate`] measures them: the
+/// machines seen so far differ by a factor of two in how a filter's cost
+/// compares with their arithmetic rate (on the 2-core development machine
+/// a 5×5 box blur costs 1.7 taps of a Gaussian, on the H200's 16-core host
+/// 3.6), so no fixed weight fits both.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FilterCosts {
     /// Per tap of a separable pass pair in `f32` (Gaussian blur, box blur
@@ -398,8 +407,8 @@ pub struct FilterCosts {
 }
 
 impl FilterCosts {
-    /// Figures measured on the 2-core AVX-512 development machine, used
-    /// until [`crate::calibrate`] measures this one.
+    /// One thread's figures measured on the 2-core AVX-512 development
+    /// machine, used until [`crate::calibrate`] measures this one.
     ///
     /// ```
     /// let c = gpu::dispatch::FilterCosts::builtin();
@@ -415,7 +424,18 @@ impl FilterCosts {
         }
     }
 
-    /// Seconds one CPU thread spends per pixel on `filter`.
+    /// Every figure times `factor`.
+    pub(crate) fn scaled(&self, factor: f64) -> FilterCosts {
+        FilterCosts {
+            tap_s: self.tap_s * factor,
+            separable_s: self.separable_s * factor,
+            box_s: self.box_s * factor,
+            sobel_s: self.sobel_s * factor,
+            colour_s: self.colour_s * factor,
+        }
+    }
+
+    /// Seconds per pixel of `filter`.
     ///
     /// ```
     /// use gpu::filter::Filter;
@@ -490,14 +510,15 @@ mod tests {
             gpu_bytes_per_s: 852e9,
             gpu_work_per_s: 7319e9,
             cpu_filter: FilterCosts::builtin(),
+            cpu_filter_all: FilterCosts::builtin().scaled(1.0 / 12.0),
             gpu_adapter: None,
         }
     }
 
-    /// The CPU filters' costs per pixel and thread on the H200's 16-core
-    /// host, from the bench's 4K lines (call 4: Gaussian σ 3 in 4.52 ms,
-    /// `box:2` in 0.829 ms and Sobel in 1.157 ms over 8.3 Mpx on 16
-    /// threads), with that call's calibration.
+    /// The H200 call 4's calibration, with the CPU filters' costs on all 16
+    /// threads from that call's 4K bench lines (Gaussian σ 3 in 4.52 ms,
+    /// `box:2` in 0.829 ms and Sobel in 1.157 ms over 8.3 Mpx, less the
+    /// fan-out); one thread's are the built-in figures.
     fn h200_call_4() -> CostModel {
         CostModel {
             cpu_work_per_s: 28.1e9,
@@ -508,12 +529,12 @@ mod tests {
             gpu_transfer_bytes_per_s: 6.3e9,
             gpu_bytes_per_s: 829e9,
             gpu_work_per_s: 8418e9,
-            cpu_filter: FilterCosts {
-                tap_s: 0.40e-9,
-                separable_s: 1.0e-9,
-                box_s: 1.6e-9,
-                sobel_s: 2.2e-9,
-                colour_s: 1.5e-9,
+            cpu_filter_all: FilterCosts {
+                tap_s: 0.025e-9,
+                separable_s: 0.0625e-9,
+                box_s: 0.097e-9,
+                sobel_s: 0.136e-9,
+                colour_s: 0.05e-9,
             },
             ..h200()
         }
@@ -528,7 +549,7 @@ mod tests {
             bytes_out: 4.0,
             work: filter.work_per_pixel(),
         };
-        m.gpu_resident_wins_apart(&m.cpu_filter_workload(&[filter], pixels), &gpu)
+        m.gpu_resident_seconds(&gpu) < m.cpu_filter_plan(&[filter], pixels).1
     }
 
     #[test]

@@ -651,14 +651,20 @@ fn child_calibrate() {
         c.cpu_bytes_per_s,
         c.cpu_bytes_per_s_all,
         c.cpu_parallel_overhead_s,
-        c.cpu_filter.tap_s,
-        c.cpu_filter.box_s,
-        c.cpu_filter.sobel_s,
-        c.cpu_filter.colour_s,
     ] {
         assert!(figure.is_finite() && figure > 0.0, "{c}");
     }
-    assert!(c.cpu_filter.separable_s >= 0.0, "{c}");
+    for filters in [&c.cpu_filter, &c.cpu_filter_all] {
+        for figure in [
+            filters.tap_s,
+            filters.box_s,
+            filters.sobel_s,
+            filters.colour_s,
+        ] {
+            assert!(figure.is_finite() && figure > 0.0, "{c}");
+        }
+        assert!(filters.separable_s >= 0.0, "{c}");
+    }
     assert_eq!(c.hardware, gpu::calibration::hardware_key());
     // Contexts made from now on use the measured model.
     assert_eq!(

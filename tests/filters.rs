@@ -361,9 +361,7 @@ fn cpu_filters_run_on_as_many_threads_as_planned() {
         for img in [&small, &large] {
             let pixels = img.width() as usize * img.height() as usize;
             let got = cpu.filter(img, &f).unwrap();
-            let planned = model
-                .cpu_plan(&model.cpu_filter_workload(std::slice::from_ref(&f), pixels))
-                .0;
+            let planned = model.cpu_filter_plan(std::slice::from_ref(&f), pixels).0;
             let d = cpu.last_dispatch().unwrap();
             assert_eq!(d.threads, planned, "{name} on {pixels} pixels: {d}");
             pooled += usize::from(d.threads > 1);

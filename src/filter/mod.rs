@@ -47,9 +47,8 @@ pub(crate) fn apply_chain_on_host(
 /// on rayon's pool, by this process's cost model (as a context decides for
 /// host images).
 pub(crate) fn cpu_parallel(filters: &[Filter], pixels: usize) -> bool {
-    let model = crate::calibration::current_model();
-    model
-        .cpu_plan(&model.cpu_filter_workload(filters, pixels))
+    crate::calibration::current_model()
+        .cpu_filter_plan(filters, pixels)
         .0
         > 1
 }
