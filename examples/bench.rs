@@ -54,6 +54,8 @@ mod gpu_state;
 mod live_heap;
 #[path = "support/plot.rs"]
 mod plot;
+#[path = "support/sample_image.rs"]
+mod sample_image;
 
 use anyhow::Result;
 use clap::Parser;
@@ -696,16 +698,8 @@ fn main() -> Result<()> {
             .to_vec()
     };
     for size in &images {
-        let (iw, ih) = size
-            .split_once('x')
-            .and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)))
-            .ok_or_else(|| {
-                anyhow::anyhow!("--image {size:?}: expected WIDTHxHEIGHT, e.g. 3840x2160")
-            })?;
-        // The anchors' test image (../shared/anchors/rust), so figures compare.
-        let img = image::RgbaImage::from_fn(iw, ih, |i, j| {
-            image::Rgba([(i * 7 + j * 13) as u8, (i ^ j) as u8, (i * j) as u8, 255])
-        });
+        let (iw, ih) = sample_image::parse_size(size)?;
+        let img = sample_image::anchors_image(iw, ih);
         let pixels = iw as usize * ih as usize;
         for (name, text) in FILTERS
             .iter()
@@ -715,12 +709,7 @@ fn main() -> Result<()> {
             let cpu_s = cost
                 .cpu_filter_plan(std::slice::from_ref(&filter), pixels)
                 .1;
-            let gpu_load = Workload {
-                n: pixels,
-                bytes_in: 4.0,
-                bytes_out: 4.0,
-                work: filter.work_per_pixel(),
-            };
+            let gpu_load = Workload::filters_on_gpu(std::slice::from_ref(&filter), pixels);
             // Small images take tens of microseconds on the CPU: more
             // repetitions, or the medians' noise reads as regret; large
             // ones take milliseconds, where 21 repetitions still left 10 %

@@ -14,6 +14,9 @@
 //! state: on a shared machine whose speed drifts, figures from another hour
 //! compare the hours, not the model.
 
+#[path = "support/sample_image.rs"]
+mod sample_image;
+
 use anyhow::Result;
 use clap::Parser;
 use gpu::dispatch::CostModel;
@@ -70,16 +73,8 @@ fn main() -> Result<()> {
         "image", "filter", "threads", "measured", "estimate", "ratio"
     );
     for size in &args.image {
-        let (w, h) = size
-            .split_once('x')
-            .and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)))
-            .filter(|&(w, h)| w > 0 && h > 0)
-            .ok_or_else(|| {
-                anyhow::anyhow!("--image {size:?}: expected WIDTHxHEIGHT, e.g. 1920x1080")
-            })?;
-        let img = image::RgbaImage::from_fn(w, h, |x, y| {
-            image::Rgba([(x * 7 + y * 13) as u8, (x ^ y) as u8, (x * y) as u8, 255])
-        });
+        let (w, h) = sample_image::parse_size(size)?;
+        let img = sample_image::anchors_image(w, h);
         let pixels = w as usize * h as usize;
         for text in FILTERS {
             let filter: Filter = text.parse()?;

@@ -254,16 +254,10 @@ impl Context {
         filters: &[crate::filter::Filter],
         pixels: usize,
     ) -> ((usize, f64), Workload) {
-        let gpu = Workload {
-            n: pixels,
-            bytes_in: 4.0,
-            bytes_out: 4.0,
-            work: filters
-                .iter()
-                .map(crate::filter::Filter::work_per_pixel)
-                .sum(),
-        };
-        (self.cost.cpu_filter_plan(filters, pixels), gpu)
+        (
+            self.cost.cpu_filter_plan(filters, pixels),
+            Workload::filters_on_gpu(filters, pixels),
+        )
     }
 
     /// Where data of `n` elements lives, for a kernel whose CPU plan

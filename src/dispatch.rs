@@ -181,6 +181,28 @@ pub struct Workload {
     pub work: f64,
 }
 
+impl Workload {
+    /// The GPU's workload of `filters` applied in turn to an image of
+    /// `pixels` pixels: RGBA in and out, [`Filter::work_per_pixel`] each.
+    /// (The CPU's time comes from measured costs instead:
+    /// [`CostModel::cpu_filter_plan`].)
+    ///
+    /// ```
+    /// use gpu::dispatch::Workload;
+    /// use gpu::filter::Filter;
+    /// let w = Workload::filters_on_gpu(&[Filter::Sobel, Filter::Invert], 100);
+    /// assert_eq!(w.work, Filter::Sobel.work_per_pixel() + Filter::Invert.work_per_pixel());
+    /// ```
+    pub fn filters_on_gpu(filters: &[Filter], pixels: usize) -> Workload {
+        Workload {
+            n: pixels,
+            bytes_in: 4.0,
+            bytes_out: 4.0,
+            work: filters.iter().map(Filter::work_per_pixel).sum(),
+        }
+    }
+}
+
 /// Rough machine figures the dispatcher estimates with.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CostModel {
@@ -543,13 +565,9 @@ mod tests {
     /// Whether `filter` on an image of `pixels` on the device is estimated
     /// faster on the GPU than on the CPU.
     fn filter_on_gpu(m: &CostModel, filter: Filter, pixels: usize) -> bool {
-        let gpu = Workload {
-            n: pixels,
-            bytes_in: 4.0,
-            bytes_out: 4.0,
-            work: filter.work_per_pixel(),
-        };
-        m.gpu_resident_seconds(&gpu) < m.cpu_filter_plan(&[filter], pixels).1
+        let chain = [filter];
+        m.gpu_resident_seconds(&Workload::filters_on_gpu(&chain, pixels))
+            < m.cpu_filter_plan(&chain, pixels).1
     }
 
     #[test]

@@ -1,0 +1,21 @@
+//! The examples' generated test image and their `--image WIDTHxHEIGHT`
+//! parsing.
+
+use anyhow::Result;
+use image::RgbaImage;
+
+/// `text` as `WIDTHxHEIGHT`, both above zero, or an error naming it.
+pub fn parse_size(text: &str) -> Result<(u32, u32)> {
+    text.split_once('x')
+        .and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)))
+        .filter(|&(w, h)| w > 0 && h > 0)
+        .ok_or_else(|| anyhow::anyhow!("--image {text:?}: expected WIDTHxHEIGHT, e.g. 1920x1080"))
+}
+
+/// The anchors' test image (../shared/anchors/rust), so that figures
+/// compare with theirs.
+pub fn anchors_image(width: u32, height: u32) -> RgbaImage {
+    RgbaImage::from_fn(width, height, |i, j| {
+        image::Rgba([(i * 7 + j * 13) as u8, (i ^ j) as u8, (i * j) as u8, 255])
+    })
+}
