@@ -147,7 +147,15 @@ impl Context {
     }
 
     /// `img` copied to where this context runs kernels, as an [`Image`]
-    /// that filters keep on the device (placed like [`Context::array`]).
+    /// that filters keep on the device. `Auto` places it like
+    /// [`Context::array`], by the filters' estimated costs:
+    /// * on the host while even a heavy blur (a Gaussian of σ 3) is
+    ///   estimated faster on the CPU;
+    /// * on the GPU once even the light filters (a colour filter, a 3×3 box
+    ///   blur, Sobel) are estimated faster there;
+    /// * in between (on an H200 with 16 cores, about 10^5 to 10^6 pixels),
+    ///   on both (twice the memory; [`Image::backend`] is `Auto`), and each
+    ///   filter chain on it runs where it is estimated faster.
     ///
     /// ```
     /// let ctx = gpu::Context::new(gpu::Backend::Cpu)?;
@@ -157,7 +165,10 @@ impl Context {
     /// ```
     pub fn image(&self, img: &image::RgbaImage) -> Result<Image> {
         let n = img.width() as usize * img.height() as usize;
-        Image::place(self.place_image("image", n), img)
+        match self.keep_on_both("image", n, CostModel::image_placement) {
+            Some(cost) => Image::place_on_both(img.clone(), cost),
+            None => Image::place(self.place_image("image", n), img),
+        }
     }
 
     /// Like [`Context::array`], but takes the vector: on the host backends
@@ -187,20 +198,46 @@ impl Context {
     /// ([`CostModel::placement`]), and returns the figures its operations
     /// choose with; otherwise as [`Context::place_array`].
     fn place_values(&self, n: usize) -> (Backend, Option<Arc<CostModel>>) {
-        // The device is opened only when the figures could keep it on both.
-        if self.backend == Backend::Auto && self.cost.placement(n) == Placement::Both {
-            if let Ok(d) = gpu::device::shared() {
-                let model = self.model_for(&d.summary);
-                if d.summary.auto_may_use() && model.placement(n) == Placement::Both {
-                    let reason = Reason::KeptOnBoth {
-                        adapter: d.summary.name.clone(),
-                    };
-                    self.record("array", &Kernel::identity(), Backend::Auto, 0, n, reason);
-                    return (Backend::Auto, Some(Arc::new(model)));
-                }
-            }
+        match self.keep_on_both("array", n, CostModel::placement) {
+            Some(cost) => (Backend::Auto, Some(cost)),
+            None => (self.place_array("array", n), None),
         }
-        (self.place_array("array", n), None)
+    }
+
+    /// `img` placed as [`Context::image`] places it, recorded as a dispatch
+    /// of `op`, without a copy where it stays on the host alone.
+    pub(crate) fn image_owned(&self, op: &'static str, img: image::RgbaImage) -> Result<Image> {
+        let n = img.width() as usize * img.height() as usize;
+        match self.keep_on_both(op, n, CostModel::image_placement) {
+            Some(cost) => Image::place_on_both(img, cost),
+            None => Image::place_owned(self.place_image(op, n), img),
+        }
+    }
+
+    /// For `Auto` with a hardware GPU it may use: whether data of `n`
+    /// elements is kept on both the host and the GPU, as `placement` decides
+    /// with the figures for that GPU, which it returns (recorded as a
+    /// dispatch of `op` on `Auto`). `None` otherwise.
+    fn keep_on_both(
+        &self,
+        op: &'static str,
+        n: usize,
+        placement: impl Fn(&CostModel, usize) -> Placement,
+    ) -> Option<Arc<CostModel>> {
+        // The device is opened only when the figures could keep it on both.
+        if self.backend != Backend::Auto || placement(&self.cost, n) != Placement::Both {
+            return None;
+        }
+        let d = gpu::device::shared().ok()?;
+        let model = self.model_for(&d.summary);
+        if !d.summary.auto_may_use() || placement(&model, n) != Placement::Both {
+            return None;
+        }
+        let reason = Reason::KeptOnBoth {
+            adapter: d.summary.name.clone(),
+        };
+        self.record(op, &Kernel::identity(), Backend::Auto, 0, n, reason);
+        Some(Arc::new(model))
     }
 
     /// This context's figures, with GPU figures that hold for `adapter`:
@@ -236,8 +273,9 @@ impl Context {
         self.place(op, n, self.cost.cpu_plan(&typical), &typical)
     }
 
-    /// Where a new image of `pixels` pixels lives, recorded as a dispatch of
-    /// `op`: placed for a small Gaussian blur on it (σ = 1, seven taps each
+    /// Where a new image of `pixels` pixels lives when it is not kept on
+    /// both devices, recorded as a dispatch of `op`: placed for a small
+    /// Gaussian blur on it (σ = 1, seven taps each
     /// way). On the H200, placing for a lighter filter (a 3×3 box) kept
     /// 1024×768 images on the CPU, where the GPU ran every bench filter
     /// faster.

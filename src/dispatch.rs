@@ -59,12 +59,14 @@ pub enum Reason {
         /// The adapter's name.
         adapter: String,
     },
-    /// A new array was kept on both the host and a hardware GPU: at its
-    /// size the faster device depends on the operation (a light map or a
-    /// reduction on the CPU, heavy arithmetic on the GPU), so each
-    /// operation on it chooses (see [`Context::array`](crate::Context::array)).
-    /// Those choices are `tracing` debug events (target `gpu::dispatch`),
-    /// not records of a context: an array belongs to none.
+    /// A new array or image was kept on both the host and a hardware GPU:
+    /// at its size the faster device depends on the operation (a light map
+    /// or a reduction on the CPU, heavy arithmetic on the GPU; a colour
+    /// filter on the CPU, a wide blur on the GPU), so each operation on it
+    /// chooses (see [`Context::array`](crate::Context::array) and
+    /// [`Context::image`](crate::Context::image)). Those choices are
+    /// `tracing` debug events (target `gpu::dispatch`), not records of a
+    /// context: an array or image belongs to none.
     KeptOnBoth {
         /// The adapter's name.
         adapter: String,
@@ -93,14 +95,15 @@ pub struct Dispatch {
     /// The call, for example `"map"` or `"map2_into"`.
     pub op: &'static str,
     /// The backend that ran it: `Gpu`, `Cpu` or `Scalar`; `Auto` only for
-    /// an array kept on both the host and the GPU ([`Reason::KeptOnBoth`]).
+    /// an array or image kept on both the host and the GPU
+    /// ([`Reason::KeptOnBoth`]).
     pub backend: Backend,
     /// The backend the context was created with.
     pub requested: Backend,
     /// Elements processed.
     pub n: usize,
     /// CPU threads used (1 for the scalar backend and single-threaded CPU
-    /// calls; 0 for the GPU and for an array kept on both devices).
+    /// calls; 0 for the GPU and for data kept on both devices).
     pub threads: usize,
     /// Why this backend.
     pub reason: Reason,
@@ -399,6 +402,42 @@ impl CostModel {
             Placement::Host
         }
     }
+
+    /// Whether `filters` on an image of `pixels` pixels already on both
+    /// devices are estimated faster on the GPU than on the CPU (how filters
+    /// on an image kept on both choose).
+    pub(crate) fn gpu_filters_win(&self, filters: &[Filter], pixels: usize) -> bool {
+        pixels > 0
+            && self.gpu_resident_seconds(&Workload::filters_on_gpu(filters, pixels))
+                < self.cpu_filter_plan(filters, pixels).1
+    }
+
+    /// Where `Auto` keeps a new image of `pixels` pixels, given a hardware
+    /// GPU these figures hold for, as [`CostModel::placement`] keeps arrays:
+    /// * on the host when even a heavy blur (`HEAVY_FILTER`) is estimated
+    ///   faster on the CPU;
+    /// * on the GPU when even the light filters (`LIGHT_FILTERS`) are
+    ///   estimated faster there;
+    /// * on both in between, where the filters' crossovers lie (on the
+    ///   H200 the bench charted a Gaussian blur's at 1.1·10^5 pixels and a
+    ///   box blur's at 0.8–1.0·10^6), up to `MIRROR_MAX_BYTES`; past that,
+    ///   where a small Gaussian blur (σ 1) is faster.
+    pub(crate) fn image_placement(&self, pixels: usize) -> Placement {
+        if !self.gpu_filters_win(&[HEAVY_FILTER], pixels) {
+            Placement::Host
+        } else if LIGHT_FILTERS
+            .iter()
+            .all(|f| self.gpu_filters_win(std::slice::from_ref(f), pixels))
+        {
+            Placement::Device
+        } else if 4 * pixels <= MIRROR_MAX_BYTES {
+            Placement::Both
+        } else if self.gpu_filters_win(&[Filter::GaussianBlur { sigma: 1.0 }], pixels) {
+            Placement::Device
+        } else {
+            Placement::Host
+        }
+    }
 }
 
 /// What the CPU backend's filters cost per pixel, in seconds, by the way
@@ -501,10 +540,20 @@ impl FilterCosts {
 /// on both devices is kept for: about two transcendental functions.
 const HEAVY_MAP_WORK: f64 = 64.0;
 
-/// The largest array (in bytes) `Auto` keeps on both the host and the GPU.
+/// The heaviest filter an image kept on both devices is kept for: a
+/// Gaussian blur of σ 3 (19 taps each way).
+const HEAVY_FILTER: Filter = Filter::GaussianBlur { sigma: 3.0 };
+
+/// The lightest filters for the CPU, against the GPU: past the size where
+/// the GPU wins these too, an image lives on the GPU alone.
+const LIGHT_FILTERS: [Filter; 3] = [Filter::Invert, Filter::BoxBlur { radius: 1 }, Filter::Sobel];
+
+/// The largest array or image (in bytes) `Auto` keeps on both the host and
+/// the GPU.
 const MIRROR_MAX_BYTES: usize = 256 << 20;
 
-/// Where `Auto` keeps a new array (see [`CostModel::placement`]).
+/// Where `Auto` keeps a new array or image (see [`CostModel::placement`]
+/// and [`CostModel::image_placement`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Placement {
     /// Host memory: every operation runs on the CPU.
@@ -565,9 +614,37 @@ mod tests {
     /// Whether `filter` on an image of `pixels` on the device is estimated
     /// faster on the GPU than on the CPU.
     fn filter_on_gpu(m: &CostModel, filter: Filter, pixels: usize) -> bool {
-        let chain = [filter];
-        m.gpu_resident_seconds(&Workload::filters_on_gpu(&chain, pixels))
-            < m.cpu_filter_plan(&chain, pixels).1
+        m.gpu_filters_win(&[filter], pixels)
+    }
+
+    #[test]
+    fn images_are_kept_on_both_devices_between_the_filters_crossovers() {
+        // The H200's figures: a Gaussian blur of σ 3 crosses over near
+        // 1.1·10^5 pixels, a colour filter only past a megapixel.
+        let m = h200_call_4();
+        assert_eq!(m.image_placement(256 * 256), Placement::Host);
+        assert_eq!(m.image_placement(1024 * 768), Placement::Both);
+        assert!(filter_on_gpu(
+            &m,
+            Filter::GaussianBlur { sigma: 3.0 },
+            1024 * 768
+        ));
+        assert!(!filter_on_gpu(&m, Filter::Invert, 1024 * 768));
+        assert_eq!(m.image_placement(3840 * 2160), Placement::Device);
+        assert!(!m.gpu_filters_win(&[Filter::Sobel], 0));
+        // Past the size kept on both, the small Gaussian blur decides. At
+        // 80 GB/s the GPU takes 0.1 ns a pixel for any filter here, against
+        // the CPU's 0.24 ns for σ 1 and 0.05 ns for a colour filter; at 20
+        // GB/s, 0.4 ns.
+        let huge = MIRROR_MAX_BYTES / 4 + 1;
+        let slow_gpu = |gpu_bytes_per_s| CostModel {
+            gpu_bytes_per_s,
+            ..h200_call_4()
+        };
+        assert!(!slow_gpu(80e9).gpu_filters_win(&[Filter::Invert], huge));
+        assert_eq!(slow_gpu(80e9).image_placement(huge), Placement::Device);
+        assert!(slow_gpu(20e9).gpu_filters_win(&[HEAVY_FILTER], huge));
+        assert_eq!(slow_gpu(20e9).image_placement(huge), Placement::Host);
     }
 
     #[test]

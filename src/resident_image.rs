@@ -3,13 +3,16 @@
 //!
 //! Made by [`Context::image`](crate::Context::image), it lives where the
 //! context runs kernels: a GPU buffer for `Gpu`, host memory for `Cpu` and
-//! `Scalar`. `Auto` places it once, on one device, by the cost of a small
-//! Gaussian blur on it (images are never kept on both devices, unlike
-//! mid-size arrays). [`Image::filter`] returns a
-//! new image on the same device (GPU filters are queued and not waited
-//! for); [`Image::to_rgba`] reads it back.
+//! `Scalar`. `Auto` keeps a mid-size image on both the host and a hardware
+//! GPU, where the faster device depends on the filter
+//! ([`CostModel::image_placement`]), and each filter on it runs where the
+//! cost model estimates it faster; otherwise it places the image on one
+//! device. [`Image::filter`] returns a new image on the device the filter
+//! ran on (GPU filters are queued and not waited for); [`Image::to_rgba`]
+//! reads it back.
 
 use crate::backend::Backend;
+use crate::dispatch::{CostModel, Workload};
 use crate::error::Result;
 use crate::filter::{gpu::DeviceImage, Filter};
 use image::RgbaImage;
@@ -39,6 +42,13 @@ pub struct Image {
 enum Pixels {
     Host(RgbaImage),
     Device(DeviceImage),
+    /// The same pixels on the host and a hardware GPU (`Auto`), with the
+    /// figures each filter on them chooses its device by.
+    Both {
+        host: RgbaImage,
+        device: DeviceImage,
+        cost: Arc<CostModel>,
+    },
 }
 
 impl Image {
@@ -58,6 +68,19 @@ impl Image {
             return Image::place(backend, &img);
         }
         Ok(Image::new(backend, img.dimensions(), Pixels::Host(img)))
+    }
+
+    /// `img` kept on the host and uploaded to the shared GPU device
+    /// (`Auto`); each filter on it chooses its device by `cost`.
+    pub(crate) fn place_on_both(img: RgbaImage, cost: Arc<CostModel>) -> Result<Image> {
+        let device = DeviceImage::upload(&img)?;
+        let dimensions = img.dimensions();
+        let pixels = Pixels::Both {
+            host: img,
+            device,
+            cost,
+        };
+        Ok(Image::new(Backend::Auto, dimensions, pixels))
     }
 
     fn new(backend: Backend, (width, height): (u32, u32), pixels: Pixels) -> Image {
@@ -102,7 +125,9 @@ impl Image {
         (self.width, self.height)
     }
 
-    /// Where the pixels live and filters on them run (`Gpu`, `Cpu` or `Scalar`).
+    /// Where the pixels live and filters on them run: `Gpu`, `Cpu` or
+    /// `Scalar`, or `Auto` for an image kept on both the host and the GPU
+    /// (see the [module docs](self)).
     ///
     /// ```
     /// let ctx = gpu::Context::new(gpu::Backend::Scalar)?;
@@ -113,7 +138,8 @@ impl Image {
         self.backend
     }
 
-    /// `filter` applied, into a new image on the same device.
+    /// `filter` applied, into a new image on the same device (for an image
+    /// kept on both devices, on the device the filter ran on).
     ///
     /// ```
     /// let ctx = gpu::Context::new(gpu::Backend::Cpu)?;
@@ -126,7 +152,9 @@ impl Image {
     }
 
     /// `filters` applied in order, into a new image on the same device. On
-    /// the GPU the intermediate images stay on the device too.
+    /// the GPU the intermediate images stay on the device too. An image
+    /// kept on both devices runs the whole chain on the device the cost
+    /// model estimates faster for it, and the new image lives there.
     ///
     /// ```
     /// let ctx = gpu::Context::new(gpu::Backend::Cpu)?;
@@ -139,18 +167,43 @@ impl Image {
         for f in filters {
             f.validate()?;
         }
-        let pixels = match &*self.pixels {
+        let pixels = self.width as usize * self.height as usize;
+        let on_host = |backend, img: &RgbaImage, parallel| {
+            Pixels::Host(crate::filter::apply_chain_on_host(
+                backend, img, filters, parallel,
+            ))
+        };
+        let (backend, pixels) = match &*self.pixels {
             _ if filters.is_empty() => return Ok(self.clone()),
-            Pixels::Device(d) => Pixels::Device(d.apply_chain(filters)?),
+            Pixels::Device(d) => (self.backend, Pixels::Device(d.apply_chain(filters)?)),
             Pixels::Host(img) if is_empty(img) => return Ok(self.clone()),
-            Pixels::Host(img) => Pixels::Host(crate::filter::apply_chain_on_host(
+            Pixels::Host(img) => (
                 self.backend,
-                img,
-                filters,
-                crate::filter::cpu_parallel(filters, img.width() as usize * img.height() as usize),
-            )),
+                on_host(
+                    self.backend,
+                    img,
+                    crate::filter::cpu_parallel(filters, pixels),
+                ),
+            ),
+            Pixels::Both { host, device, cost } => {
+                let (threads, cpu_s) = cost.cpu_filter_plan(filters, pixels);
+                let on_gpu = cost.gpu_filters_win(filters, pixels);
+                let chosen = if on_gpu { Backend::Gpu } else { Backend::Cpu };
+                tracing::debug!(
+                    target: "gpu::dispatch",
+                    "filters on an image of {pixels} pixels kept on both devices on {chosen}: \
+                     cost model: cpu {cpu_s:.2e} s vs gpu {:.2e} s",
+                    cost.gpu_resident_seconds(&Workload::filters_on_gpu(filters, pixels))
+                );
+                if on_gpu {
+                    (chosen, Pixels::Device(device.apply_chain(filters)?))
+                } else {
+                    (chosen, on_host(chosen, host, threads > 1))
+                }
+            }
         };
         Ok(Image {
+            backend,
             pixels: Arc::new(pixels),
             ..self.clone()
         })
@@ -169,7 +222,7 @@ impl Image {
     /// ```
     pub fn wait(&self) -> Result<()> {
         match &*self.pixels {
-            Pixels::Host(_) => Ok(()),
+            Pixels::Host(_) | Pixels::Both { .. } => Ok(()),
             Pixels::Device(d) => d.wait(),
         }
     }
@@ -184,7 +237,7 @@ impl Image {
     /// ```
     pub fn to_rgba(&self) -> Result<RgbaImage> {
         match &*self.pixels {
-            Pixels::Host(img) => Ok(img.clone()),
+            Pixels::Host(img) | Pixels::Both { host: img, .. } => Ok(img.clone()),
             Pixels::Device(d) => d.download(),
         }
     }
@@ -202,7 +255,7 @@ impl Image {
     /// ```
     pub fn into_rgba(self) -> Result<RgbaImage> {
         match Arc::try_unwrap(self.pixels) {
-            Ok(Pixels::Host(img)) => Ok(img),
+            Ok(Pixels::Host(img)) | Ok(Pixels::Both { host: img, .. }) => Ok(img),
             Ok(Pixels::Device(d)) => d.download(),
             Err(shared) => Image {
                 pixels: shared,

@@ -620,6 +620,57 @@ fn child_auto_uses_the_gpu() {
         placed.filter(&blur).unwrap().to_rgba().unwrap(),
         forced_gpu.filter(&img, &blur).unwrap()
     );
+    // Between the two, an image is kept on both devices: a heavy blur on
+    // it runs on the GPU, and some light filter on the CPU, each giving
+    // that backend's pixels.
+    let pattern = |side: u32| {
+        image::RgbaImage::from_fn(side, side + 3, |i, j| {
+            image::Rgba([(i * 5 + j * 3) as u8, (i ^ j) as u8, (i * j) as u8, 200])
+        })
+    };
+    let (img, kept) = (4..11)
+        .map(|p| {
+            let img = pattern(1 << p);
+            let kept = auto.image(&img).unwrap();
+            (img, kept)
+        })
+        .find(|(_, kept)| kept.backend() == Backend::Auto)
+        .expect("some image from 16x19 to 1024x1027 is kept on both");
+    let d = auto.last_dispatch().unwrap();
+    assert!(matches!(d.reason, Reason::KeptOnBoth { .. }), "{d}");
+    assert_eq!(kept.to_rgba().unwrap(), img);
+    let heavy: gpu::filter::Filter = "blur:3".parse().unwrap();
+    let blurred = kept.filter(&heavy).unwrap();
+    assert_eq!(blurred.backend(), Backend::Gpu);
+    assert_eq!(
+        blurred.to_rgba().unwrap(),
+        forced_gpu.filter(&img, &heavy).unwrap()
+    );
+    let mut on_cpu = 0;
+    for light in ["invert", "box:1", "sobel"] {
+        let f: gpu::filter::Filter = light.parse().unwrap();
+        let out = kept.filter(&f).unwrap();
+        let want = match out.backend() {
+            Backend::Gpu => forced_gpu.filter(&img, &f).unwrap(),
+            Backend::Cpu => {
+                on_cpu += 1;
+                cpu.filter(&img, &f).unwrap()
+            }
+            other => panic!("{light} ran on {other}"),
+        };
+        assert_eq!(out.to_rgba().unwrap(), want, "{light} on {}", out.backend());
+    }
+    assert!(on_cpu > 0, "a light filter runs on the CPU");
+    // A chain runs where the whole of it is estimated faster, and the
+    // image it was applied to is still there for the next one.
+    let chain = gpu::filter::Filter::parse_chain("blur:3,invert").unwrap();
+    let out = kept.filter_chain(&chain).unwrap();
+    assert_eq!(out.backend(), Backend::Gpu);
+    assert_eq!(
+        out.into_rgba().unwrap(),
+        forced_gpu.filter_chain(&img, &chain).unwrap()
+    );
+    assert_eq!(kept.into_rgba().unwrap(), img);
 }
 
 #[test]

@@ -268,8 +268,7 @@ impl Loader {
                 let ctx = self.ctx.clone();
                 let decode_and_place = move || {
                     let img = super::image_file::decode(Path::new(&owned), &buf)?;
-                    let n = img.width() as usize * img.height() as usize;
-                    crate::Image::place_owned(ctx.place_image("load", n), img)
+                    ctx.image_owned("load", img)
                 };
                 let (img, decoding) = on_cores(name, timed(decode_and_place)).await?;
                 *busy += decoding;
