@@ -742,7 +742,13 @@ impl Context {
             return (Backend::Cpu, 1, Reason::Empty);
         }
         let (threads, cpu_s) = cpu;
-        let gpu_s = gpu_estimate(&self.cost);
+        // A call the CPU finishes before a GPU call could even start (most
+        // small calls) is decided without estimating the GPU's side.
+        let gpu_s = if cpu_s <= self.cost.gpu_launch_s {
+            f64::INFINITY
+        } else {
+            gpu_estimate(&self.cost)
+        };
         if gpu_s >= cpu_s {
             return (
                 Backend::Cpu,
