@@ -204,16 +204,6 @@ impl Context {
         }
     }
 
-    /// `img` placed as [`Context::image`] places it, recorded as a dispatch
-    /// of `op`, without a copy where it stays on the host alone.
-    pub(crate) fn image_owned(&self, op: &'static str, img: image::RgbaImage) -> Result<Image> {
-        let n = img.width() as usize * img.height() as usize;
-        match self.keep_on_both(op, n, CostModel::image_placement) {
-            Some(cost) => Image::place_on_both(img, cost),
-            None => Image::place_owned(self.place_image(op, n), img),
-        }
-    }
-
     /// For `Auto` with a hardware GPU it may use: whether data of `n`
     /// elements is kept on both the host and the GPU, as `placement` decides
     /// with the figures for that GPU, which it returns (recorded as a

@@ -98,10 +98,14 @@ pub struct Loader {
 }
 
 impl Loader {
-    /// A loader whose arrays live on `backend`, loading 8 sources at a
-    /// time. `Auto` puts each array on one device, where a light map on it
-    /// is estimated faster (loaded arrays are never kept on both devices,
-    /// unlike those of [`Context::array`]). An error if `backend` is `Gpu` and there is no adapter.
+    /// A loader whose arrays and images live on `backend`, loading 8
+    /// sources at a time. `Auto` puts each array on one device, where a
+    /// light map on it is estimated faster, and each image where a small
+    /// Gaussian blur is. Loaded data is never kept on both devices, unlike
+    /// that of [`Context::array`] and [`Context::image`]: a batch would
+    /// otherwise upload every mid-size image, also those its filters then
+    /// run on the CPU. An error if `backend` is `Gpu` and there is no
+    /// adapter.
     ///
     /// ```
     /// let loader = gpu::io::Loader::new(gpu::Backend::Scalar)?;
@@ -268,7 +272,8 @@ impl Loader {
                 let ctx = self.ctx.clone();
                 let decode_and_place = move || {
                     let img = super::image_file::decode(Path::new(&owned), &buf)?;
-                    ctx.image_owned("load", img)
+                    let n = img.width() as usize * img.height() as usize;
+                    crate::Image::place_owned(ctx.place_image("load", n), img)
                 };
                 let (img, decoding) = on_cores(name, timed(decode_and_place)).await?;
                 *busy += decoding;
