@@ -743,7 +743,7 @@ fn main() -> Result<()> {
             let cpu_s = cost
                 .cpu_filter_plan(std::slice::from_ref(&filter), pixels)
                 .1;
-            let gpu_load = Workload::filters_on_gpu(std::slice::from_ref(&filter), pixels);
+            let gpu_load = cost.gpu_filter_workload(std::slice::from_ref(&filter), pixels);
             // Small images take tens of microseconds on the CPU: more
             // repetitions, or the medians' noise reads as regret; large
             // ones take milliseconds, where 21 repetitions still left 10 %

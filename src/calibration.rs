@@ -7,7 +7,9 @@
 //! memory bandwidth, the cost of fanning out to rayon's pool, what the CPU
 //! backend's filters cost one thread per pixel, and, where a
 //! hardware GPU exists, its call latency, host-device transfer rate, device
-//! memory bandwidth and arithmetic rate. The GPU is first kept busy for
+//! memory bandwidth, arithmetic rate and what its filters cost per pixel
+//! (by the H200's bench times, some 20 ms there; not yet measured on it).
+//! The GPU is first kept busy for
 //! 0.3 s: an idle GPU lowers its clock (an H200's SM clock falls from 1980
 //! to 345 MHz) and would be measured up to three times slower than it runs
 //! under load. Bandwidths are the fastest of several runs, since
@@ -32,7 +34,7 @@
 //! thread. Figures worth persisting need a machine that is doing nothing
 //! else, which only the caller knows.
 
-use crate::dispatch::{CostModel, FilterCosts};
+use crate::dispatch::{CostModel, FilterCosts, GpuFilterCosts};
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -82,6 +84,10 @@ pub struct GpuFigures {
     pub bytes_per_s: f64,
     /// Work units per second on device-resident data.
     pub work_per_s: f64,
+    /// What its filters cost per pixel on device-resident images, past the
+    /// launch. (A file saved before this was measured does not parse, so
+    /// the machine is measured again.)
+    pub filter: GpuFilterCosts,
 }
 
 impl Calibration {
@@ -108,6 +114,7 @@ impl Calibration {
             model.gpu_transfer_bytes_per_s = g.transfer_bytes_per_s;
             model.gpu_bytes_per_s = g.bytes_per_s;
             model.gpu_work_per_s = g.work_per_s;
+            model.gpu_filter = Some(g.filter.clone());
             model.gpu_adapter = Some(g.adapter.clone());
         }
         model
@@ -140,15 +147,25 @@ impl std::fmt::Display for Calibration {
             )?;
         }
         match &self.gpu {
-            Some(g) => writeln!(
-                f,
-                "  gpu {}: {:.0} us a call, {:.1} GB/s transfers, {:.0} GB/s device memory, {:.0} G work/s",
-                g.adapter,
-                g.launch_s * 1e6,
-                g.transfer_bytes_per_s / 1e9,
-                g.bytes_per_s / 1e9,
-                g.work_per_s / 1e9
-            )?,
+            Some(g) => {
+                writeln!(
+                    f,
+                    "  gpu {}: {:.0} us a call, {:.1} GB/s transfers, {:.0} GB/s device memory, {:.0} G work/s",
+                    g.adapter,
+                    g.launch_s * 1e6,
+                    g.transfer_bytes_per_s / 1e9,
+                    g.bytes_per_s / 1e9,
+                    g.work_per_s / 1e9
+                )?;
+                writeln!(
+                    f,
+                    "  gpu filters, ps per pixel past the launch: {:.2} a separable tap (+ {:.2}), sobel {:.2}, colour {:.2}",
+                    g.filter.tap_s * 1e12,
+                    g.filter.separable_s * 1e12,
+                    g.filter.sobel_s * 1e12,
+                    g.filter.colour_s * 1e12
+                )?;
+            }
             None => writeln!(f, "  gpu: none measured (no hardware adapter)")?,
         }
         write!(f, "  measured in {:.2} s", self.measured_in_s)
@@ -411,13 +428,14 @@ fn timings(reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<Vec<f64>> {
 }
 
 /// A hardware GPU's figures; `None` without one (software adapters are
-/// never chosen by `Auto`, so they are not measured), or when the timings
-/// contradict each other (then the built-in figures stay).
+/// never chosen by `Auto`, so they are not measured, unless a test lets
+/// `Auto` use them), or when the timings contradict each other (then the
+/// built-in figures stay).
 fn measure_gpu() -> Result<Option<GpuFigures>> {
     let Ok(device) = crate::backend::gpu::device::shared() else {
         return Ok(None);
     };
-    if device.summary.is_software() {
+    if !device.summary.auto_may_use() {
         return Ok(None);
     }
     let ctx = crate::Context::new(crate::Backend::Gpu)?;
@@ -444,6 +462,9 @@ fn measure_gpu() -> Result<Option<GpuFigures>> {
     };
     let work = crate::Kernel::unary(heavy)?.work_per_element();
     let compute = median_try(5, || resident.map(heavy)?.eval()?.wait())?;
+    let Some(filter) = measure_gpu_filters(&ctx)? else {
+        return Ok(None);
+    };
     let transfer = host_map - resident_map;
     let (copy_only, compute_only) = (copy - launch_s, compute - launch_s);
     if transfer <= 0.0 || copy_only <= 0.0 || compute_only <= 0.0 {
@@ -458,5 +479,76 @@ fn measure_gpu() -> Result<Option<GpuFigures>> {
         transfer_bytes_per_s: bytes / transfer,
         bytes_per_s: bytes / copy_only,
         work_per_s: n as f64 * work / compute_only,
+        filter,
     }))
+}
+
+/// The GPU filters' costs per pixel on images on the device, past the
+/// launch: the difference between a 2048×2048 image and a 64×64 one
+/// (whose time is the launch), the median of 11 runs of each, filters in
+/// turns. The separable pass pair's cost per tap and beyond the taps come
+/// from two Gaussian blurs, of 7 and 19 taps, as on the CPU. A cost below
+/// the noise is taken as 0 (the cost model's memory bandwidth then bounds
+/// it); `None` when a figure is not a number.
+fn measure_gpu_filters(ctx: &crate::Context) -> Result<Option<GpuFilterCosts>> {
+    use crate::filter::Filter;
+    const RUNS: usize = 11;
+    let image = |w: u32, h: u32| {
+        image::RgbaImage::from_fn(w, h, |x, y| {
+            image::Rgba([(x * 7 + y) as u8, (x ^ y) as u8, (y * 3 + x / 5) as u8, 255])
+        })
+    };
+    let (large, small) = ((2048, 2048), (64, 64));
+    let images = [
+        ctx.image(&image(large.0, large.1))?,
+        ctx.image(&image(small.0, small.1))?,
+    ];
+    let filters = [
+        Filter::GaussianBlur { sigma: 1.0 },
+        Filter::GaussianBlur { sigma: 3.0 },
+        Filter::Sobel,
+        Filter::Grayscale,
+    ];
+    let mut times: [[Vec<f64>; 4]; 2] =
+        std::array::from_fn(|_| std::array::from_fn(|_| Vec::with_capacity(RUNS)));
+    for run in 0..=RUNS {
+        for (img, times) in images.iter().zip(&mut times) {
+            for (filter, times) in filters.iter().zip(times) {
+                let start = Instant::now();
+                img.filter(filter)?.wait()?;
+                // The first round only warms up.
+                if run > 0 {
+                    times.push(start.elapsed().as_secs_f64());
+                }
+            }
+        }
+    }
+    let median = |t: &mut Vec<f64>| {
+        t.sort_by(f64::total_cmp);
+        t[t.len() / 2]
+    };
+    let [large_t, small_t] = &mut times;
+    let pixels = |(w, h): (u32, u32)| f64::from(w) * f64::from(h);
+    let per_pixel: Vec<f64> = large_t
+        .iter_mut()
+        .zip(small_t.iter_mut())
+        .map(|(l, s)| ((median(l) - median(s)) / (pixels(large) - pixels(small))).max(0.0))
+        .collect();
+    let [seven, nineteen, sobel_s, colour_s] = per_pixel[..] else {
+        unreachable!("four filters")
+    };
+    let tap_s = ((nineteen - seven) / 12.0).max(0.0);
+    let costs = GpuFilterCosts {
+        tap_s,
+        separable_s: (seven - 7.0 * tap_s).max(0.0),
+        sobel_s,
+        colour_s,
+    };
+    let figures = [tap_s, costs.separable_s, sobel_s, colour_s];
+    if figures.iter().all(|f| f.is_finite()) {
+        Ok(Some(costs))
+    } else {
+        tracing::warn!("GPU filter calibration discarded: {costs:?}");
+        Ok(None)
+    }
 }

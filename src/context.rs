@@ -242,6 +242,7 @@ impl Context {
                     gpu_transfer_bytes_per_s: builtin.gpu_transfer_bytes_per_s,
                     gpu_bytes_per_s: builtin.gpu_bytes_per_s,
                     gpu_work_per_s: builtin.gpu_work_per_s,
+                    gpu_filter: None,
                     gpu_adapter: None,
                     ..self.cost.clone()
                 }
@@ -260,7 +261,12 @@ impl Context {
             bytes_out: 4.0,
             work: 2.0,
         };
-        self.place(op, n, self.cost.cpu_plan(&typical), &typical)
+        self.place(
+            op,
+            n,
+            self.cost.cpu_plan(&typical),
+            GpuWork::Kernel(&typical),
+        )
     }
 
     /// Where a new image of `pixels` pixels lives when it is not kept on
@@ -272,26 +278,26 @@ impl Context {
     pub(crate) fn place_image(&self, op: &'static str, pixels: usize) -> Backend {
         let blur = [crate::filter::Filter::GaussianBlur { sigma: 1.0 }];
         let (cpu, gpu) = self.filter_estimates(&blur, pixels);
-        self.place(op, pixels, cpu, &gpu)
+        self.place(op, pixels, cpu, gpu)
     }
 
     /// The CPU's plan for `filters` over `pixels` (threads and seconds),
     /// and the GPU's workload.
-    fn filter_estimates(
+    fn filter_estimates<'a>(
         &self,
-        filters: &[crate::filter::Filter],
+        filters: &'a [crate::filter::Filter],
         pixels: usize,
-    ) -> ((usize, f64), Workload) {
+    ) -> ((usize, f64), GpuWork<'a>) {
         (
             self.cost.cpu_filter_plan(filters, pixels),
-            Workload::filters_on_gpu(filters, pixels),
+            GpuWork::Filters(filters, pixels),
         )
     }
 
     /// Where data of `n` elements lives, for a kernel whose CPU plan
     /// (threads and seconds) is `cpu` and whose workload on the GPU (data
     /// on the device) is `gpu`.
-    fn place(&self, op: &'static str, n: usize, cpu: (usize, f64), gpu: &Workload) -> Backend {
+    fn place(&self, op: &'static str, n: usize, cpu: (usize, f64), gpu: GpuWork) -> Backend {
         let (backend, reason) = match self.backend {
             Backend::Auto => match self.choose(cpu, gpu, true) {
                 (Backend::Gpu, _, _) => (
@@ -629,7 +635,7 @@ impl Context {
         }
         let n = img.width() as usize * img.height() as usize;
         let (cpu, gpu) = self.filter_estimates(filters, n);
-        let (backend, threads, reason) = self.decide_apart(cpu, &gpu);
+        let (backend, threads, reason) = self.decide_apart(cpu, gpu);
         self.record("filter", &Kernel::identity(), backend, threads, n, reason);
         if n == 0 || filters.is_empty() {
             return Ok(img.clone());
@@ -697,13 +703,13 @@ impl Context {
         match self.backend {
             Backend::Scalar => (Backend::Scalar, 1, Reason::Requested),
             Backend::Gpu => (Backend::Gpu, 0, Reason::Requested),
-            _ => self.decide_apart(self.cost.cpu_plan(w), w),
+            _ => self.decide_apart(self.cost.cpu_plan(w), GpuWork::Kernel(w)),
         }
     }
 
     /// [`Context::decide`] for a call whose CPU plan (threads and seconds)
     /// is estimated apart from its GPU workload (filters).
-    fn decide_apart(&self, cpu: (usize, f64), gpu: &Workload) -> (Backend, usize, Reason) {
+    fn decide_apart(&self, cpu: (usize, f64), gpu: GpuWork) -> (Backend, usize, Reason) {
         match self.backend {
             Backend::Scalar => (Backend::Scalar, 1, Reason::Requested),
             Backend::Gpu => (Backend::Gpu, 0, Reason::Requested),
@@ -715,20 +721,16 @@ impl Context {
     /// Auto's choice: the CPU plan `cpu` (threads and seconds) against the
     /// GPU's estimate for `gpu`, with the data crossing the bus (`resident`
     /// false) or staying on the device.
-    fn choose(
-        &self,
-        cpu: (usize, f64),
-        gpu: &Workload,
-        resident: bool,
-    ) -> (Backend, usize, Reason) {
+    fn choose(&self, cpu: (usize, f64), gpu: GpuWork, resident: bool) -> (Backend, usize, Reason) {
         let gpu_estimate = |m: &CostModel| {
+            let w = gpu.workload(m);
             if resident {
-                m.gpu_resident_seconds(gpu)
+                m.gpu_resident_seconds(&w)
             } else {
-                m.gpu_seconds(gpu)
+                m.gpu_seconds(&w)
             }
         };
-        if gpu.n == 0 {
+        if gpu.n() == 0 {
             return (Backend::Cpu, 1, Reason::Empty);
         }
         let (threads, cpu_s) = cpu;
@@ -838,4 +840,33 @@ pub fn default_context() -> Result<&'static Context> {
 /// ```
 pub fn adapter() -> Result<gpu::AdapterSummary> {
     Ok(gpu::device::shared()?.summary.clone())
+}
+
+/// What a call would run on the GPU, for [`Context::choose`] to estimate
+/// with each cost model it weighs (this context's, or the built-in GPU
+/// figures for an adapter it was not calibrated on).
+#[derive(Clone, Copy)]
+enum GpuWork<'a> {
+    /// A kernel's workload.
+    Kernel(&'a Workload),
+    /// Filters applied in turn to an image of this many pixels.
+    Filters(&'a [crate::filter::Filter], usize),
+}
+
+impl GpuWork<'_> {
+    /// The workload by `model`'s figures.
+    fn workload(&self, model: &CostModel) -> Workload {
+        match *self {
+            GpuWork::Kernel(w) => *w,
+            GpuWork::Filters(filters, pixels) => model.gpu_filter_workload(filters, pixels),
+        }
+    }
+
+    /// Elements (values or pixels).
+    fn n(&self) -> usize {
+        match *self {
+            GpuWork::Kernel(w) => w.n,
+            GpuWork::Filters(_, pixels) => pixels,
+        }
+    }
 }

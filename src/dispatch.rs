@@ -186,9 +186,11 @@ pub struct Workload {
 
 impl Workload {
     /// The GPU's workload of `filters` applied in turn to an image of
-    /// `pixels` pixels: RGBA in and out, [`Filter::work_per_pixel`] each.
-    /// (The CPU's time comes from measured costs instead:
-    /// [`CostModel::cpu_filter_plan`].)
+    /// `pixels` pixels by arithmetic weights: RGBA in and out,
+    /// [`Filter::work_per_pixel`] each. What a cost model without measured
+    /// GPU filter costs estimates with (see
+    /// [`CostModel::gpu_filter_workload`]); the CPU's time comes from
+    /// measured costs: [`CostModel::cpu_filter_plan`].
     ///
     /// ```
     /// use gpu::dispatch::Workload;
@@ -235,6 +237,10 @@ pub struct CostModel {
     /// (on the H200's 16-core host a 5×5 box blur ran at half the
     /// per-thread rate of a Gaussian's taps).
     pub cpu_filter_all: FilterCosts,
+    /// What the GPU's filters cost per pixel, measured on the adapter
+    /// [`CostModel::gpu_adapter`] names; `None` where no hardware GPU was
+    /// measured (see [`CostModel::gpu_filter_workload`]).
+    pub gpu_filter: Option<GpuFilterCosts>,
     /// The adapter the GPU figures were measured on (see
     /// [`AdapterSummary::calibration_name`](crate::AdapterSummary::calibration_name)),
     /// or `None` for the built-in figures. Another adapter is estimated
@@ -273,6 +279,7 @@ impl CostModel {
             cpu_filter: FilterCosts::builtin(),
             // Three quarters of perfect scaling.
             cpu_filter_all: FilterCosts::builtin().scaled(4.0 / (3.0 * threads as f64)),
+            gpu_filter: None,
             gpu_adapter: None,
         }
     }
@@ -365,6 +372,36 @@ impl CostModel {
         self.gpu_launch_s + kernel
     }
 
+    /// The GPU's workload for `filters` applied in turn to an image of
+    /// `pixels` pixels, for [`CostModel::gpu_seconds`] and
+    /// [`CostModel::gpu_resident_seconds`]: with measured filter costs
+    /// ([`CostModel::gpu_filter`]), their seconds per pixel as work at this
+    /// model's GPU rate; otherwise [`Workload::filters_on_gpu`], arithmetic
+    /// weights.
+    ///
+    /// ```
+    /// use gpu::dispatch::{CostModel, GpuFilterCosts, Workload};
+    /// use gpu::filter::Filter;
+    /// let mut m = CostModel::builtin();
+    /// let chain = [Filter::Sobel];
+    /// assert_eq!(m.gpu_filter_workload(&chain, 100), Workload::filters_on_gpu(&chain, 100));
+    /// m.gpu_filter = Some(GpuFilterCosts { tap_s: 1e-12, separable_s: 1e-11, sobel_s: 3e-11, colour_s: 1e-12 });
+    /// let w = m.gpu_filter_workload(&chain, 1 << 20);
+    /// let kernel = m.gpu_resident_seconds(&w) - m.gpu_launch_s;
+    /// assert!((kernel / (1 << 20) as f64 - 3e-11).abs() < 1e-15);
+    /// ```
+    pub fn gpu_filter_workload(&self, filters: &[Filter], pixels: usize) -> Workload {
+        let arithmetic = Workload::filters_on_gpu(filters, pixels);
+        match &self.gpu_filter {
+            Some(c) => Workload {
+                work: filters.iter().map(|f| c.seconds_per_pixel(f)).sum::<f64>()
+                    * self.gpu_work_per_s,
+                ..arithmetic
+            },
+            None => arithmetic,
+        }
+    }
+
     /// Whether `w` on data already on both devices is estimated faster on
     /// the GPU than on the CPU (how operations on an array kept on both
     /// choose).
@@ -408,7 +445,7 @@ impl CostModel {
     /// on an image kept on both choose).
     pub(crate) fn gpu_filters_win(&self, filters: &[Filter], pixels: usize) -> bool {
         pixels > 0
-            && self.gpu_resident_seconds(&Workload::filters_on_gpu(filters, pixels))
+            && self.gpu_resident_seconds(&self.gpu_filter_workload(filters, pixels))
                 < self.cpu_filter_plan(filters, pixels).1
     }
 
@@ -536,6 +573,59 @@ impl FilterCosts {
     }
 }
 
+/// What the GPU backend's filters cost per pixel on an image already on
+/// the device, past the call's launch ([`CostModel::gpu_launch_s`]):
+/// measured by [`crate::calibrate`] on a hardware GPU
+/// ([`CostModel::gpu_filter`]). Without them the GPU's filters are
+/// estimated by arithmetic weights ([`Filter::work_per_pixel`]), which put
+/// the H200's per-pixel costs 2.5–3.5 times under what its bench measured
+/// (a 5×5 box blur at 25 ps a pixel, Gaussian σ 3 at 63 ps).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GpuFilterCosts {
+    /// Per tap of a separable filter's pass pair (Gaussian and box blurs,
+    /// `Separable`, `Sharpen`'s blur), counting the mean of the two
+    /// kernels' lengths, as [`FilterCosts::tap_s`] does; per weight of a
+    /// `Convolve`, which the GPU computes directly.
+    pub tap_s: f64,
+    /// A separable pass pair's cost beyond its taps: two dispatches,
+    /// writing and reading the intermediate image.
+    pub separable_s: f64,
+    /// Sobel's magnitude of luma.
+    pub sobel_s: f64,
+    /// A colour transform (grayscale, invert, brightness and contrast).
+    pub colour_s: f64,
+}
+
+impl GpuFilterCosts {
+    /// Seconds per pixel of `filter`, past the launch.
+    ///
+    /// ```
+    /// use gpu::dispatch::GpuFilterCosts;
+    /// use gpu::filter::Filter;
+    /// let c = GpuFilterCosts { tap_s: 1e-12, separable_s: 10e-12, sobel_s: 20e-12, colour_s: 3e-12 };
+    /// // Seven taps each way.
+    /// assert_eq!(c.seconds_per_pixel(&Filter::GaussianBlur { sigma: 1.0 }), 17e-12);
+    /// assert_eq!(c.seconds_per_pixel(&Filter::BoxBlur { radius: 2 }), 15e-12);
+    /// ```
+    pub fn seconds_per_pixel(&self, filter: &Filter) -> f64 {
+        let separable = |taps: f64| taps * self.tap_s + self.separable_s;
+        let gaussian_taps =
+            |sigma: f32| 2.0 * crate::filter::kernels::gaussian_radius(sigma) as f64 + 1.0;
+        match filter {
+            Filter::GaussianBlur { sigma } => separable(gaussian_taps(*sigma)),
+            Filter::BoxBlur { radius } => separable(2.0 * *radius as f64 + 1.0),
+            Filter::Separable {
+                horizontal,
+                vertical,
+            } => separable((horizontal.len() + vertical.len()) as f64 / 2.0),
+            Filter::Sharpen { sigma, .. } => separable(gaussian_taps(*sigma)),
+            Filter::Convolve { size, .. } => (*size as f64).powi(2) * self.tap_s,
+            Filter::Sobel => self.sobel_s,
+            Filter::Grayscale | Filter::Invert | Filter::BrightnessContrast { .. } => self.colour_s,
+        }
+    }
+}
+
 /// Per-value work (in `f32` additions) of the heaviest maps an array kept
 /// on both devices is kept for: about two transcendental functions.
 const HEAVY_MAP_WORK: f64 = 64.0;
@@ -582,6 +672,7 @@ mod tests {
             gpu_work_per_s: 7319e9,
             cpu_filter: FilterCosts::builtin(),
             cpu_filter_all: FilterCosts::builtin().scaled(1.0 / 12.0),
+            gpu_filter: None,
             gpu_adapter: None,
         }
     }
@@ -663,6 +754,55 @@ mod tests {
         assert!(filter_on_gpu(&m, Filter::Sobel, 786_432));
         assert!(!filter_on_gpu(&m, Filter::BoxBlur { radius: 2 }, 262_144));
         assert!(filter_on_gpu(&m, Filter::BoxBlur { radius: 2 }, 2_073_600));
+    }
+
+    /// The smallest image (in pixels, to 1 %) from which `filter` is
+    /// estimated faster on the GPU, by bisection.
+    fn crossover(m: &CostModel, filter: Filter) -> f64 {
+        let (mut lo, mut hi) = (1e3f64, 1e8f64);
+        assert!(!filter_on_gpu(m, filter.clone(), lo as usize));
+        assert!(filter_on_gpu(m, filter.clone(), hi as usize));
+        while hi / lo > 1.01 {
+            let mid = (lo * hi).sqrt();
+            if filter_on_gpu(m, filter.clone(), mid as usize) {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        hi
+    }
+
+    #[test]
+    fn measured_gpu_filter_costs_bring_the_crossovers_to_where_the_h200_charted_them() {
+        // The H200's resident GPU filter lines (calls 4 and 5, between
+        // 1920×1080 and 3840×2160): `box:2` 25 ps a pixel past the launch,
+        // Gaussian σ 3 63 ps (5 and 19 taps: 2.7 ps a tap, 11.4 beyond),
+        // Sobel 23 ps. Its arithmetic weights gave 9.7, 18 and 9.7 ps.
+        let measured = CostModel {
+            gpu_filter: Some(GpuFilterCosts {
+                tap_s: 2.7e-12,
+                separable_s: 11.4e-12,
+                sobel_s: 23e-12,
+                colour_s: 0.0,
+            }),
+            ..h200_call_4()
+        };
+        let arithmetic = h200_call_4();
+        let charted = [
+            (Filter::GaussianBlur { sigma: 3.0 }, 1.1e5, 1.2e5),
+            (Filter::Sobel, 5.4e5, 5.7e5),
+            (Filter::BoxBlur { radius: 2 }, 0.8e6, 1.0e6),
+        ];
+        for (filter, low, high) in charted {
+            let miss = |m: &CostModel| {
+                let c = crossover(m, filter.clone());
+                (low / c).max(c / high).max(1.0)
+            };
+            let (with, without) = (miss(&measured), miss(&arithmetic));
+            assert!(with < 1.15, "{filter}: off by {with} with measured costs");
+            assert!(with <= without, "{filter}: {with} against {without}");
+        }
     }
 
     #[test]

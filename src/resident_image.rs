@@ -12,7 +12,7 @@
 //! reads it back.
 
 use crate::backend::Backend;
-use crate::dispatch::{CostModel, Workload};
+use crate::dispatch::CostModel;
 use crate::error::Result;
 use crate::filter::{gpu::DeviceImage, Filter};
 use image::RgbaImage;
@@ -193,7 +193,7 @@ impl Image {
                     target: "gpu::dispatch",
                     "filters on an image of {pixels} pixels kept on both devices on {chosen}: \
                      cost model: cpu {cpu_s:.2e} s vs gpu {:.2e} s",
-                    cost.gpu_resident_seconds(&Workload::filters_on_gpu(filters, pixels))
+                    cost.gpu_resident_seconds(&cost.gpu_filter_workload(filters, pixels))
                 );
                 if on_gpu {
                     (chosen, Pixels::Device(device.apply_chain(filters)?))

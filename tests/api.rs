@@ -736,6 +736,67 @@ fn child_reuse_calibration() {
     );
 }
 
+/// The GPU's part of a calibration, filters included, on any adapter: a
+/// child process lets `Auto` use (and so calibration measure) a software
+/// adapter.
+#[test]
+fn calibration_measures_a_gpu_auto_may_use_and_its_filters() {
+    if crate::support::context(Backend::Gpu, "api::calibration_measures_a_gpu").is_none() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!(
+        "gpu-compute-gpu-calibration-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    run_child(
+        "api::child_calibrate_gpu",
+        &[
+            ("GPU_COMPUTE_AUTO_USES_SOFTWARE_GPU", "1"),
+            ("GPU_COMPUTE_CACHE_DIR", dir.to_str().unwrap()),
+        ],
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+#[ignore = "run by calibration_measures_a_gpu_auto_may_use_and_its_filters in a child process"]
+fn child_calibrate_gpu() {
+    use gpu::dispatch::Workload;
+    use gpu::filter::Filter;
+    let c = gpu::calibrate().unwrap();
+    let g = c.gpu.as_ref().expect("the GPU was measured");
+    assert_eq!(g.adapter, gpu::adapter().unwrap().calibration_name());
+    let f = &g.filter;
+    // A Gaussian blur of 19 taps costs more than one of 7 on any device,
+    // and Sobel more than nothing.
+    assert!(f.tap_s > 0.0 && f.sobel_s > 0.0, "{c}");
+    assert!(f.separable_s >= 0.0 && f.colour_s >= 0.0, "{c}");
+    // Contexts made from now on estimate the GPU's filters with them.
+    let model = Context::new(Backend::Auto).unwrap().cost_model().clone();
+    assert_eq!(model.gpu_filter.as_ref(), Some(f));
+    let blur = [Filter::GaussianBlur { sigma: 3.0 }];
+    let w = model.gpu_filter_workload(&blur, 1 << 20);
+    assert_eq!(w.n, 1 << 20);
+    assert_ne!(w, Workload::filters_on_gpu(&blur, 1 << 20));
+    let per_pixel = f.seconds_per_pixel(&blur[0]);
+    let kernel_s = model.gpu_resident_seconds(&w) - model.gpu_launch_s;
+    assert!(
+        kernel_s >= per_pixel * (1 << 20) as f64 * (1.0 - 1e-9),
+        "{kernel_s} s for {per_pixel} s a pixel"
+    );
+    // And the file says so for later processes.
+    assert_eq!(gpu::calibration::saved().unwrap(), c);
+    // A file saved before the GPU's filters were measured is not used: the
+    // machine is measured again.
+    let path = gpu::calibration::calibration_path(&c.hardware).unwrap();
+    let mut earlier: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    earlier["gpu"].as_object_mut().unwrap().remove("filter");
+    std::fs::write(&path, earlier.to_string()).unwrap();
+    assert!(gpu::calibration::saved().is_none(), "{earlier}");
+}
+
 #[test]
 fn the_gpu_pipeline_cache_is_saved_for_the_next_process() {
     if crate::support::context(Backend::Gpu, "api::the_gpu_pipeline_cache").is_none() {
