@@ -127,7 +127,7 @@ impl Image {
 
     /// Where the pixels live and filters on them run: `Gpu`, `Cpu` or
     /// `Scalar`, or `Auto` for an image kept on both the host and the GPU
-    /// (see the [module docs](self)).
+    /// (see [`Context::image`](crate::Context::image)).
     ///
     /// ```
     /// let ctx = gpu::Context::new(gpu::Backend::Scalar)?;
