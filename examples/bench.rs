@@ -14,8 +14,8 @@
 //! waited for (reductions read back only the workgroups' results): wall
 //! time per call, submission and wait included. GPU resident lines carry
 //! `of_copy`, their bandwidth over the `device_copy` line's at that size.
-//! `Auto`'s arrays of mid sizes are kept on both devices; its `chose` is
-//! where the timed operation ran.
+//! `Auto`'s arrays and images of mid sizes are kept on both devices; its
+//! `chose` is where the timed operation ran.
 //!
 //! Times are medians per call over many samples; a sample is as many
 //! back-to-back calls as last about 20 µs (one call when a call takes
@@ -798,9 +798,9 @@ fn main() -> Result<()> {
                     bytes: 8.0 * pixels as f64,
                     // An image kept on both devices chooses per filter.
                     chose: (*backend == Backend::Auto).then(|| {
-                        on_device
-                            .filter(&filter)
-                            .map_or(on_device.backend(), |out| out.backend())
+                        let out = on_device.filter(&filter);
+                        let _ = out.as_ref().map(gpu::Image::wait);
+                        out.map_or(on_device.backend(), |out| out.backend())
                             .to_string()
                     }),
                     paired_cpu_s: None,

@@ -1,15 +1,21 @@
-//! Every CPU filter timed against the dispatcher's estimate of it: how far
-//! `Auto` can trust its figures for filters on this machine.
+//! Every CPU filter (and with `--gpu`, every GPU filter) timed against the
+//! dispatcher's estimate of it: how far `Auto` can trust its figures for
+//! filters on this machine.
 //!
 //! ```text
 //! cargo run --release --example filter_costs                 # measures this machine first
 //! cargo run --release --example filter_costs -- --saved      # uses the saved calibration
+//! cargo run --release --example filter_costs -- --gpu        # the GPU's filters too
 //! ```
 //!
 //! Each line is one filter on one image size, on one thread and on rayon's
 //! pool (as many threads as the context's plan uses there): the median of
 //! 15 calls, the estimate (`CostModel::cpu_filter` on one thread,
-//! `CostModel::cpu_filter_plan` on the pool), and their ratio. Measuring first (the default) saves a fresh calibration, as
+//! `CostModel::cpu_filter_plan` on the pool), and their ratio. With
+//! `--gpu`, a line more on the GPU, the image on the device and the output
+//! left there (`CostModel::gpu_resident_seconds` of
+//! `CostModel::gpu_filter_workload`: the filters' measured costs on a
+//! calibrated hardware GPU, arithmetic weights otherwise). Measuring first (the default) saves a fresh calibration, as
 //! `gpu::calibrate()` does, so that both come from the machine in one
 //! state: on a shared machine whose speed drifts, figures from another hour
 //! compare the hours, not the model.
@@ -30,6 +36,9 @@ struct Args {
     /// Use the saved calibration instead of measuring this machine first.
     #[arg(long)]
     saved: bool,
+    /// Time the GPU's filters too (images on the device).
+    #[arg(long)]
+    gpu: bool,
     /// Image sizes, WIDTHxHEIGHT, comma-separated.
     #[arg(long, value_delimiter = ',', default_values_t = ["256x256".to_string(), "1024x768".to_string(), "1920x1080".to_string()])]
     image: Vec<String>,
@@ -68,6 +77,13 @@ fn main() -> Result<()> {
     let ctx = Context::new(Backend::Cpu)?;
     let all = rayon::current_num_threads();
     let one = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
+    let gpu_ctx = if args.gpu {
+        let ctx = Context::new(Backend::Gpu)?;
+        println!("GPU adapter: {}", gpu::adapter()?);
+        Some(ctx)
+    } else {
+        None
+    };
     println!(
         "\n{:<10} {:<12} {:>7} {:>10} {:>10} {:>9}",
         "image", "filter", "threads", "measured", "estimate", "ratio"
@@ -76,6 +92,7 @@ fn main() -> Result<()> {
         let (w, h) = sample_image::parse_size(size)?;
         let img = sample_image::anchors_image(w, h);
         let pixels = w as usize * h as usize;
+        let on_gpu = gpu_ctx.as_ref().map(|c| c.image(&img)).transpose()?;
         for text in FILTERS {
             let filter: Filter = text.parse()?;
             let chain = std::slice::from_ref(&filter);
@@ -109,15 +126,36 @@ fn main() -> Result<()> {
                     ),
                     None => model.cpu_filter_plan(chain, pixels),
                 };
-                let name = text.split(':').take(2).collect::<Vec<_>>().join(":");
-                println!(
-                    "{size:<10} {name:<12} {threads:>7} {:>7.3} ms {:>7.3} ms {:>9.2}",
-                    measured * 1e3,
-                    estimate * 1e3,
-                    measured / estimate
-                );
+                print_line(size, text, &threads.to_string(), measured, estimate);
+            }
+            if let Some(on_gpu) = &on_gpu {
+                // An idle GPU runs at a low clock: timed after 0.3 s of work.
+                gpu::__private::wake_gpu(std::time::Duration::from_millis(300))?;
+                on_gpu.filter(&filter)?.wait()?;
+                let mut t = Vec::with_capacity(15);
+                for _ in 0..15 {
+                    let start = Instant::now();
+                    on_gpu.filter(&filter)?.wait()?;
+                    t.push(start.elapsed().as_secs_f64());
+                }
+                t.sort_by(f64::total_cmp);
+                let estimate =
+                    model.gpu_resident_seconds(&model.gpu_filter_workload(chain, pixels));
+                print_line(size, text, "gpu", t[t.len() / 2], estimate);
             }
         }
     }
     Ok(())
+}
+
+/// One line of the table: `filter` (its name and first argument) on an
+/// image of `size`, on `threads` (a count, or `gpu`).
+fn print_line(size: &str, filter: &str, threads: &str, measured: f64, estimate: f64) {
+    let name = filter.split(':').take(2).collect::<Vec<_>>().join(":");
+    println!(
+        "{size:<10} {name:<12} {threads:>7} {:>7.3} ms {:>7.3} ms {:>9.2}",
+        measured * 1e3,
+        estimate * 1e3,
+        measured / estimate
+    );
 }

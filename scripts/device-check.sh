@@ -50,11 +50,11 @@ bench() { # name, limit in seconds, bench arguments
 # 256x256..3840x2160) in both modes, the cold start, and a chart.
 step sweep && bench sweep 260 --plot "$OUT/chart.svg" \
     --kernel device_copy,map_affine,map_transcend,reduce_sum,reduce_max,sum_squares,gaussian_blur_s3,box_blur_r2,sobel,cold_start
-# Every CPU filter against the dispatcher's estimate of it, on one thread
-# and on all cores, after calibrating (the CPU filters' costs per pixel).
+# Every filter against the dispatcher's estimate of it, on one thread, on
+# all cores and on the GPU, after calibrating (the filters' costs per pixel).
 if step filters && [[ -x ./.devbin/filter_costs ]]; then
     echo "== filter costs"
-    timeout 90 ./.devbin/filter_costs >"$OUT/filter_costs.txt" 2>&1
+    timeout 90 ./.devbin/filter_costs --gpu >"$OUT/filter_costs.txt" 2>&1
     echo "exit $?" | tee -a "$OUT/filter_costs.txt"
 fi
 # Arrays large enough that the resident kernels, not the call latency,

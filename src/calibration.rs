@@ -159,9 +159,10 @@ impl std::fmt::Display for Calibration {
                 )?;
                 writeln!(
                     f,
-                    "  gpu filters, ps per pixel past the launch: {:.2} a separable tap (+ {:.2}), sobel {:.2}, colour {:.2}",
+                    "  gpu filters, ps per pixel past the launch: {:.2} a separable tap (+ {:.2}), {:.2} a convolution weight, sobel {:.2}, colour {:.2}",
                     g.filter.tap_s * 1e12,
                     g.filter.separable_s * 1e12,
+                    g.filter.weight_s * 1e12,
                     g.filter.sobel_s * 1e12,
                     g.filter.colour_s * 1e12
                 )?;
@@ -487,9 +488,10 @@ fn measure_gpu() -> Result<Option<GpuFigures>> {
 /// launch: the difference between a 2048×2048 image and a 64×64 one
 /// (whose time is the launch), the median of 11 runs of each, filters in
 /// turns. The separable pass pair's cost per tap and beyond the taps come
-/// from two Gaussian blurs, of 7 and 19 taps, as on the CPU. A cost below
+/// from two Gaussian blurs, of 7 and 19 taps, as on the CPU; a
+/// convolution's per weight from a 5×5 one. A cost below
 /// the noise is taken as 0 (the cost model's memory bandwidth then bounds
-/// it); `None` when a figure is not a number.
+/// it); `None` when a timing is not a finite number.
 fn measure_gpu_filters(ctx: &crate::Context) -> Result<Option<GpuFilterCosts>> {
     use crate::filter::Filter;
     const RUNS: usize = 11;
@@ -506,10 +508,14 @@ fn measure_gpu_filters(ctx: &crate::Context) -> Result<Option<GpuFilterCosts>> {
     let filters = [
         Filter::GaussianBlur { sigma: 1.0 },
         Filter::GaussianBlur { sigma: 3.0 },
+        Filter::Convolve {
+            size: 5,
+            weights: vec![1.0 / 25.0; 25],
+        },
         Filter::Sobel,
         Filter::Grayscale,
     ];
-    let mut times: [[Vec<f64>; 4]; 2] =
+    let mut times: [[Vec<f64>; 5]; 2] =
         std::array::from_fn(|_| std::array::from_fn(|_| Vec::with_capacity(RUNS)));
     for run in 0..=RUNS {
         for (img, times) in images.iter().zip(&mut times) {
@@ -532,23 +538,23 @@ fn measure_gpu_filters(ctx: &crate::Context) -> Result<Option<GpuFilterCosts>> {
     let per_pixel: Vec<f64> = large_t
         .iter_mut()
         .zip(small_t.iter_mut())
-        .map(|(l, s)| ((median(l) - median(s)) / (pixels(large) - pixels(small))).max(0.0))
+        .map(|(l, s)| (median(l) - median(s)) / (pixels(large) - pixels(small)))
         .collect();
-    let [seven, nineteen, sobel_s, colour_s] = per_pixel[..] else {
-        unreachable!("four filters")
+    if !per_pixel.iter().all(|t| t.is_finite()) {
+        tracing::warn!("GPU filter calibration discarded: {per_pixel:?} s a pixel");
+        return Ok(None);
+    }
+    let [seven, nineteen, convolve, sobel_s, colour_s] = per_pixel[..] else {
+        unreachable!("five filters")
     };
+    let [seven, nineteen, convolve, sobel_s, colour_s] =
+        [seven, nineteen, convolve, sobel_s, colour_s].map(|t| t.max(0.0));
     let tap_s = ((nineteen - seven) / 12.0).max(0.0);
-    let costs = GpuFilterCosts {
+    Ok(Some(GpuFilterCosts {
         tap_s,
         separable_s: (seven - 7.0 * tap_s).max(0.0),
+        weight_s: convolve / 25.0,
         sobel_s,
         colour_s,
-    };
-    let figures = [tap_s, costs.separable_s, sobel_s, colour_s];
-    if figures.iter().all(|f| f.is_finite()) {
-        Ok(Some(costs))
-    } else {
-        tracing::warn!("GPU filter calibration discarded: {costs:?}");
-        Ok(None)
-    }
+    }))
 }

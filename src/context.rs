@@ -165,7 +165,12 @@ impl Context {
     /// ```
     pub fn image(&self, img: &image::RgbaImage) -> Result<Image> {
         let n = img.width() as usize * img.height() as usize;
-        match self.keep_on_both("image", n, CostModel::image_placement) {
+        // Kept on both only where the GPU filters it in one band: larger
+        // images pass through the host between bands (for a halo of 32
+        // rows: a Gaussian blur up to σ 10).
+        let (w, h) = img.dimensions();
+        let fits = |d: &gpu::device::Device| crate::filter::gpu::fits_one_band(d, w, h, 32);
+        match self.keep_on_both("image", n, CostModel::image_placement, fits) {
             Some(cost) => Image::place_on_both(img.clone(), cost),
             None => Image::place(self.place_image("image", n), img),
         }
@@ -198,7 +203,7 @@ impl Context {
     /// ([`CostModel::placement`]), and returns the figures its operations
     /// choose with; otherwise as [`Context::place_array`].
     fn place_values(&self, n: usize) -> (Backend, Option<Arc<CostModel>>) {
-        match self.keep_on_both("array", n, CostModel::placement) {
+        match self.keep_on_both("array", n, CostModel::placement, |_| true) {
             Some(cost) => (Backend::Auto, Some(cost)),
             None => (self.place_array("array", n), None),
         }
@@ -207,12 +212,14 @@ impl Context {
     /// For `Auto` with a hardware GPU it may use: whether data of `n`
     /// elements is kept on both the host and the GPU, as `placement` decides
     /// with the figures for that GPU, which it returns (recorded as a
-    /// dispatch of `op` on `Auto`). `None` otherwise.
+    /// dispatch of `op` on `Auto`), when the data `fits` that device. `None`
+    /// otherwise.
     fn keep_on_both(
         &self,
         op: &'static str,
         n: usize,
         placement: impl Fn(&CostModel, usize) -> Placement,
+        fits: impl Fn(&gpu::device::Device) -> bool,
     ) -> Option<Arc<CostModel>> {
         // The device is opened only when the figures could keep it on both.
         if self.backend != Backend::Auto || placement(&self.cost, n) != Placement::Both {
@@ -220,7 +227,7 @@ impl Context {
         }
         let d = gpu::device::shared().ok()?;
         let model = self.model_for(&d.summary);
-        if !d.summary.auto_may_use() || placement(&model, n) != Placement::Both {
+        if !d.summary.auto_may_use() || placement(&model, n) != Placement::Both || !fits(d) {
             return None;
         }
         let reason = Reason::KeptOnBoth {
@@ -235,18 +242,7 @@ impl Context {
     /// ones.
     fn model_for(&self, adapter: &gpu::AdapterSummary) -> CostModel {
         match &self.cost.gpu_adapter {
-            Some(a) if *a != adapter.calibration_name() => {
-                let builtin = CostModel::builtin();
-                CostModel {
-                    gpu_launch_s: builtin.gpu_launch_s,
-                    gpu_transfer_bytes_per_s: builtin.gpu_transfer_bytes_per_s,
-                    gpu_bytes_per_s: builtin.gpu_bytes_per_s,
-                    gpu_work_per_s: builtin.gpu_work_per_s,
-                    gpu_filter: None,
-                    gpu_adapter: None,
-                    ..self.cost.clone()
-                }
-            }
+            Some(a) if *a != adapter.calibration_name() => self.cost.with_builtin_gpu(),
             _ => self.cost.clone(),
         }
     }

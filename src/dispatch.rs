@@ -321,8 +321,8 @@ impl CostModel {
     /// image of `pixels` pixels on the CPU backend, and its estimated time,
     /// from the filters' measured costs ([`CostModel::cpu_filter`] and
     /// [`CostModel::cpu_filter_all`]). (The GPU's estimate of the same chain
-    /// counts [`Filter::work_per_pixel`] instead: the two devices' costs
-    /// are not proportional.)
+    /// comes from its own measured costs, or arithmetic weights where none
+    /// were measured: [`CostModel::gpu_filter_workload`].)
     ///
     /// ```
     /// use gpu::filter::Filter;
@@ -385,7 +385,13 @@ impl CostModel {
     /// let mut m = CostModel::builtin();
     /// let chain = [Filter::Sobel];
     /// assert_eq!(m.gpu_filter_workload(&chain, 100), Workload::filters_on_gpu(&chain, 100));
-    /// m.gpu_filter = Some(GpuFilterCosts { tap_s: 1e-12, separable_s: 1e-11, sobel_s: 3e-11, colour_s: 1e-12 });
+    /// m.gpu_filter = Some(GpuFilterCosts {
+    ///     tap_s: 1e-12,
+    ///     separable_s: 1e-11,
+    ///     weight_s: 1e-12,
+    ///     sobel_s: 3e-11,
+    ///     colour_s: 1e-12,
+    /// });
     /// let w = m.gpu_filter_workload(&chain, 1 << 20);
     /// let kernel = m.gpu_resident_seconds(&w) - m.gpu_launch_s;
     /// assert!((kernel / (1 << 20) as f64 - 3e-11).abs() < 1e-15);
@@ -399,6 +405,34 @@ impl CostModel {
                 ..arithmetic
             },
             None => arithmetic,
+        }
+    }
+
+    /// These figures with the built-in GPU figures in place of the measured
+    /// ones: for an adapter other than the one they were measured on.
+    ///
+    /// ```
+    /// use gpu::dispatch::CostModel;
+    /// let measured = CostModel {
+    ///     gpu_launch_s: 1.0,
+    ///     gpu_adapter: Some("A".into()),
+    ///     ..CostModel::builtin()
+    /// };
+    /// assert_eq!(measured.with_builtin_gpu(), CostModel::builtin());
+    /// let more_threads = CostModel { cpu_threads: 99, ..measured };
+    /// assert_eq!(more_threads.with_builtin_gpu().cpu_threads, 99);
+    /// ```
+    pub fn with_builtin_gpu(&self) -> CostModel {
+        let builtin = CostModel::builtin();
+        CostModel {
+            cpu_threads: self.cpu_threads,
+            cpu_work_per_s: self.cpu_work_per_s,
+            cpu_bytes_per_s: self.cpu_bytes_per_s,
+            cpu_bytes_per_s_all: self.cpu_bytes_per_s_all,
+            cpu_parallel_overhead_s: self.cpu_parallel_overhead_s,
+            cpu_filter: self.cpu_filter.clone(),
+            cpu_filter_all: self.cpu_filter_all.clone(),
+            ..builtin
         }
     }
 
@@ -584,12 +618,14 @@ impl FilterCosts {
 pub struct GpuFilterCosts {
     /// Per tap of a separable filter's pass pair (Gaussian and box blurs,
     /// `Separable`, `Sharpen`'s blur), counting the mean of the two
-    /// kernels' lengths, as [`FilterCosts::tap_s`] does; per weight of a
-    /// `Convolve`, which the GPU computes directly.
+    /// kernels' lengths, as [`FilterCosts::tap_s`] does.
     pub tap_s: f64,
     /// A separable pass pair's cost beyond its taps: two dispatches,
     /// writing and reading the intermediate image.
     pub separable_s: f64,
+    /// Per weight of a `Convolve`, which the GPU computes directly (in one
+    /// pass: on lavapipe half a separable tap).
+    pub weight_s: f64,
     /// Sobel's magnitude of luma.
     pub sobel_s: f64,
     /// A colour transform (grayscale, invert, brightness and contrast).
@@ -602,7 +638,13 @@ impl GpuFilterCosts {
     /// ```
     /// use gpu::dispatch::GpuFilterCosts;
     /// use gpu::filter::Filter;
-    /// let c = GpuFilterCosts { tap_s: 1e-12, separable_s: 10e-12, sobel_s: 20e-12, colour_s: 3e-12 };
+    /// let c = GpuFilterCosts {
+    ///     tap_s: 1e-12,
+    ///     separable_s: 10e-12,
+    ///     weight_s: 0.5e-12,
+    ///     sobel_s: 20e-12,
+    ///     colour_s: 3e-12,
+    /// };
     /// // Seven taps each way.
     /// assert_eq!(c.seconds_per_pixel(&Filter::GaussianBlur { sigma: 1.0 }), 17e-12);
     /// assert_eq!(c.seconds_per_pixel(&Filter::BoxBlur { radius: 2 }), 15e-12);
@@ -619,7 +661,7 @@ impl GpuFilterCosts {
                 vertical,
             } => separable((horizontal.len() + vertical.len()) as f64 / 2.0),
             Filter::Sharpen { sigma, .. } => separable(gaussian_taps(*sigma)),
-            Filter::Convolve { size, .. } => (*size as f64).powi(2) * self.tap_s,
+            Filter::Convolve { size, .. } => (*size as f64).powi(2) * self.weight_s,
             Filter::Sobel => self.sobel_s,
             Filter::Grayscale | Filter::Invert | Filter::BrightnessContrast { .. } => self.colour_s,
         }
@@ -783,6 +825,7 @@ mod tests {
             gpu_filter: Some(GpuFilterCosts {
                 tap_s: 2.7e-12,
                 separable_s: 11.4e-12,
+                weight_s: 2.7e-12, // not measured there, and not used here
                 sobel_s: 23e-12,
                 colour_s: 0.0,
             }),

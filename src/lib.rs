@@ -59,9 +59,9 @@
 //! * [`Array`] and [`Image`] hold values and RGBA8 images where a context
 //!   runs kernels (GPU buffers for `Gpu`); maps on arrays are lazy and fuse
 //!   into one kernel, reductions fuse with them, and filters keep images on
-//!   the device until they are read back. `Auto` keeps mid-size arrays on
-//!   both the host and a hardware GPU, and runs each operation on them where
-//!   it is estimated faster.
+//!   the device until they are read back. `Auto` keeps mid-size arrays and
+//!   images on both the host and a hardware GPU, and runs each operation
+//!   or filter chain on them where it is estimated faster.
 //! * [`io::Loader`] loads many files or async streams concurrently (raw
 //!   `f32`, `.npy`, PNG, JPEG) into arrays and images; [`io::Batch`] reads,
 //!   computes and writes many files with the stages overlapped.

@@ -286,6 +286,12 @@ fn band_rows(device: &Device, width: usize, halo: usize) -> Result<usize> {
     Ok(rows)
 }
 
+/// Whether filters with a halo of up to `halo` rows run on a `width`×`height`
+/// image on the device in one band, without passing it through the host.
+pub(crate) fn fits_one_band(device: &Device, width: u32, height: u32, halo: usize) -> bool {
+    band_rows(device, width as usize, halo).is_ok_and(|rows| rows >= height as usize)
+}
+
 /// Records `plan` over the band into `encoder`: reads `src`, writes `dst`.
 #[allow(clippy::too_many_arguments)]
 fn encode(

@@ -205,8 +205,9 @@ impl Filter {
     }
 
     /// Rough work per pixel, in additions, for the dispatcher's estimate of
-    /// the GPU's time. (The CPU's time comes from measured per-pixel costs:
-    /// [`crate::dispatch::FilterCosts`].)
+    /// the GPU's time where the GPU's filters were not measured
+    /// ([`crate::dispatch::GpuFilterCosts`]). (The CPU's time comes from
+    /// measured per-pixel costs: [`crate::dispatch::FilterCosts`].)
     pub fn work_per_pixel(&self) -> f64 {
         4.0 * match self {
             Filter::GaussianBlur { sigma } => 4.0 * (3.0 * *sigma as f64).ceil() + 2.0,
