@@ -159,10 +159,11 @@ impl std::fmt::Display for Calibration {
                 )?;
                 writeln!(
                     f,
-                    "  gpu filters, ps per pixel past the launch: {:.2} a separable tap (+ {:.2}), {:.2} a convolution weight, sobel {:.2}, colour {:.2}",
+                    "  gpu filters, ps per pixel past the launch: {:.2} a separable tap (+ {:.2}), {:.2} a convolution weight (+ {:.2}), sobel {:.2}, colour {:.2}",
                     g.filter.tap_s * 1e12,
                     g.filter.separable_s * 1e12,
                     g.filter.weight_s * 1e12,
+                    g.filter.convolve_s * 1e12,
                     g.filter.sobel_s * 1e12,
                     g.filter.colour_s * 1e12
                 )?;
@@ -489,7 +490,8 @@ fn measure_gpu() -> Result<Option<GpuFigures>> {
 /// (whose time is the launch), the median of 11 runs of each, filters in
 /// turns. The separable pass pair's cost per tap and beyond the taps come
 /// from two Gaussian blurs, of 7 and 19 taps, as on the CPU; a
-/// convolution's per weight from a 5×5 one. A cost below
+/// convolution's per weight and beyond its weights from a 3×3 and a 5×5
+/// one. A cost below
 /// the noise is taken as 0 (the cost model's memory bandwidth then bounds
 /// it); `None` when a timing is not a finite number.
 fn measure_gpu_filters(ctx: &crate::Context) -> Result<Option<GpuFilterCosts>> {
@@ -509,13 +511,17 @@ fn measure_gpu_filters(ctx: &crate::Context) -> Result<Option<GpuFilterCosts>> {
         Filter::GaussianBlur { sigma: 1.0 },
         Filter::GaussianBlur { sigma: 3.0 },
         Filter::Convolve {
+            size: 3,
+            weights: vec![1.0 / 9.0; 9],
+        },
+        Filter::Convolve {
             size: 5,
             weights: vec![1.0 / 25.0; 25],
         },
         Filter::Sobel,
         Filter::Grayscale,
     ];
-    let mut times: [[Vec<f64>; 5]; 2] =
+    let mut times: [[Vec<f64>; 6]; 2] =
         std::array::from_fn(|_| std::array::from_fn(|_| Vec::with_capacity(RUNS)));
     for run in 0..=RUNS {
         for (img, times) in images.iter().zip(&mut times) {
@@ -544,16 +550,18 @@ fn measure_gpu_filters(ctx: &crate::Context) -> Result<Option<GpuFilterCosts>> {
         tracing::warn!("GPU filter calibration discarded: {per_pixel:?} s a pixel");
         return Ok(None);
     }
-    let [seven, nineteen, convolve, sobel_s, colour_s] = per_pixel[..] else {
-        unreachable!("five filters")
+    let [seven, nineteen, nine, twenty_five, sobel_s, colour_s] = per_pixel[..] else {
+        unreachable!("six filters")
     };
-    let [seven, nineteen, convolve, sobel_s, colour_s] =
-        [seven, nineteen, convolve, sobel_s, colour_s].map(|t| t.max(0.0));
+    let [seven, nineteen, nine, twenty_five, sobel_s, colour_s] =
+        [seven, nineteen, nine, twenty_five, sobel_s, colour_s].map(|t| t.max(0.0));
     let tap_s = ((nineteen - seven) / 12.0).max(0.0);
+    let weight_s = ((twenty_five - nine) / 16.0).max(0.0);
     Ok(Some(GpuFilterCosts {
         tap_s,
         separable_s: (seven - 7.0 * tap_s).max(0.0),
-        weight_s: convolve / 25.0,
+        weight_s,
+        convolve_s: (nine - 9.0 * weight_s).max(0.0),
         sobel_s,
         colour_s,
     }))
