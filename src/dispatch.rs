@@ -479,9 +479,20 @@ impl CostModel {
     /// devices are estimated faster on the GPU than on the CPU (how filters
     /// on an image kept on both choose).
     pub(crate) fn gpu_filters_win(&self, filters: &[Filter], pixels: usize) -> bool {
-        pixels > 0
-            && self.gpu_resident_seconds(&self.gpu_filter_workload(filters, pixels))
-                < self.cpu_filter_plan(filters, pixels).1
+        self.filters_on_both(filters, pixels).0
+    }
+
+    /// For `filters` on an image of `pixels` pixels already on both
+    /// devices: whether the GPU is estimated faster, the CPU's plan
+    /// (threads and seconds), and the GPU's seconds.
+    pub(crate) fn filters_on_both(
+        &self,
+        filters: &[Filter],
+        pixels: usize,
+    ) -> (bool, (usize, f64), f64) {
+        let cpu = self.cpu_filter_plan(filters, pixels);
+        let gpu_s = self.gpu_resident_seconds(&self.gpu_filter_workload(filters, pixels));
+        (pixels > 0 && gpu_s < cpu.1, cpu, gpu_s)
     }
 
     /// Where `Auto` keeps a new image of `pixels` pixels, given a hardware
@@ -579,8 +590,6 @@ impl FilterCosts {
     /// ```
     pub fn seconds_per_pixel(&self, filter: &Filter) -> f64 {
         let separable = |taps: f64| taps * self.tap_s + self.separable_s;
-        let gaussian_taps =
-            |sigma: f32| 2.0 * crate::filter::kernels::gaussian_radius(sigma) as f64 + 1.0;
         match filter {
             Filter::GaussianBlur { sigma } => separable(gaussian_taps(*sigma)),
             Filter::BoxBlur { radius: 0 } => self.colour_s,
@@ -658,8 +667,6 @@ impl GpuFilterCosts {
     /// ```
     pub fn seconds_per_pixel(&self, filter: &Filter) -> f64 {
         let separable = |taps: f64| taps * self.tap_s + self.separable_s;
-        let gaussian_taps =
-            |sigma: f32| 2.0 * crate::filter::kernels::gaussian_radius(sigma) as f64 + 1.0;
         match filter {
             Filter::GaussianBlur { sigma } => separable(gaussian_taps(*sigma)),
             Filter::BoxBlur { radius } => separable(2.0 * *radius as f64 + 1.0),
@@ -675,6 +682,11 @@ impl GpuFilterCosts {
             Filter::Grayscale | Filter::Invert | Filter::BrightnessContrast { .. } => self.colour_s,
         }
     }
+}
+
+/// Taps of a Gaussian blur's kernel each way, as both devices compute it.
+fn gaussian_taps(sigma: f32) -> f64 {
+    2.0 * crate::filter::kernels::gaussian_radius(sigma) as f64 + 1.0
 }
 
 /// Per-value work (in `f32` additions) of the heaviest maps an array kept

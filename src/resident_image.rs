@@ -186,14 +186,12 @@ impl Image {
                 ),
             ),
             Pixels::Both { host, device, cost } => {
-                let (threads, cpu_s) = cost.cpu_filter_plan(filters, pixels);
-                let on_gpu = cost.gpu_filters_win(filters, pixels);
+                let (on_gpu, (threads, cpu_s), gpu_s) = cost.filters_on_both(filters, pixels);
                 let chosen = if on_gpu { Backend::Gpu } else { Backend::Cpu };
                 tracing::debug!(
                     target: "gpu::dispatch",
                     "filters on an image of {pixels} pixels kept on both devices on {chosen}: \
-                     cost model: cpu {cpu_s:.2e} s vs gpu {:.2e} s",
-                    cost.gpu_resident_seconds(&cost.gpu_filter_workload(filters, pixels))
+                     cost model: cpu {cpu_s:.2e} s vs gpu {gpu_s:.2e} s"
                 );
                 if on_gpu {
                     (chosen, Pixels::Device(device.apply_chain(filters)?))
