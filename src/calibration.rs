@@ -18,7 +18,11 @@
 //! `<cache dir>/gpu-compute/` (`GPU_COMPUTE_CACHE_DIR` overrides the folder)
 //! under a name derived from the hardware key: CPU model, thread count,
 //! SIMD level and this library's version. The GPU's figures are used only
-//! while the same adapter and driver are present.
+//! while the same adapter and driver are present; another adapter is
+//! estimated with the built-in GPU figures. Until the device is opened its
+//! adapter is unknown, so `Auto` then screens each call with both sets of
+//! figures: a GPU calibrated as slow never hides a faster one that has
+//! replaced it.
 //!
 //! Every [`Context`](crate::Context) starts from the saved calibration when
 //! one matches this machine (reading it takes well under a millisecond, once

@@ -31,6 +31,13 @@ pub const BACKEND_ENV: &str = "GPU_BACKEND";
 pub struct Context {
     backend: Backend,
     cost: CostModel,
+    /// `cost` with the built-in GPU figures, for an adapter other than the
+    /// one `cost`'s GPU figures were calibrated on; `None` when they are
+    /// the built-in ones already.
+    other_adapter: Option<CostModel>,
+    /// Whether the open device's adapter is the one `cost`'s GPU figures
+    /// were calibrated on (see `Context::model_for`).
+    calibrated_adapter_present: OnceLock<bool>,
     last: Mutex<Option<Dispatch>>,
     gpu_subgroups: bool,
 }
@@ -51,9 +58,12 @@ impl Context {
         if backend == Backend::Gpu {
             gpu::device::shared()?;
         }
+        let cost = CostModel::default();
         Ok(Context {
             backend,
-            cost: CostModel::default(),
+            other_adapter: cost.gpu_adapter.is_some().then(|| cost.with_builtin_gpu()),
+            cost,
+            calibrated_adapter_present: OnceLock::new(),
             last: Mutex::new(None),
             gpu_subgroups: true,
         })
@@ -221,30 +231,54 @@ impl Context {
         placement: impl Fn(&CostModel, usize) -> Placement,
         fits: impl Fn(&gpu::device::Device) -> bool,
     ) -> Option<Arc<CostModel>> {
-        // The device is opened only when the figures could keep it on both.
-        if self.backend != Backend::Auto || placement(&self.cost, n) != Placement::Both {
+        // The device is opened only when the figures for some adapter
+        // could keep it on both.
+        if self.backend != Backend::Auto
+            || self.models().all(|m| placement(m, n) != Placement::Both)
+        {
             return None;
         }
         let d = gpu::device::shared().ok()?;
         let model = self.model_for(&d.summary);
-        if !d.summary.auto_may_use() || placement(&model, n) != Placement::Both || !fits(d) {
+        if !d.summary.auto_may_use() || placement(model, n) != Placement::Both || !fits(d) {
             return None;
         }
         let reason = Reason::KeptOnBoth {
             adapter: d.summary.name.clone(),
         };
         self.record(op, &Kernel::identity(), Backend::Auto, 0, n, reason);
-        Some(Arc::new(model))
+        Some(Arc::new(model.clone()))
     }
 
     /// This context's figures, with GPU figures that hold for `adapter`:
     /// calibrated ones measured on another adapter give way to the built-in
     /// ones.
-    fn model_for(&self, adapter: &gpu::AdapterSummary) -> CostModel {
-        match &self.cost.gpu_adapter {
-            Some(a) if *a != adapter.calibration_name() => self.cost.with_builtin_gpu(),
-            _ => self.cost.clone(),
+    fn model_for(&self, adapter: &gpu::AdapterSummary) -> &CostModel {
+        let Some(other) = &self.other_adapter else {
+            return &self.cost;
+        };
+        let calibrated = *self
+            .calibrated_adapter_present
+            .get_or_init(|| self.cost.gpu_adapter == Some(adapter.calibration_name()));
+        if calibrated {
+            &self.cost
+        } else {
+            other
         }
+    }
+
+    /// The figures that may hold for the GPU, to screen a call with before
+    /// looking at the device: those for its adapter once it is open, and
+    /// before that, the calibrated ones and, when they were calibrated, the
+    /// built-in ones too. A GPU calibrated as slow must not keep `Auto`
+    /// from a faster one that has replaced it.
+    fn models(&self) -> impl Iterator<Item = &CostModel> {
+        let open = gpu::device::opened().map(|d| self.model_for(&d.summary));
+        let before_open = match open {
+            Some(_) => None,
+            None => Some(std::iter::once(&self.cost).chain(&self.other_adapter)),
+        };
+        open.into_iter().chain(before_open.into_iter().flatten())
     }
 
     /// Where a new array of `n` values lives, recorded as a dispatch of
@@ -731,11 +765,19 @@ impl Context {
         }
         let (threads, cpu_s) = cpu;
         // A call the CPU finishes before a GPU call could even start (most
-        // small calls) is decided without estimating the GPU's side.
-        let gpu_s = if cpu_s <= self.cost.gpu_launch_s {
+        // small calls) is decided without estimating the GPU's side. The
+        // adapter is not known before the device is opened, so the screen
+        // takes the fastest figures of any adapter.
+        let launch_s = self
+            .models()
+            .map(|m| m.gpu_launch_s)
+            .fold(f64::INFINITY, f64::min);
+        let gpu_s = if cpu_s <= launch_s {
             f64::INFINITY
         } else {
-            gpu_estimate(&self.cost)
+            self.models()
+                .map(&gpu_estimate)
+                .fold(f64::INFINITY, f64::min)
         };
         if gpu_s >= cpu_s {
             return (
@@ -761,7 +803,7 @@ impl Context {
                 // Calibrated GPU figures hold for the adapter they
                 // were measured on; another one gets the built-in
                 // figures.
-                let gpu_s = gpu_estimate(&self.model_for(&d.summary));
+                let gpu_s = gpu_estimate(self.model_for(&d.summary));
                 if gpu_s >= cpu_s {
                     return (
                         Backend::Cpu,

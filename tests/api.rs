@@ -674,6 +674,106 @@ fn child_auto_uses_the_gpu() {
     assert_eq!(kept.into_rgba().unwrap(), img);
 }
 
+/// Figures calibrated on one GPU do not hold for another: on a machine
+/// whose saved calibration names an adapter that is not present (and that
+/// measured slow), `Auto` decides with the built-in GPU figures, screening
+/// included, and so still uses the GPU that is there.
+#[test]
+fn figures_calibrated_on_another_adapter_give_way_to_the_built_in_ones() {
+    if crate::support::context(Backend::Gpu, "api::figures_calibrated_on_another_adapter").is_none()
+    {
+        return;
+    }
+    let dir =
+        std::env::temp_dir().join(format!("gpu-compute-other-adapter-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    run_child(
+        "api::child_calibrated_on_another_adapter",
+        &[
+            ("GPU_COMPUTE_AUTO_USES_SOFTWARE_GPU", "1"),
+            ("GPU_COMPUTE_CACHE_DIR", dir.to_str().unwrap()),
+        ],
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+#[ignore = "run by figures_calibrated_on_another_adapter_give_way_to_the_built_in_ones in a child process"]
+fn child_calibrated_on_another_adapter() {
+    use gpu::calibration::{Calibration, GpuFigures};
+    use gpu::dispatch::{CostModel, GpuFilterCosts};
+    let builtin = CostModel::builtin();
+    let hardware = gpu::calibration::hardware_key();
+    // This machine's CPU at the built-in figures, and a GPU that is not
+    // here, so slow that its figures never choose it.
+    let slow = 1e-3;
+    let saved = Calibration {
+        hardware: hardware.clone(),
+        cpu_work_per_s: builtin.cpu_work_per_s,
+        cpu_bytes_per_s: builtin.cpu_bytes_per_s,
+        cpu_bytes_per_s_all: builtin.cpu_bytes_per_s_all,
+        cpu_parallel_overhead_s: builtin.cpu_parallel_overhead_s,
+        cpu_filter: builtin.cpu_filter.clone(),
+        cpu_filter_all: builtin.cpu_filter_all.clone(),
+        gpu: Some(GpuFigures {
+            adapter: "A GPU that is not here (driver 0)".into(),
+            launch_s: 10.0,
+            transfer_bytes_per_s: slow,
+            bytes_per_s: slow,
+            work_per_s: slow,
+            filter: GpuFilterCosts {
+                tap_s: 1.0,
+                separable_s: 1.0,
+                weight_s: 1.0,
+                convolve_s: 1.0,
+                sobel_s: 1.0,
+                colour_s: 1.0,
+            },
+        }),
+        measured_in_s: 0.0,
+    };
+    let path = gpu::calibration::calibration_path(&hardware).unwrap();
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, serde_json::to_string(&saved).unwrap()).unwrap();
+    assert_eq!(gpu::calibration::saved().as_ref(), Some(&saved));
+    let auto = Context::new(Backend::Auto).unwrap();
+    assert_eq!(*auto.cost_model(), saved.cost_model());
+    assert!(!gpu::__private::gpu_touched(), "nothing opened the GPU yet");
+    // By the built-in figures a reduction of 2^22 values on the device
+    // beats the CPU on any number of cores (their memory bandwidth is
+    // capped at 80 GB/s), so the array goes there; by the saved ones it
+    // would stay on the host without the GPU even being looked at.
+    let x = crate::support::random(1 << 22, 5, -1.0, 1.0);
+    let a = auto.array(&x).unwrap();
+    let d = auto.last_dispatch().unwrap();
+    assert_eq!(a.backend(), Backend::Gpu, "{d}");
+    assert!(matches!(d.reason, Reason::DeviceResident { .. }), "{d}");
+    let cpu = Context::new(Backend::Cpu).unwrap();
+    assert_eq!(a.max().unwrap(), cpu.max(&x).unwrap());
+    // Once the device is open, calls are estimated with the figures for
+    // its adapter: a map heavy enough that by the built-in figures the GPU
+    // beats up to 64 cores even with its transfers runs there, at the
+    // built-in GPU's estimate.
+    let heavy = |v: Expr| (0..30).fold(v, |acc, _| acc.powf(1.01));
+    let small = &x[..1 << 16];
+    auto.map(small, heavy).unwrap();
+    let d = auto.last_dispatch().unwrap();
+    let w = gpu::dispatch::Workload {
+        n: small.len(),
+        bytes_in: 4.0,
+        bytes_out: 4.0,
+        work: Kernel::unary(heavy).unwrap().work_per_element(),
+    };
+    let builtin_gpu_s = auto.cost_model().with_builtin_gpu().gpu_seconds(&w);
+    assert_eq!(d.backend, Backend::Gpu, "{d}");
+    match d.reason {
+        Reason::CostModel {
+            gpu_s: Some(gpu_s), ..
+        } => assert_eq!(gpu_s, builtin_gpu_s, "{d}"),
+        _ => panic!("the GPU was estimated: {d}"),
+    }
+}
+
 #[test]
 #[ignore = "run by calibration_is_saved_and_reused_by_later_processes in a child process"]
 fn child_calibrate() {

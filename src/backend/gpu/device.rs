@@ -166,6 +166,11 @@ pub fn pipeline_cache_loaded_bytes() -> Option<usize> {
         .map(|c| c.loaded_bytes)
 }
 
+/// The process-wide device if it has been opened, without opening it.
+pub(crate) fn opened() -> Option<&'static Device> {
+    DEVICE.get()?.as_ref().ok()
+}
+
 /// Whether anything has tried to open the GPU device yet in this process.
 pub fn touched() -> bool {
     DEVICE.get().is_some()
