@@ -674,6 +674,87 @@ fn child_auto_uses_the_gpu() {
     assert_eq!(kept.into_rgba().unwrap(), img);
 }
 
+/// Saves, for this machine, a calibration of its CPU at the built-in figures
+/// and of the GPU `gpu` describes (in a child process's cache folder).
+fn save_calibration(gpu: gpu::calibration::GpuFigures) -> gpu::calibration::Calibration {
+    let builtin = gpu::dispatch::CostModel::builtin();
+    let hardware = gpu::calibration::hardware_key();
+    let saved = gpu::calibration::Calibration {
+        hardware: hardware.clone(),
+        cpu_work_per_s: builtin.cpu_work_per_s,
+        cpu_bytes_per_s: builtin.cpu_bytes_per_s,
+        cpu_bytes_per_s_all: builtin.cpu_bytes_per_s_all,
+        cpu_parallel_overhead_s: builtin.cpu_parallel_overhead_s,
+        cpu_filter: builtin.cpu_filter.clone(),
+        cpu_filter_all: builtin.cpu_filter_all.clone(),
+        gpu: Some(gpu),
+        measured_in_s: 0.0,
+    };
+    let path = gpu::calibration::calibration_path(&hardware).unwrap();
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, serde_json::to_string(&saved).unwrap()).unwrap();
+    assert_eq!(gpu::calibration::saved().as_ref(), Some(&saved));
+    saved
+}
+
+/// An image is kept on both devices only where the GPU filters it in one
+/// band (see `Context::image`): a larger one would pass through the host
+/// between bands. Figures for this adapter, saved in a child process, put
+/// both sizes below in the range where images are kept on both.
+#[test]
+fn images_too_tall_for_one_gpu_band_are_not_kept_on_both() {
+    if crate::support::context(Backend::Gpu, "api::images_too_tall_for_one_gpu_band").is_none() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("gpu-compute-one-band-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    run_child(
+        "api::child_images_too_tall_for_one_band",
+        &[
+            ("GPU_COMPUTE_AUTO_USES_SOFTWARE_GPU", "1"),
+            ("GPU_COMPUTE_CACHE_DIR", dir.to_str().unwrap()),
+        ],
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+#[ignore = "run by images_too_tall_for_one_gpu_band_are_not_kept_on_both in a child process"]
+fn child_images_too_tall_for_one_band() {
+    use gpu::dispatch::GpuFilterCosts;
+    // This adapter, with blurs nearly free and colour filters a second a
+    // pixel: blurs always win on the GPU and colour filters never do, so
+    // every image up to 256 MiB is in the range kept on both.
+    save_calibration(gpu::calibration::GpuFigures {
+        adapter: gpu::adapter().unwrap().calibration_name(),
+        launch_s: 1e-6,
+        transfer_bytes_per_s: 1e10,
+        bytes_per_s: 1e12,
+        work_per_s: 1e13,
+        filter: GpuFilterCosts {
+            tap_s: 1e-15,
+            separable_s: 1e-15,
+            weight_s: 1e-15,
+            convolve_s: 1e-15,
+            sobel_s: 1e-15,
+            colour_s: 1.0,
+        },
+    });
+    let auto = Context::new(Backend::Auto).unwrap();
+    let grey = |w, h| image::RgbaImage::from_pixel(w, h, image::Rgba([90, 90, 90, 255]));
+    let fits = auto.image(&grey(1024, 1024)).unwrap();
+    let d = auto.last_dispatch().unwrap();
+    assert_eq!(fits.backend(), Backend::Auto, "{d}");
+    assert!(matches!(d.reason, Reason::KeptOnBoth { .. }), "{d}");
+    // A storage binding holds 128 MiB at most (the GPU backend's chunk),
+    // and a band needs 16 bytes a pixel of it, so at 2048 pixels a row a
+    // band holds at most 4096 rows, less the halo: 4100 rows do not fit.
+    let tall = auto.image(&grey(2048, 4100)).unwrap();
+    let d = auto.last_dispatch().unwrap();
+    assert_eq!(tall.backend(), Backend::Gpu, "{d}");
+    assert!(matches!(d.reason, Reason::DeviceResident { .. }), "{d}");
+}
+
 /// Figures calibrated on one GPU do not hold for another: on a machine
 /// whose saved calibration names an adapter that is not present (and that
 /// measured slow), `Auto` decides with the built-in GPU figures, screening
@@ -700,42 +781,24 @@ fn figures_calibrated_on_another_adapter_give_way_to_the_built_in_ones() {
 #[test]
 #[ignore = "run by figures_calibrated_on_another_adapter_give_way_to_the_built_in_ones in a child process"]
 fn child_calibrated_on_another_adapter() {
-    use gpu::calibration::{Calibration, GpuFigures};
-    use gpu::dispatch::{CostModel, GpuFilterCosts};
-    let builtin = CostModel::builtin();
-    let hardware = gpu::calibration::hardware_key();
-    // This machine's CPU at the built-in figures, and a GPU that is not
-    // here, so slow that its figures never choose it.
+    use gpu::dispatch::GpuFilterCosts;
+    // A GPU that is not here, so slow that its figures never choose it.
     let slow = 1e-3;
-    let saved = Calibration {
-        hardware: hardware.clone(),
-        cpu_work_per_s: builtin.cpu_work_per_s,
-        cpu_bytes_per_s: builtin.cpu_bytes_per_s,
-        cpu_bytes_per_s_all: builtin.cpu_bytes_per_s_all,
-        cpu_parallel_overhead_s: builtin.cpu_parallel_overhead_s,
-        cpu_filter: builtin.cpu_filter.clone(),
-        cpu_filter_all: builtin.cpu_filter_all.clone(),
-        gpu: Some(GpuFigures {
-            adapter: "A GPU that is not here (driver 0)".into(),
-            launch_s: 10.0,
-            transfer_bytes_per_s: slow,
-            bytes_per_s: slow,
-            work_per_s: slow,
-            filter: GpuFilterCosts {
-                tap_s: 1.0,
-                separable_s: 1.0,
-                weight_s: 1.0,
-                convolve_s: 1.0,
-                sobel_s: 1.0,
-                colour_s: 1.0,
-            },
-        }),
-        measured_in_s: 0.0,
-    };
-    let path = gpu::calibration::calibration_path(&hardware).unwrap();
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(&path, serde_json::to_string(&saved).unwrap()).unwrap();
-    assert_eq!(gpu::calibration::saved().as_ref(), Some(&saved));
+    let saved = save_calibration(gpu::calibration::GpuFigures {
+        adapter: "A GPU that is not here (driver 0)".into(),
+        launch_s: 10.0,
+        transfer_bytes_per_s: slow,
+        bytes_per_s: slow,
+        work_per_s: slow,
+        filter: GpuFilterCosts {
+            tap_s: 1.0,
+            separable_s: 1.0,
+            weight_s: 1.0,
+            convolve_s: 1.0,
+            sobel_s: 1.0,
+            colour_s: 1.0,
+        },
+    });
     let auto = Context::new(Backend::Auto).unwrap();
     assert_eq!(*auto.cost_model(), saved.cost_model());
     assert!(!gpu::__private::gpu_touched(), "nothing opened the GPU yet");
