@@ -8,7 +8,8 @@
 //! cargo run --release --example filter_costs -- --gpu        # the GPU's filters too
 //! ```
 //!
-//! Each line is one filter on one image size, on one thread and on rayon's
+//! Each line is one filter (or a chain, estimated as its filters' sum) on
+//! one image size, on one thread and on rayon's
 //! pool (as many threads as the context's plan uses there): the median of
 //! 15 calls, the estimate (`CostModel::cpu_filter` on one thread,
 //! `CostModel::cpu_filter_plan` on the pool), and their ratio. With
@@ -44,8 +45,9 @@ struct Args {
     image: Vec<String>,
 }
 
-/// The filters timed: every kind, at a few sizes of kernel.
-const FILTERS: [&str; 15] = [
+/// The filters timed: every kind, at a few sizes of kernel, then chains
+/// (estimated as the sum of their filters).
+const FILTERS: [&str; 18] = [
     "blur:1",
     "blur:2",
     "blur:3",
@@ -61,6 +63,9 @@ const FILTERS: [&str; 15] = [
     "bc:1.2:10",
     "conv:3:0,0,0,0,1,0,0,0,0",
     "conv:5:0,0,0,0,0,0,0,0,0,0,0,0,1,0,0,0,0,0,0,0,0,0,0,0,0",
+    "blur:3,sobel",
+    "grayscale,invert",
+    "box:1,box:1,box:1,box:1",
 ];
 
 fn main() -> Result<()> {
@@ -85,7 +90,7 @@ fn main() -> Result<()> {
         None
     };
     println!(
-        "\n{:<10} {:<12} {:>7} {:>10} {:>10} {:>9}",
+        "\n{:<10} {:<24} {:>7} {:>10} {:>10} {:>9}",
         "image", "filter", "threads", "measured", "estimate", "ratio"
     );
     for size in &args.image {
@@ -94,8 +99,8 @@ fn main() -> Result<()> {
         let pixels = w as usize * h as usize;
         let on_gpu = gpu_ctx.as_ref().map(|c| c.image(&img)).transpose()?;
         for text in FILTERS {
-            let filter: Filter = text.parse()?;
-            let chain = std::slice::from_ref(&filter);
+            let chain = Filter::parse_chain(text)?;
+            let chain = &chain[..];
             let pools: &[Option<&rayon::ThreadPool>] = if all > 1 {
                 &[Some(&one), None]
             } else {
@@ -103,11 +108,11 @@ fn main() -> Result<()> {
             };
             for pool in pools {
                 let time = || -> Result<f64> {
-                    ctx.filter(&img, &filter)?;
+                    ctx.filter_chain(&img, chain)?;
                     let mut t = Vec::with_capacity(15);
                     for _ in 0..15 {
                         let start = Instant::now();
-                        std::hint::black_box(ctx.filter(&img, &filter)?);
+                        std::hint::black_box(ctx.filter_chain(&img, chain)?);
                         t.push(start.elapsed().as_secs_f64());
                     }
                     t.sort_by(f64::total_cmp);
@@ -122,7 +127,11 @@ fn main() -> Result<()> {
                 let (threads, estimate) = match pool {
                     Some(_) => (
                         1,
-                        model.cpu_filter.seconds_per_pixel(&filter) * pixels as f64,
+                        chain
+                            .iter()
+                            .map(|f| model.cpu_filter.seconds_per_pixel(f))
+                            .sum::<f64>()
+                            * pixels as f64,
                     ),
                     None => model.cpu_filter_plan(chain, pixels),
                 };
@@ -131,11 +140,11 @@ fn main() -> Result<()> {
             if let Some(on_gpu) = &on_gpu {
                 // An idle GPU runs at a low clock: timed after 0.3 s of work.
                 gpu::__private::wake_gpu(std::time::Duration::from_millis(300))?;
-                on_gpu.filter(&filter)?.wait()?;
+                on_gpu.filter_chain(chain)?.wait()?;
                 let mut t = Vec::with_capacity(15);
                 for _ in 0..15 {
                     let start = Instant::now();
-                    on_gpu.filter(&filter)?.wait()?;
+                    on_gpu.filter_chain(chain)?.wait()?;
                     t.push(start.elapsed().as_secs_f64());
                 }
                 t.sort_by(f64::total_cmp);
@@ -148,12 +157,17 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-/// One line of the table: `filter` (its name and first argument) on an
-/// image of `size`, on `threads` (a count, or `gpu`).
+/// One line of the table: `filter` (a chain: each filter's name and first
+/// argument) on an image of `size`, on `threads` (a count, or `gpu`).
 fn print_line(size: &str, filter: &str, threads: &str, measured: f64, estimate: f64) {
-    let name = filter.split(':').take(2).collect::<Vec<_>>().join(":");
+    let name = filter
+        .split(',')
+        .filter(|f| !f.starts_with(|c: char| c.is_ascii_digit()))
+        .map(|f| f.split(':').take(2).collect::<Vec<_>>().join(":"))
+        .collect::<Vec<_>>()
+        .join(",");
     println!(
-        "{size:<10} {name:<12} {threads:>7} {:>7.3} ms {:>7.3} ms {:>9.2}",
+        "{size:<10} {name:<24} {threads:>7} {:>7.3} ms {:>7.3} ms {:>9.2}",
         measured * 1e3,
         estimate * 1e3,
         measured / estimate
