@@ -360,7 +360,7 @@ impl Context {
     /// ```
     pub fn map(&self, x: &[f32], f: impl FnOnce(Expr) -> Expr) -> Result<Vec<f32>> {
         let kernel = Kernel::unary(f)?;
-        let mut out = vec![0.0; x.len()];
+        let mut out = crate::host_pool::zeroed(x.len());
         self.run_kernel("map", &kernel, &[x], &mut out)?;
         Ok(out)
     }
@@ -383,7 +383,7 @@ impl Context {
     ) -> Result<Vec<f32>> {
         check_lengths("map2", "a", a.len(), "b", b.len())?;
         let kernel = Kernel::binary(f)?;
-        let mut out = vec![0.0; a.len()];
+        let mut out = crate::host_pool::zeroed(a.len());
         self.run_kernel("map2", &kernel, &[a, b], &mut out)?;
         Ok(out)
     }

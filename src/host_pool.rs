@@ -10,6 +10,11 @@
 //! Vectors under [`MIN_LEN`] values are left to the allocator; at most
 //! [`MAX_IDLE_BYTES`] are kept idle, the longest idle freed first.
 //!
+//! Large buffers the library allocates on the host (these, its outputs and
+//! the CPU filters' images) ask Linux for 2 MiB pages
+//! ([`prefer_huge_pages`]): one page fault where there were 512, and
+//! hardware prefetchers that run on past each 4 KiB boundary.
+//!
 //! The values the pool hands out start on a cache line ([`HostValues`]):
 //! the allocator aligns to 16 bytes, and the CPU kernels' vector loops are
 //! faster on whole cache lines (a sum of 1024 misaligned values took about
@@ -77,6 +82,45 @@ impl std::ops::DerefMut for HostValues {
     }
 }
 
+/// `len` zeros, for an output the caller writes: large ones on pages not
+/// touched yet, advised onto huge pages ([`prefer_huge_pages`]).
+pub(crate) fn zeroed(len: usize) -> Vec<f32> {
+    let v = vec![0.0; len];
+    prefer_huge_pages(&v);
+    v
+}
+
+/// Asks Linux to back the 2 MiB-aligned middle of `v`'s allocation (its
+/// whole capacity), when it spans at least two such pages, with
+/// transparent huge pages where its pages are not touched yet. A fresh 4K
+/// image then takes a few dozen page faults instead of eight thousand,
+/// which was half of a 5×5 box blur's time; on the 2-core development
+/// machine a sum of 2^24 values in huge pages took 13 % less time, a map
+/// 10 % less. Only advice: where transparent huge pages are off (or set to
+/// `always`), nothing changes.
+pub(crate) fn prefer_huge_pages<T>(v: &Vec<T>) {
+    #[cfg(target_os = "linux")]
+    {
+        const HUGE: usize = 2 << 20;
+        let bytes = v.capacity() * std::mem::size_of::<T>();
+        if bytes < 2 * HUGE {
+            return;
+        }
+        let start = v.as_ptr() as usize;
+        let first = start.next_multiple_of(HUGE);
+        let end = (start + bytes) / HUGE * HUGE;
+        if end > first {
+            // SAFETY: the range lies inside `v`'s allocation; MADV_HUGEPAGE
+            // changes no contents, only how untouched pages will be backed.
+            unsafe {
+                libc::madvise(first as *mut libc::c_void, end - first, libc::MADV_HUGEPAGE);
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = v;
+}
+
 /// Idle bytes [`HOST_POOL`] keeps for reuse.
 const MAX_IDLE_BYTES: usize = 1 << 30;
 
@@ -113,7 +157,7 @@ impl HostPool {
             Some(v) => HostValues::aligned(v, len),
             // Zeroed by the allocator (untouched pages stay unwritten until
             // used), and only shortened here.
-            None => HostValues::aligned(vec![0.0; room], len),
+            None => HostValues::aligned(zeroed(room), len),
         }
     }
 
@@ -121,9 +165,11 @@ impl HostPool {
     /// appended one piece after another (nothing is written first).
     pub fn take_empty(&self, len: usize) -> HostValues {
         let room = len + LINE - 1;
-        let buf = self
-            .reuse(len, room)
-            .unwrap_or_else(|| Vec::with_capacity(room));
+        let buf = self.reuse(len, room).unwrap_or_else(|| {
+            let v = Vec::with_capacity(room);
+            prefer_huge_pages(&v);
+            v
+        });
         HostValues::aligned(buf, 0)
     }
 
@@ -199,6 +245,48 @@ mod tests {
         let idle = pool.idle();
         assert_eq!(idle.len(), 3);
         assert!(idle.iter().all(|v| v.as_ptr() != first_at));
+    }
+
+    /// A large output is advised onto huge pages: Linux then reports the
+    /// mapping holding its aligned middle as eligible for them (where
+    /// transparent huge pages are on at all).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn large_outputs_are_advised_onto_huge_pages() {
+        let mode = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled")
+            .unwrap_or_default();
+        if !mode.contains("[madvise]") && !mode.contains("[always]") {
+            eprintln!("note: transparent huge pages are off here ({mode:?}); nothing to check");
+            return;
+        }
+        let v = zeroed(4 << 20);
+        let inside = (v.as_ptr() as usize).next_multiple_of(2 << 20);
+        let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+        let mut lines = smaps.lines();
+        let mut eligible = None;
+        while let Some(line) = lines.next() {
+            let Some((range, _)) = line.split_once(' ') else {
+                continue;
+            };
+            let Some((from, to)) = range.split_once('-') else {
+                continue;
+            };
+            let (Ok(from), Ok(to)) = (
+                usize::from_str_radix(from, 16),
+                usize::from_str_radix(to, 16),
+            ) else {
+                continue;
+            };
+            if (from..to).contains(&inside) {
+                eligible = lines
+                    .by_ref()
+                    .find_map(|l| l.strip_prefix("THPeligible:"))
+                    .map(|flag| flag.trim() == "1");
+                break;
+            }
+        }
+        assert_eq!(eligible, Some(true), "the mapping at {inside:#x}");
+        drop(v);
     }
 
     /// Values the pool hands out start on a cache line, fresh or reused,

@@ -28,34 +28,9 @@ fn uninit(len: usize) -> Vec<MaybeUninit<u8>> {
     let mut v = Vec::with_capacity(len);
     // SAFETY: `MaybeUninit<u8>` needs no initialisation.
     unsafe { v.set_len(len) };
-    prefer_huge_pages(&mut v);
+    crate::host_pool::prefer_huge_pages(&v);
     v
 }
-
-/// Asks Linux to back the aligned middle of a large, not yet touched buffer
-/// with 2 MiB pages: a fresh 4K image then takes a few dozen page faults
-/// instead of eight thousand, which was half of a 5×5 box blur's time. Only
-/// advice: where transparent huge pages are off, nothing changes.
-#[cfg(target_os = "linux")]
-fn prefer_huge_pages(v: &mut [MaybeUninit<u8>]) {
-    const HUGE: usize = 2 << 20;
-    if v.len() < 2 * HUGE {
-        return;
-    }
-    let start = v.as_mut_ptr() as usize;
-    let first = start.next_multiple_of(HUGE);
-    let end = (start + v.len()) / HUGE * HUGE;
-    if end > first {
-        // SAFETY: the range lies inside `v`'s allocation; MADV_HUGEPAGE
-        // changes no contents, only how untouched pages will be backed.
-        unsafe {
-            libc::madvise(first as *mut libc::c_void, end - first, libc::MADV_HUGEPAGE);
-        }
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn prefer_huge_pages(_: &mut [MaybeUninit<u8>]) {}
 
 /// The image in `bytes`, every one of which has been written.
 fn image_from(width: usize, height: usize, bytes: Vec<MaybeUninit<u8>>) -> RgbaImage {

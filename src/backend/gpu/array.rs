@@ -236,7 +236,7 @@ impl DeviceArray {
 
     /// The values, read back to the host (waits for the kernels that make them).
     pub fn to_vec(&self) -> Result<Vec<f32>> {
-        let mut host = vec![0.0f32; self.len];
+        let mut host = crate::host_pool::zeroed(self.len);
         for (chunk, range) in self.chunks.iter().zip(self.ranges()) {
             let encoder = self.encoder("gpu-compute array download");
             transfer::download(
