@@ -318,10 +318,14 @@ fn measure_cpu() -> Result<Calibration> {
         Ok(())
     })?;
     let cpu_work_per_s = small.len() as f64 * heavy.work_per_element() / t;
-    // Memory: an affine map over 32 MiB in and out, one thread and all.
+    // Memory: an affine map over 32 MiB in and out, one thread and all, in
+    // memory allocated as arrays' is (on huge pages where Linux has them).
     let affine = cpu::program(&Kernel::unary(|v| v * 2.0 + 1.0).expect("traces"));
-    let big: Vec<f32> = (0..1usize << 23).map(|i| i as f32).collect();
-    let mut big_out = vec![0.0f32; big.len()];
+    let mut big = crate::host_pool::zeroed(1 << 23);
+    for (i, v) in big.iter_mut().enumerate() {
+        *v = i as f32;
+    }
+    let mut big_out = crate::host_pool::zeroed(big.len());
     let bytes = 8.0 * big.len() as f64;
     // The fastest of several runs: interference (another process, the
     // operating system) only ever adds time, and on a shared 16-core
