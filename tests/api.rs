@@ -105,6 +105,26 @@ fn run_child(test: &str, env: &[(&str, &str)]) -> std::process::Output {
     out
 }
 
+/// Runs the ignored test `child` in a child process in which `Auto` may use
+/// any adapter, a software one included, with a cache folder of its own
+/// (named after `folder`, removed afterwards). Without an adapter `test` is
+/// skipped, and says so (unless `GPU_REQUIRE_ADAPTER` makes that a failure).
+fn run_child_on_any_gpu(test: &str, child: &str, folder: &str) {
+    if crate::support::context(Backend::Gpu, test).is_none() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("{folder}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    run_child(
+        child,
+        &[
+            ("GPU_COMPUTE_AUTO_USES_SOFTWARE_GPU", "1"),
+            ("GPU_COMPUTE_CACHE_DIR", dir.to_str().unwrap()),
+        ],
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn invalid_gpu_backend_env_is_an_error_listing_valid_values() {
     run_child("api::child_invalid_env", &[("GPU_BACKEND", "cuda")]);
@@ -482,19 +502,11 @@ fn calibration_is_saved_and_reused_by_later_processes() {
 /// `Auto` use a software adapter, with the built-in cost model.
 #[test]
 fn auto_keeps_large_data_on_a_gpu_it_may_use_and_computes_the_same() {
-    if crate::support::context(Backend::Gpu, "api::auto_keeps_large_data_on_a_gpu").is_none() {
-        return;
-    }
-    let dir = std::env::temp_dir().join(format!("gpu-compute-auto-gpu-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    run_child(
+    run_child_on_any_gpu(
+        "api::auto_keeps_large_data_on_a_gpu",
         "api::child_auto_uses_the_gpu",
-        &[
-            ("GPU_COMPUTE_AUTO_USES_SOFTWARE_GPU", "1"),
-            ("GPU_COMPUTE_CACHE_DIR", dir.to_str().unwrap()),
-        ],
+        "gpu-compute-auto-gpu",
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -703,19 +715,11 @@ fn save_calibration(gpu: gpu::calibration::GpuFigures) -> gpu::calibration::Cali
 /// both sizes below in the range where images are kept on both.
 #[test]
 fn images_too_tall_for_one_gpu_band_are_not_kept_on_both() {
-    if crate::support::context(Backend::Gpu, "api::images_too_tall_for_one_gpu_band").is_none() {
-        return;
-    }
-    let dir = std::env::temp_dir().join(format!("gpu-compute-one-band-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    run_child(
+    run_child_on_any_gpu(
+        "api::images_too_tall_for_one_gpu_band",
         "api::child_images_too_tall_for_one_band",
-        &[
-            ("GPU_COMPUTE_AUTO_USES_SOFTWARE_GPU", "1"),
-            ("GPU_COMPUTE_CACHE_DIR", dir.to_str().unwrap()),
-        ],
+        "gpu-compute-one-band",
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -761,21 +765,11 @@ fn child_images_too_tall_for_one_band() {
 /// included, and so still uses the GPU that is there.
 #[test]
 fn figures_calibrated_on_another_adapter_give_way_to_the_built_in_ones() {
-    if crate::support::context(Backend::Gpu, "api::figures_calibrated_on_another_adapter").is_none()
-    {
-        return;
-    }
-    let dir =
-        std::env::temp_dir().join(format!("gpu-compute-other-adapter-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    run_child(
+    run_child_on_any_gpu(
+        "api::figures_calibrated_on_another_adapter",
         "api::child_calibrated_on_another_adapter",
-        &[
-            ("GPU_COMPUTE_AUTO_USES_SOFTWARE_GPU", "1"),
-            ("GPU_COMPUTE_CACHE_DIR", dir.to_str().unwrap()),
-        ],
+        "gpu-compute-other-adapter",
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -905,22 +899,11 @@ fn child_reuse_calibration() {
 /// adapter.
 #[test]
 fn calibration_measures_a_gpu_auto_may_use_and_its_filters() {
-    if crate::support::context(Backend::Gpu, "api::calibration_measures_a_gpu").is_none() {
-        return;
-    }
-    let dir = std::env::temp_dir().join(format!(
-        "gpu-compute-gpu-calibration-{}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    run_child(
+    run_child_on_any_gpu(
+        "api::calibration_measures_a_gpu",
         "api::child_calibrate_gpu",
-        &[
-            ("GPU_COMPUTE_AUTO_USES_SOFTWARE_GPU", "1"),
-            ("GPU_COMPUTE_CACHE_DIR", dir.to_str().unwrap()),
-        ],
+        "gpu-compute-gpu-calibration",
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
