@@ -27,8 +27,8 @@ nvidia_icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
     lscpu | grep -E 'Model name|^CPU\(s\)'
 } 2>&1 | tee "$OUT/gpu.txt"
 
-# The steps to run (all by default): STEPS="tests sweep filters large batch probe".
-STEPS=${STEPS:-tests sweep filters large batch probe}
+# The steps to run (all by default): STEPS="tests sweep recheck filters large batch probe".
+STEPS=${STEPS:-tests sweep recheck filters large batch probe}
 step() { [[ " $STEPS " == *" $1 "* ]]; }
 
 if step tests; then
@@ -50,6 +50,26 @@ bench() { # name, limit in seconds, bench arguments
 # 256x256..3840x2160) in both modes, the cold start, and a chart.
 step sweep && bench sweep 260 --plot "$OUT/chart.svg" \
     --kernel device_copy,map_affine,map_transcend,reduce_sum,reduce_max,sum_squares,gaussian_blur_s3,box_blur_r2,sobel,cold_start
+# The sweep's points where Auto's regret was over 10 %, timed again on
+# their own (both modes, the first four kernel and size pairs, 25 s each):
+# a second sample tells a wrong choice from the noise of one.
+if step recheck && [[ -f $OUT/sweep.jsonl ]]; then
+    echo "== recheck of the points over 10 %"
+    grep '"regret"' "$OUT/sweep.jsonl" | awk '
+        { match($0, /"kernel": "[a-z0-9_]+"/); k = substr($0, RSTART + 11, RLENGTH - 12)
+          match($0, /"n": [0-9]+/); n = substr($0, RSTART + 5, RLENGTH - 5)
+          match($0, /"regret": -?[0-9.]+/); r = substr($0, RSTART + 10, RLENGTH - 10) + 0
+          if (r > 0.10) print k, n }' | sort -u | head -4 | while read -r kernel n; do
+        case $n in # image kernels report pixels: back to the bench's sizes
+            65536) image=256x256 ;; 786432) image=1024x768 ;;
+            2073600) image=1920x1080 ;; 8294400) image=3840x2160 ;; *) image=16x16 ;;
+        esac
+        echo "-- $kernel $n"
+        timeout 25 ./.devbin/bench --json --backend gpu,cpu,auto --kernel "$kernel" \
+            --n "$n" --image "$image" >>"$OUT/recheck.jsonl" 2>&1
+    done
+    grep -h '"regret"' "$OUT/recheck.jsonl" 2>/dev/null
+fi
 # Every filter against the dispatcher's estimate of it, on one thread, on
 # all cores and on the GPU, after calibrating (the filters' costs per pixel).
 if step filters && [[ -x ./.devbin/filter_costs ]]; then
