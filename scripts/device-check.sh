@@ -5,14 +5,11 @@
 # Each step has its own time limit (about 450 s in all), so that one slow
 # step still leaves the others' figures and time for a rerun.
 #
-# The device machine cannot reach crates.io, so it runs binaries built here:
-#   cargo test --release --no-run && cargo build --release --examples
-#   mkdir -p .devbin && cp target/release/deps/main-<hash> .devbin/gpu-tests \
-#     && cp target/release/examples/bench target/release/examples/filter_costs .devbin/ \
-#     && strip .devbin/*
-# and the Vulkan loader and GL vendor-neutral libraries as .debs in .gl/
-# (apt-get download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2).
-# Run it with carry [".devbin", ".gl"].
+# The device machine cannot reach crates.io, so it runs binaries built here
+# (release tests, bench and filter_costs in .devbin/) and installs the
+# Vulkan loader and GL vendor-neutral libraries from .debs in .gl/:
+# `bash scripts/build-devbin.sh` prepares both. Run it with carry
+# [".devbin", ".gl"].
 set -uo pipefail
 OUT=${OUT:-/tmp/device-out}
 mkdir -p "$OUT"
