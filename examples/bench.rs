@@ -312,15 +312,22 @@ struct Paired {
     f_s: f64,
     /// Median seconds per call of `g`.
     g_s: f64,
-    /// `f`'s time over `g`'s, less one: the median, over the pairs of
-    /// adjacent blocks, of the ratio of the two blocks' medians. A ratio
-    /// of the two overall medians would read the machine's drift between
-    /// blocks as a difference between `f` and `g`.
+    /// `f`'s time over `g`'s, less one: the median, over the cycles of the
+    /// ABBA order (two block pairs), of the geometric mean of the pairs'
+    /// ratios of block medians. A ratio of the two overall medians would
+    /// read the machine's drift between blocks as a difference between `f`
+    /// and `g`. One block pair alone is not symmetric: one side runs right
+    /// after itself, the other right after the switch. On the development
+    /// machine a 64 MiB array read again right after itself took half the
+    /// time of one read after the other array, so pairs alternated between
+    /// ratios near 0.5 and near 1.9, and their median read −26 … +46 %
+    /// between two copies of the same CPU work. Over a cycle each side has
+    /// one block of each kind.
     excess: f64,
 }
 
-/// Median seconds per call of `f` and of `g` over `reps` timed samples
-/// each (of [`calls_per_sample`] calls, each side its own), timed
+/// Median seconds per call of `f` and of `g` over at least `reps` timed
+/// samples each (of [`calls_per_sample`] calls, each side its own), timed
 /// in alternating blocks of three (in ABBA order) so that drift on a noisy
 /// machine hits both equally, and how much slower `f` was than `g` in the
 /// same stretch of time ([`Paired::excess`]). Each block starts with an
@@ -337,7 +344,9 @@ fn median_pair(
     let (calls_f, calls_g) = (calls_per_sample(&mut f)?, calls_per_sample(&mut g)?);
     let (mut a, mut b) = (Vec::with_capacity(reps), Vec::with_capacity(reps));
     let mut ratios = Vec::with_capacity(reps.div_ceil(BLOCK));
-    for block in 0..reps.div_ceil(BLOCK) {
+    // An odd number of block pairs: the first, where neither side has run
+    // yet, and whole ABBA cycles after it.
+    for block in 0..(reps.div_ceil(BLOCK) | 1) {
         let mut medians = [0.0; 2];
         for first in [block % 2 == 0, block % 2 == 1] {
             let (run, times, calls): (&mut dyn FnMut() -> Result<()>, &mut Vec<f64>, usize) =
@@ -348,17 +357,24 @@ fn median_pair(
                 };
             run()?;
             let start = times.len();
-            for _ in 0..BLOCK.min(reps - times.len()) {
+            for _ in 0..BLOCK {
                 times.push(sample(calls, &mut *run)?);
             }
             medians[usize::from(!first)] = median_of(&mut times[start..].to_vec());
         }
         ratios.push(medians[0] / medians[1]);
     }
+    let mut cycles: Vec<f64> = ratios[1..]
+        .chunks_exact(2)
+        .map(|pairs| (pairs[0] * pairs[1]).sqrt())
+        .collect();
+    if cycles.is_empty() {
+        cycles = ratios;
+    }
     Ok(Paired {
         f_s: median_of(&mut a),
         g_s: median_of(&mut b),
-        excess: median_of(&mut ratios) - 1.0,
+        excess: median_of(&mut cycles) - 1.0,
     })
 }
 
@@ -432,10 +448,10 @@ fn reps_for(n: usize, backend: Backend, quick: bool) -> usize {
     } else if n <= 1 << 18 {
         201
     } else if backend == Backend::Auto {
-        // Its regret is the median of the block pairs' ratios: with 7
-        // pairs, the same CPU code on both sides of a pair still differed
-        // by up to 25 % at 2^24 on the 2-core machine; with 21, by 2.5 %
-        // in host mode (resident arrays add their own memory's luck).
+        // Its regret comes from the block pairs' ratios (see `Paired`):
+        // with 7 pairs, the same CPU code on both sides of a pair still
+        // differed by up to 25 % at 2^24 on the 2-core machine; with 21, by
+        // 2.5 % in host mode.
         63
     } else {
         21
