@@ -44,7 +44,9 @@
 //! `rayon_loop` lines are the hand-written rayon code for the same kernel,
 //! the yardstick for the CPU backend: it is timed alternately with the CPU
 //! backend (so drift on a noisy machine hits both alike), and the line
-//! carries that paired CPU median as `paired_cpu_s`.
+//! carries that paired CPU median as `paired_cpu_s` and the CPU backend's
+//! time over the loop's, from the same cycles as `Auto`'s regret, as
+//! `cpu_over_rayon`.
 
 #[path = "support/batch_inputs.rs"]
 mod batch_inputs;
@@ -701,7 +703,7 @@ fn main() -> Result<()> {
                             Ok(())
                         },
                     )?;
-                    Some((p.f_s, p.g_s))
+                    Some(p)
                 } else {
                     None
                 };
@@ -721,17 +723,17 @@ fn main() -> Result<()> {
                     extra,
                 };
                 emit(row, &mut rows);
-                if let Some((paired_cpu_s, median_s)) = yardstick {
+                if let Some(p) = yardstick {
                     let row = Row {
                         kernel: k.name,
                         backend: "rayon_loop".into(),
                         mode: "host",
                         n,
-                        median_s,
+                        median_s: p.g_s,
                         bytes,
                         chose: None,
-                        paired_cpu_s: Some(paired_cpu_s),
-                        extra: Vec::new(),
+                        paired_cpu_s: Some(p.f_s),
+                        extra: vec![("cpu_over_rayon", format!("{:.3}", p.excess + 1.0))],
                     };
                     emit(row, &mut rows);
                 }
@@ -916,8 +918,12 @@ fn main() -> Result<()> {
                         ),
                         None => c.clone(),
                     },
-                    (None, Some(p)) =>
-                        format!("cpu/rayon {:.2} (timed alternately)", p / r.median_s),
+                    (None, Some(_)) => r
+                        .extra
+                        .iter()
+                        .find(|(k, _)| *k == "cpu_over_rayon")
+                        .map(|(_, v)| format!("cpu/rayon {v} (timed alternately)"))
+                        .unwrap_or_default(),
                     (None, None) => r
                         .extra
                         .iter()

@@ -13,7 +13,7 @@ pub(crate) mod reduce;
 pub(crate) mod simd;
 
 use crate::expr::Kernel;
-use exec::{run_block, Scratch, BLOCK};
+use exec::{block_len, run_block, Scratch, BLOCK};
 pub(crate) use program::Program;
 use rayon::prelude::*;
 use std::cell::RefCell;
@@ -93,12 +93,19 @@ pub(crate) fn map(program: &Program, inputs: &[&[f32]], out: &mut [f32], paralle
         run_range(program, inputs, 0, out, &mut scratch);
         return;
     }
-    // One item per block; rayon's adaptive splitting hands each thread long
-    // contiguous runs (good for the prefetchers) and splits further only
-    // when a thread runs dry.
-    out.par_chunks_mut(BLOCK).enumerate().for_each_init(
+    // One item per block (for a streaming program, per run of blocks of at
+    // least a quarter of a thread's share, so that a many-core pool still
+    // gets four items a thread on a 2^18-value map); rayon's adaptive
+    // splitting hands each thread long contiguous runs (good for the
+    // prefetchers) and splits further only when a thread runs dry.
+    let item = out
+        .len()
+        .div_ceil(4 * threads())
+        .next_multiple_of(BLOCK)
+        .clamp(BLOCK, block_len(program));
+    out.par_chunks_mut(item).enumerate().for_each_init(
         || Scratch::new(program, BLOCK),
-        |scratch, (b, block)| run_range(program, inputs, b * BLOCK, block, scratch),
+        |scratch, (b, part)| run_range(program, inputs, b * item, part, scratch),
     );
 }
 
@@ -111,8 +118,9 @@ fn run_range(
     scratch: &mut Scratch,
 ) {
     let mut block_inputs: [&[f32]; MAX_INPUTS] = [&[]; MAX_INPUTS];
-    for (b, block) in out.chunks_mut(BLOCK).enumerate() {
-        let s = start + b * BLOCK;
+    let block_len = block_len(program);
+    for (b, block) in out.chunks_mut(block_len).enumerate() {
+        let s = start + b * block_len;
         for (slot, input) in block_inputs.iter_mut().zip(inputs) {
             *slot = &input[s..s + block.len()];
         }

@@ -71,6 +71,11 @@ pub(crate) struct Program {
     pub instrs: Vec<Instr>,
     pub registers: usize,
     pub arity: usize,
+    /// Whether the program streams: one chain of plain arithmetic steps
+    /// (`+ - * /`, min, max) from its inputs to the output, with no
+    /// registers and no scratch memory, so its blocks can be longer (see
+    /// `exec::STREAM_BLOCK`).
+    pub streams: bool,
 }
 
 /// A chain being built: the node whose value it computes so far.
@@ -287,10 +292,30 @@ impl Program {
                 }
             }
         }
+        let registers = c.register_node.len();
+        let arithmetic = |step: &Step| {
+            matches!(
+                step,
+                Step::Binary {
+                    op: BinaryOp::Add
+                        | BinaryOp::Sub
+                        | BinaryOp::Mul
+                        | BinaryOp::Div
+                        | BinaryOp::Min
+                        | BinaryOp::Max,
+                    ..
+                }
+            )
+        };
+        let streams = registers == 0
+            && c.instrs
+                .iter()
+                .all(|i| matches!(i, Instr::Chain { steps, .. } if steps.iter().all(arithmetic)));
         Program {
             instrs: c.instrs,
-            registers: c.register_node.len(),
+            registers,
             arity: kernel.arity(),
+            streams,
         }
     }
 }
@@ -298,6 +323,27 @@ impl Program {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Only register-free chains of plain arithmetic stream (and run in
+    /// the executor's longer blocks).
+    #[test]
+    fn plain_arithmetic_chains_stream() {
+        let streams = |k: Kernel| Program::compile(&k).streams;
+        assert!(streams(Kernel::unary(|v| v * 2.0 + 1.0).unwrap()));
+        assert!(streams(
+            Kernel::unary(|v| (v - 1.0).max(0.0) / 3.0).unwrap()
+        ));
+        assert!(streams(Kernel::binary(|a, b| a * b + a).unwrap()));
+        assert!(!streams(Kernel::unary(|v| v.sin() * 2.0).unwrap()));
+        assert!(!streams(Kernel::unary(|v| v.powf(1.5)).unwrap()));
+        assert!(!streams(
+            Kernel::unary(|v| v.lt(0.0).select(v, v * 2.0)).unwrap()
+        ));
+        // A value two nodes read is kept in a register.
+        assert!(!streams(
+            Kernel::unary(|v| (v + 1.0) * (v + 1.0).sqrt()).unwrap()
+        ));
+    }
 
     #[test]
     fn affine_is_one_chain_of_two_constant_steps() {
