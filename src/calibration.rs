@@ -163,7 +163,8 @@ impl std::fmt::Display for Calibration {
                 )?;
                 writeln!(
                     f,
-                    "  gpu filters, ps per pixel past the launch: {:.2} a separable tap (+ {:.2}), {:.2} a convolution weight (+ {:.2}), sobel {:.2}, colour {:.2}",
+                    "  gpu filters: {:.0} us a call, then ps per pixel: {:.2} a separable tap (+ {:.2}), {:.2} a convolution weight (+ {:.2}), sobel {:.2}, colour {:.2}",
+                    g.filter.launch_s * 1e6,
                     g.filter.tap_s * 1e12,
                     g.filter.separable_s * 1e12,
                     g.filter.weight_s * 1e12,
@@ -493,10 +494,10 @@ fn measure_gpu() -> Result<Option<GpuFigures>> {
     }))
 }
 
-/// The GPU filters' costs per pixel on images on the device, past the
-/// launch: the difference between a 2048×2048 image and a 64×64 one
-/// (whose time is the launch), the median of 11 runs of each, filters in
-/// turns. The separable pass pair's cost per tap and beyond the taps come
+/// The GPU filters' costs on images on the device: per pixel, the
+/// difference between a 2048×2048 image and a 64×64 one, the median of 11
+/// runs of each, filters in turns; a call's launch, the 64×64 image's time
+/// less its pixels', the median over the filters. The separable pass pair's cost per tap and beyond the taps come
 /// from two Gaussian blurs, of 7 and 19 taps, as on the CPU; a
 /// convolution's per weight and beyond its weights from a 3×3 and a 5×5
 /// one. A cost below
@@ -549,13 +550,24 @@ fn measure_gpu_filters(ctx: &crate::Context) -> Result<Option<GpuFilterCosts>> {
     };
     let [large_t, small_t] = &mut times;
     let pixels = |(w, h): (u32, u32)| f64::from(w) * f64::from(h);
+    let small_medians: Vec<f64> = small_t.iter_mut().map(median).collect();
     let per_pixel: Vec<f64> = large_t
         .iter_mut()
-        .zip(small_t.iter_mut())
-        .map(|(l, s)| (median(l) - median(s)) / (pixels(large) - pixels(small)))
+        .zip(&small_medians)
+        .map(|(l, s)| (median(l) - s) / (pixels(large) - pixels(small)))
         .collect();
-    if !per_pixel.iter().all(|t| t.is_finite()) {
-        tracing::warn!("GPU filter calibration discarded: {per_pixel:?} s a pixel");
+    // A call's launch: the small image's time less its pixels' cost, the
+    // median over the filters.
+    let mut launches: Vec<f64> = small_medians
+        .iter()
+        .zip(&per_pixel)
+        .map(|(s, p)| s - p.max(0.0) * pixels(small))
+        .collect();
+    let launch_s = median(&mut launches);
+    if !per_pixel.iter().chain([&launch_s]).all(|t| t.is_finite()) {
+        tracing::warn!(
+            "GPU filter calibration discarded: {per_pixel:?} s a pixel, {launch_s:e} s a call"
+        );
         return Ok(None);
     }
     let [seven, nineteen, nine, twenty_five, sobel_s, colour_s] = per_pixel[..] else {
@@ -566,6 +578,7 @@ fn measure_gpu_filters(ctx: &crate::Context) -> Result<Option<GpuFilterCosts>> {
     let tap_s = ((nineteen - seven) / 12.0).max(0.0);
     let weight_s = ((twenty_five - nine) / 16.0).max(0.0);
     Ok(Some(GpuFilterCosts {
+        launch_s: launch_s.max(0.0),
         tap_s,
         separable_s: (seven - 7.0 * tap_s).max(0.0),
         weight_s,

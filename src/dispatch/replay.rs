@@ -1,0 +1,265 @@
+//! Replays the lent H200's recorded bench times through today's cost
+//! model: for every kernel, size and mode the bench measured there with the
+//! GPU at working clocks (calls 4 and 5 of its third session, in
+//! `benchmarks/h200-2026-11-26-b/`), the backend `Auto` would choose with
+//! that run's calibration, and what the choice would cost against the
+//! faster forced backend by the recorded times.
+//!
+//! This checks the decisions alone, without a GPU: the bench's own regret
+//! also counts `Auto`'s overheads and the noise of its timing. The recorded
+//! times of one run decide differently from another's at a crossover, so a
+//! choice is charged against the geometric mean of the two runs' times.
+
+use super::*;
+use crate::backend::Backend;
+
+/// A recorded run: the bench's JSON lines, under the calibration it
+/// printed first.
+struct Run {
+    name: &'static str,
+    text: &'static str,
+}
+
+const RUNS: [Run; 2] = [
+    Run {
+        name: "call 4",
+        text: include_str!("../../benchmarks/h200-2026-11-26-b/sweep.jsonl"),
+    },
+    Run {
+        name: "call 5",
+        text: include_str!("../../benchmarks/h200-2026-11-26-b/sweep-rerun.jsonl"),
+    },
+];
+
+/// The numbers that open each comma-separated part of `line` after
+/// `after`: "cpu: 28.1 G work/s per thread, 9.6 GB/s one thread" gives 28.1
+/// and 9.6.
+fn leading_numbers(line: &str, after: &str) -> Vec<f64> {
+    let (_, rest) = line.split_once(after).expect("a calibration line");
+    rest.split(", ")
+        .map(|part| {
+            let number = part.split_whitespace().next().expect("a figure");
+            number.parse().expect("a number")
+        })
+        .collect()
+}
+
+/// The figures a calibration of the H200's machine gives today: the run's
+/// own printed figures, and the filters' costs that calibration now
+/// measures too (not printed by these runs): the CPU's on 16 threads from
+/// call 4's 4K lines, the GPU's per pixel from the resident filter lines
+/// between 1920×1080 and 3840×2160 (as `tests::h200_call_4` and
+/// `tests::measured_gpu_filter_costs_bring_the_crossovers_to_where_the_h200_charted_them`
+/// derive them), and a GPU filter call's launch from the run's smallest
+/// images.
+fn calibrated_model(text: &str) -> CostModel {
+    let line = |start: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(start))
+            .expect("the calibration header")
+    };
+    let threads = line("calibration:")
+        .split(" | ")
+        .find_map(|p| p.strip_suffix(" threads"))
+        .and_then(|t| t.parse().ok())
+        .expect("a thread count");
+    let cpu = leading_numbers(line("cpu:"), "cpu: ");
+    let gpu = leading_numbers(line("gpu "), "): ");
+    let mut gpu_filter = GpuFilterCosts {
+        launch_s: 0.0,
+        tap_s: 2.7e-12,
+        separable_s: 11.4e-12,
+        weight_s: 2.7e-12,
+        convolve_s: 0.0,
+        sobel_s: 23e-12,
+        colour_s: 0.0,
+    };
+    // A filter call's launch as calibration measures it, from the
+    // smallest image the bench has (256×256 where calibration takes
+    // 64×64): the median over the filters of its time less its pixels'.
+    let mut launches: Vec<f64> = lines(text)
+        .into_iter()
+        .filter(|l| l.backend == "gpu" && l.mode == "resident" && l.n == 256 * 256)
+        .filter_map(|l| match op(&l.kernel, l.n)? {
+            Op::Filter(f) => Some(l.median_s - l.n as f64 * gpu_filter.seconds_per_pixel(&f)),
+            Op::Kernel(_) => None,
+        })
+        .collect();
+    assert_eq!(launches.len(), 3, "three filters at 256×256");
+    launches.sort_by(f64::total_cmp);
+    gpu_filter.launch_s = launches[1];
+    CostModel {
+        cpu_threads: threads,
+        cpu_work_per_s: cpu[0] * 1e9,
+        cpu_bytes_per_s: cpu[1] * 1e9,
+        cpu_bytes_per_s_all: cpu[2] * 1e9,
+        cpu_parallel_overhead_s: cpu[3] * 1e-6,
+        gpu_launch_s: gpu[0] * 1e-6,
+        gpu_transfer_bytes_per_s: gpu[1] * 1e9,
+        gpu_bytes_per_s: gpu[2] * 1e9,
+        gpu_work_per_s: gpu[3] * 1e9,
+        cpu_filter: FilterCosts::builtin(),
+        cpu_filter_all: FilterCosts {
+            tap_s: 0.025e-9,
+            separable_s: 0.0625e-9,
+            box_s: 0.097e-9,
+            sobel_s: 0.136e-9,
+            colour_s: 0.05e-9,
+        },
+        gpu_filter: Some(gpu_filter),
+        gpu_adapter: None,
+    }
+}
+
+/// One bench line's key and time.
+struct Line {
+    kernel: String,
+    backend: String,
+    mode: String,
+    n: usize,
+    median_s: f64,
+}
+
+fn lines(text: &str) -> Vec<Line> {
+    text.lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("a JSON line");
+            let s = |k: &str| v[k].as_str().expect("a string field").to_owned();
+            Line {
+                kernel: s("kernel"),
+                backend: s("backend"),
+                mode: s("mode"),
+                n: v["n"].as_u64().expect("n") as usize,
+                median_s: v["median_s"].as_f64().expect("median_s"),
+            }
+        })
+        .collect()
+}
+
+/// What a bench kernel asks of the dispatcher.
+enum Op {
+    /// A map or a (fused) reduction: its workload.
+    Kernel(Workload),
+    /// One filter on an image.
+    Filter(Filter),
+}
+
+/// The bench's kernel `name` over `n` values or pixels, as its calls
+/// describe it to the dispatcher (`None` for the yardsticks).
+fn op(name: &str, n: usize) -> Option<Op> {
+    let map = |f: fn(crate::Expr) -> crate::Expr| {
+        let work = crate::Kernel::unary(f).unwrap().work_per_element();
+        Op::Kernel(Workload {
+            n,
+            bytes_in: 4.0,
+            bytes_out: 4.0,
+            work,
+        })
+    };
+    let reduce = |work: f64| {
+        Op::Kernel(Workload {
+            n,
+            bytes_in: 4.0,
+            bytes_out: 0.0,
+            work: work + 1.0,
+        })
+    };
+    Some(match name {
+        "map_affine" => map(|v| v * 2.0 + 1.0),
+        "map_transcend" => map(|v| v.sin() * (-v).exp()),
+        "reduce_sum" | "reduce_max" => reduce(0.0),
+        "sum_squares" => reduce(1.0),
+        "gaussian_blur_s3" => Op::Filter(Filter::GaussianBlur { sigma: 3.0 }),
+        "box_blur_r2" => Op::Filter(Filter::BoxBlur { radius: 2 }),
+        "sobel" => Op::Filter(Filter::Sobel),
+        _ => return None,
+    })
+}
+
+/// Where `Auto` runs `op` over `n` values or pixels with the figures `m`:
+/// on data from the host and back (`resident` false), or on an array or
+/// image it made from host data (placed, then each operation choosing when
+/// kept on both), as `Context` wires these figures.
+fn choice(m: &CostModel, op: &Op, n: usize, resident: bool) -> Backend {
+    let gpu = match (op, resident) {
+        (Op::Kernel(w), false) => m.gpu_seconds(w) < m.cpu_plan(w).1,
+        (Op::Filter(f), false) => {
+            let filters = std::slice::from_ref(f);
+            m.gpu_seconds(&m.gpu_filter_workload(filters, n)) < m.cpu_filter_plan(filters, n).1
+        }
+        (Op::Kernel(w), true) => match m.placement(n) {
+            Placement::Host => false,
+            Placement::Device => true,
+            Placement::Both => m.gpu_resident_wins(w),
+        },
+        (Op::Filter(f), true) => match m.image_placement(n) {
+            Placement::Host => false,
+            Placement::Device => true,
+            Placement::Both => m.gpu_filters_win(std::slice::from_ref(f), n),
+        },
+    };
+    if gpu {
+        Backend::Gpu
+    } else {
+        Backend::Cpu
+    }
+}
+
+/// A recorded time: `(kernel, backend, mode, n)` to seconds, as the
+/// geometric mean over the runs that recorded it.
+fn recorded_times() -> std::collections::BTreeMap<(String, String, String, usize), f64> {
+    let mut logs = std::collections::BTreeMap::<_, (f64, u32)>::new();
+    for run in &RUNS {
+        for l in lines(run.text) {
+            let e = logs
+                .entry((l.kernel, l.backend, l.mode, l.n))
+                .or_insert((0.0, 0));
+            e.0 += l.median_s.ln();
+            e.1 += 1;
+        }
+    }
+    logs.into_iter()
+        .map(|(k, (sum, count))| (k, (sum / count as f64).exp()))
+        .collect()
+}
+
+#[test]
+fn the_h200s_recorded_times_replayed_cost_auto_at_most_a_tenth() {
+    let times = recorded_times();
+    let mut report = Vec::new();
+    let mut worst = Vec::new();
+    let mut points = 0;
+    for run in &RUNS {
+        let m = calibrated_model(run.text);
+        for (kernel, backend, mode, n) in times.keys() {
+            if backend != "auto" || !(mode == "host" || mode == "resident") {
+                continue;
+            }
+            let Some(op) = op(kernel, *n) else { continue };
+            let time = |b: &str| times[&(kernel.clone(), b.to_owned(), mode.clone(), *n)];
+            let (cpu_s, gpu_s) = (time("cpu"), time("gpu"));
+            let chosen = choice(&m, &op, *n, mode == "resident");
+            let chosen_s = if chosen == Backend::Gpu { gpu_s } else { cpu_s };
+            let regret = chosen_s / cpu_s.min(gpu_s) - 1.0;
+            points += 1;
+            report.push(format!(
+                "{:<7} {kernel:<17} {mode:<8} {n:>9} cpu {:>9.4} ms gpu {:>9.4} ms chose {chosen:<4} regret {:>+6.1} %",
+                run.name,
+                cpu_s * 1e3,
+                gpu_s * 1e3,
+                regret * 100.0
+            ));
+            if regret > 0.10 {
+                worst.push(report.last().unwrap().clone());
+            }
+        }
+    }
+    println!("{}", report.join("\n"));
+    assert_eq!(
+        points,
+        2 * 2 * 52,
+        "every host and resident point of both runs"
+    );
+    assert!(worst.is_empty(), "over 10 %:\n{}", worst.join("\n"));
+}
