@@ -12,7 +12,8 @@
 //!
 //! The constants of [`CostModel::default`] are rough defaults measured on a
 //! 2-core AVX-512 Xeon and a 16-core host with an NVIDIA H200: about 12·10⁹
-//! work units per second per CPU thread, and about 6 GB/s for data crossing
+//! work units per second per CPU thread, 75 µs to launch a GPU call, and
+//! about 6 GB/s for data crossing
 //! to and from the GPU (host-mode calls moved 7–14 GB/s there, before
 //! transfers went through a ring of pooled staging buffers; see
 //! `backend::gpu::transfer`). They decide clear cases well and leave close
@@ -265,14 +266,22 @@ impl CostModel {
     /// assert!(m.cpu_work_per_s > 0.0);
     /// ```
     pub fn builtin() -> CostModel {
-        let threads = crate::backend::cpu::threads();
+        CostModel::builtin_for(crate::backend::cpu::threads())
+    }
+
+    /// [`CostModel::builtin`] for a CPU backend of `threads` threads.
+    pub(crate) fn builtin_for(threads: usize) -> CostModel {
         CostModel {
             cpu_threads: threads,
             cpu_work_per_s: 12e9,
             cpu_bytes_per_s: 12e9,
             cpu_bytes_per_s_all: (12e9 * threads as f64).min(80e9),
             cpu_parallel_overhead_s: 10e-6,
-            gpu_launch_s: 40e-6,
+            // The one hardware GPU measured so far, the H200, took 68-81
+            // µs a call. At 40 µs, on its 16-core host, these figures sent
+            // 2^20-value reductions and 256×256 Gaussian blurs to the GPU,
+            // 1.4-2.5 times slower there (`dispatch::replay`).
+            gpu_launch_s: 75e-6,
             gpu_transfer_bytes_per_s: 6e9,
             gpu_bytes_per_s: 1e12,
             gpu_work_per_s: 1e13,

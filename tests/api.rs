@@ -913,8 +913,20 @@ fn calibration_measures_a_gpu_auto_may_use_and_its_filters() {
 fn child_calibrate_gpu() {
     use gpu::dispatch::Workload;
     use gpu::filter::Filter;
-    let c = gpu::calibrate().unwrap();
-    let g = c.gpu.as_ref().expect("the GPU was measured");
+    // Calibration discards GPU figures whose timings contradict each other
+    // (say, a map with transfers timed faster than one without). That
+    // happened once in four runs of these tests on two loaded cores with a
+    // software GPU, before its warning was shown here; the warning now says
+    // which timing, and one of three measurements must hold.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("gpu=warn")
+        .with_writer(std::io::stderr)
+        .try_init();
+    let c = (0..3)
+        .map(|_| gpu::calibrate().unwrap())
+        .find(|c| c.gpu.is_some())
+        .expect("the GPU measured in one of three calibrations");
+    let g = c.gpu.as_ref().unwrap();
     assert_eq!(g.adapter, gpu::adapter().unwrap().calibration_name());
     let f = &g.filter;
     // A Gaussian blur of 19 taps costs more than one of 7 on any device,
