@@ -16,6 +16,10 @@ mkdir -p "$OUT"
 for f in .gl/*.deb; do dpkg -x "$f" /; done
 ldconfig
 export XDG_RUNTIME_DIR=/tmp
+# The calibration (and the pipeline cache) under $OUT: measured afresh by
+# each run's first bench, and brought back whole (calibration-*.json) for
+# `src/dispatch/replay.rs` to replay the sweep with.
+export GPU_COMPUTE_CACHE_DIR=$OUT/cache
 nvidia_icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 [[ -f $nvidia_icd ]] && export VK_DRIVER_FILES=$nvidia_icd
 {
