@@ -7,8 +7,9 @@
 //! memory bandwidth, the cost of fanning out to rayon's pool, what the CPU
 //! backend's filters cost one thread per pixel, and, where a
 //! hardware GPU exists, its call latency, host-device transfer rate, device
-//! memory bandwidth, arithmetic rate and what its filters cost per pixel
-//! (by the H200's bench times, some 20 ms there; not yet measured on it).
+//! memory bandwidth, arithmetic rate, and what its filters cost per call
+//! and per pixel (by the H200's bench times, some 20 ms there; not yet
+//! measured on it).
 //! The GPU is first kept busy for
 //! 0.3 s: an idle GPU lowers its clock (an H200's SM clock falls from 1980
 //! to 345 MHz) and would be measured up to three times slower than it runs
