@@ -17,8 +17,10 @@ for f in .gl/*.deb; do dpkg -x "$f" /; done
 ldconfig
 export XDG_RUNTIME_DIR=/tmp
 # The calibration (and the pipeline cache) under $OUT: measured afresh by
-# each run's first bench, and brought back whole (calibration-*.json) for
-# `src/dispatch/replay.rs` to replay the sweep with.
+# each run's first bench (the pipeline cache starts cold), and brought back
+# whole (calibration-*.json) beside the sweep. `src/dispatch/replay.rs`
+# reads the figures the bench prints at the top of the sweep; the file
+# keeps every figure at full precision.
 export GPU_COMPUTE_CACHE_DIR=$OUT/cache
 nvidia_icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 [[ -f $nvidia_icd ]] && export VK_DRIVER_FILES=$nvidia_icd

@@ -558,7 +558,7 @@ fn measure_gpu_filters(ctx: &crate::Context) -> Result<Option<GpuFilterCosts>> {
         .map(|(l, s)| (median(l) - s) / (pixels(large) - pixels(small)))
         .collect();
     // A call's launch: the small image's time less its pixels' cost, the
-    // median over the filters.
+    // median over the filters (the upper of the middle two).
     let mut launches: Vec<f64> = small_medians
         .iter()
         .zip(&per_pixel)

@@ -384,11 +384,12 @@ impl CostModel {
     /// The GPU's workload for `filters` applied in turn to an image of
     /// `pixels` pixels, for [`CostModel::gpu_seconds`] and
     /// [`CostModel::gpu_resident_seconds`]: with measured filter costs
-    /// ([`CostModel::gpu_filter`]), their seconds per pixel, and each
-    /// filter's launch beyond a map call's ([`GpuFilterCosts::launch_s`]
-    /// less [`CostModel::gpu_launch_s`]) spread over the pixels, as work at
-    /// this model's GPU rate; otherwise [`Workload::filters_on_gpu`],
-    /// arithmetic weights.
+    /// ([`CostModel::gpu_filter`]), their seconds per pixel (at least the
+    /// time to read and write a pixel at [`CostModel::gpu_bytes_per_s`]),
+    /// and each filter's launch beyond a map call's
+    /// ([`GpuFilterCosts::launch_s`] less [`CostModel::gpu_launch_s`])
+    /// spread over the pixels, as work at this model's GPU rate; otherwise
+    /// [`Workload::filters_on_gpu`], arithmetic weights.
     ///
     /// ```
     /// use gpu::dispatch::{CostModel, GpuFilterCosts, Workload};
@@ -418,11 +419,18 @@ impl CostModel {
         let arithmetic = Workload::filters_on_gpu(filters, pixels);
         match &self.gpu_filter {
             Some(c) => {
+                // The pixels' cost is at least what reading and writing them
+                // takes, so that the launches are added to that floor, not
+                // hidden under it by `gpu_resident_seconds`.
+                let floor = (arithmetic.bytes_in + arithmetic.bytes_out) / self.gpu_bytes_per_s;
+                let pixels_s = filters
+                    .iter()
+                    .map(|f| c.seconds_per_pixel(f))
+                    .sum::<f64>()
+                    .max(floor);
                 let launches = filters.len() as f64 * (c.launch_s - self.gpu_launch_s).max(0.0);
-                let per_pixel = filters.iter().map(|f| c.seconds_per_pixel(f)).sum::<f64>()
-                    + launches / pixels.max(1) as f64;
                 Workload {
-                    work: per_pixel * self.gpu_work_per_s,
+                    work: (pixels_s + launches / pixels.max(1) as f64) * self.gpu_work_per_s,
                     ..arithmetic
                 }
             }
@@ -653,9 +661,10 @@ pub struct GpuFilterCosts {
     /// the 256×256 images put it at 83–91 µs, against 75–81 µs for a map
     /// call ([`CostModel::gpu_launch_s`]); counting a map call's launch
     /// instead sent 5×5 box blurs of 1024×768 images to the GPU, 10 %
-    /// slower there. Each filter of a chain adds what this exceeds a map
-    /// call's launch by. (A file saved before this was measured does not
-    /// parse, so the calibration is measured again.)
+    /// slower there. Each filter of a chain is taken to add what this
+    /// exceeds a map call's launch by: an approximation, since a chain
+    /// submits each filter but waits once. (A file saved before this was
+    /// measured does not parse, so the calibration is measured again.)
     pub launch_s: f64,
     /// Per tap of a separable filter's pass pair (Gaussian and box blurs,
     /// `Separable`, `Sharpen`'s blur), counting the mean of the two
