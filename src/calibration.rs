@@ -89,9 +89,9 @@ pub struct GpuFigures {
     pub bytes_per_s: f64,
     /// Work units per second on device-resident data.
     pub work_per_s: f64,
-    /// What its filters cost per pixel on device-resident images, past the
-    /// launch. (A file saved before this was measured does not parse, so
-    /// the machine is measured again.)
+    /// What its filters cost on device-resident images: a call's launch,
+    /// and the cost per pixel past it. (A file saved before these were
+    /// measured does not parse, so the machine is measured again.)
     pub filter: GpuFilterCosts,
 }
 

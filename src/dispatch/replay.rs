@@ -31,41 +31,100 @@ const RUNS: [Run; 2] = [
     },
 ];
 
-/// The numbers that open each comma-separated part of `line` after
-/// `after`: "cpu: 28.1 G work/s per thread, 9.6 GB/s one thread" gives 28.1
-/// and 9.6.
-fn leading_numbers(line: &str, after: &str) -> Vec<f64> {
+/// Every number in `line` after the first `after`: "cpu: 28.1 G work/s
+/// per thread, 9.6 GB/s one thread" after ": " gives 28.1 and 9.6.
+fn numbers_after(line: &str, after: &str) -> Vec<f64> {
     let (_, rest) = line.split_once(after).expect("a calibration line");
-    rest.split(", ")
-        .map(|part| {
-            let number = part.split_whitespace().next().expect("a figure");
-            number.parse().expect("a number")
-        })
+    rest.split(|c: char| c.is_whitespace() || "(+),".contains(c))
+        .filter_map(|t| t.parse().ok())
         .collect()
 }
 
-/// The figures a calibration of the H200's machine gives today: the run's
-/// own printed figures, and the filters' costs that calibration now
-/// measures too (not printed by these runs): the CPU's on 16 threads from
-/// call 4's 4K lines, the GPU's per pixel from the resident filter lines
-/// between 1920×1080 and 3840×2160 (as `tests::h200_call_4` and
-/// `tests::measured_gpu_filter_costs_bring_the_crossovers_to_where_the_h200_charted_them`
-/// derive them), and a GPU filter call's launch from the run's smallest
-/// images.
-fn calibrated_model(text: &str) -> CostModel {
+/// The calibration the bench printed at the top of `text` (see
+/// `Calibration`'s `Display`), to the digits printed. Runs from before
+/// calibration measured the filters, which print no filter lines, get the
+/// filters' costs from their own lines: the CPU's on 16 threads from call
+/// 4's 4K lines (as `tests::h200_call_4`), the GPU's per pixel from the
+/// resident lines between 1920×1080 and 3840×2160 (as
+/// `tests::measured_gpu_filter_costs_bring_the_crossovers_to_where_the_h200_charted_them`),
+/// and a GPU filter call's launch from the smallest images.
+fn printed_calibration(text: &str) -> crate::calibration::Calibration {
     let line = |start: &str| {
         text.lines()
-            .find(|l| l.trim_start().starts_with(start))
-            .expect("the calibration header")
+            .map(str::trim_start)
+            .find(|l| l.starts_with(start))
     };
-    let threads = line("calibration:")
-        .split(" | ")
-        .find_map(|p| p.strip_suffix(" threads"))
-        .and_then(|t| t.parse().ok())
-        .expect("a thread count");
-    let cpu = leading_numbers(line("cpu:"), "cpu: ");
-    let gpu = leading_numbers(line("gpu "), "): ");
-    let mut gpu_filter = GpuFilterCosts {
+    let hardware = line("calibration: ")
+        .expect("the calibration header")
+        .trim_start_matches("calibration: ")
+        .to_owned();
+    let cpu = numbers_after(line("cpu: ").expect("the CPU's figures"), ": ");
+    let cpu_filter = |on: &str| {
+        line(&format!("cpu filters, ns per pixel on {on}:")).map(|l| {
+            let c = numbers_after(l, ": ");
+            FilterCosts {
+                tap_s: c[0] * 1e-9,
+                separable_s: c[1] * 1e-9,
+                box_s: c[2] * 1e-9,
+                sobel_s: c[3] * 1e-9,
+                colour_s: c[4] * 1e-9,
+            }
+        })
+    };
+    let gpu = line("gpu ")
+        .filter(|l| !l.starts_with("gpu filters"))
+        .map(|l| numbers_after(l, "): "));
+    let adapter = line("gpu ")
+        .and_then(|l| l.strip_prefix("gpu ")?.split_once("): "))
+        .map(|(name, _)| format!("{name})"));
+    let gpu_filter = match line("gpu filters:") {
+        Some(l) => {
+            let c = numbers_after(l, ": ");
+            GpuFilterCosts {
+                launch_s: c[0] * 1e-6,
+                tap_s: c[1] * 1e-12,
+                separable_s: c[2] * 1e-12,
+                weight_s: c[3] * 1e-12,
+                convolve_s: c[4] * 1e-12,
+                sobel_s: c[5] * 1e-12,
+                colour_s: c[6] * 1e-12,
+            }
+        }
+        None => gpu_filters_from_the_lines(text),
+    };
+    crate::calibration::Calibration {
+        hardware,
+        cpu_work_per_s: cpu[0] * 1e9,
+        cpu_bytes_per_s: cpu[1] * 1e9,
+        cpu_bytes_per_s_all: cpu[2] * 1e9,
+        cpu_parallel_overhead_s: cpu[3] * 1e-6,
+        cpu_filter: cpu_filter("one thread").unwrap_or_else(FilterCosts::builtin),
+        cpu_filter_all: cpu_filter("all threads").unwrap_or(FilterCosts {
+            tap_s: 0.025e-9,
+            separable_s: 0.0625e-9,
+            box_s: 0.097e-9,
+            sobel_s: 0.136e-9,
+            colour_s: 0.05e-9,
+        }),
+        gpu: gpu.map(|g| crate::calibration::GpuFigures {
+            adapter: adapter.expect("the adapter's name"),
+            launch_s: g[0] * 1e-6,
+            transfer_bytes_per_s: g[1] * 1e9,
+            bytes_per_s: g[2] * 1e9,
+            work_per_s: g[3] * 1e9,
+            filter: gpu_filter,
+        }),
+        measured_in_s: 0.0,
+    }
+}
+
+/// The GPU filters' costs of a run that did not print them: per pixel from
+/// the H200's resident lines between 1920×1080 and 3840×2160, and a call's
+/// launch as calibration measures it, from the run's smallest images
+/// (256×256 where calibration takes 64×64): the median over the filters of
+/// the time less the pixels' cost.
+fn gpu_filters_from_the_lines(text: &str) -> GpuFilterCosts {
+    let mut costs = GpuFilterCosts {
         launch_s: 0.0,
         tap_s: 2.7e-12,
         separable_s: 11.4e-12,
@@ -76,41 +135,97 @@ fn calibrated_model(text: &str) -> CostModel {
         sobel_s: 23e-12,
         colour_s: 0.0,
     };
-    // A filter call's launch as calibration measures it, from the
-    // smallest image the bench has (256×256 where calibration takes
-    // 64×64): the median over the filters of its time less its pixels'.
     let mut launches: Vec<f64> = lines(text)
         .into_iter()
         .filter(|l| l.backend == "gpu" && l.mode == "resident" && l.n == 256 * 256)
         .filter_map(|l| match op(&l.kernel, l.n)? {
-            Op::Filter(f) => Some(l.median_s - l.n as f64 * gpu_filter.seconds_per_pixel(&f)),
+            Op::Filter(f) => Some(l.median_s - l.n as f64 * costs.seconds_per_pixel(&f)),
             Op::Kernel(_) => None,
         })
         .collect();
     assert_eq!(launches.len(), 3, "three filters at 256×256");
     launches.sort_by(f64::total_cmp);
-    gpu_filter.launch_s = launches[1];
+    costs.launch_s = launches[1];
+    costs
+}
+
+/// The figures `Auto` decides with after the calibration printed at the
+/// top of `text`, on the thread count that calibration names.
+fn calibrated_model(text: &str) -> CostModel {
+    let c = printed_calibration(text);
+    let threads = c
+        .hardware
+        .split(" | ")
+        .find_map(|p| p.strip_suffix(" threads"))
+        .and_then(|t| t.parse().ok())
+        .expect("a thread count");
     CostModel {
         cpu_threads: threads,
-        cpu_work_per_s: cpu[0] * 1e9,
-        cpu_bytes_per_s: cpu[1] * 1e9,
-        cpu_bytes_per_s_all: cpu[2] * 1e9,
-        cpu_parallel_overhead_s: cpu[3] * 1e-6,
-        gpu_launch_s: gpu[0] * 1e-6,
-        gpu_transfer_bytes_per_s: gpu[1] * 1e9,
-        gpu_bytes_per_s: gpu[2] * 1e9,
-        gpu_work_per_s: gpu[3] * 1e9,
-        cpu_filter: FilterCosts::builtin(),
+        ..c.cost_model()
+    }
+}
+
+#[test]
+fn a_printed_calibration_reads_back_to_its_printed_digits() {
+    use crate::calibration::{Calibration, GpuFigures};
+    let c = Calibration {
+        hardware: "A CPU | 16 threads | avx512 | gpu-compute 0.1.0".into(),
+        cpu_work_per_s: 28.1e9,
+        cpu_bytes_per_s: 9.6e9,
+        cpu_bytes_per_s_all: 233.5e9,
+        cpu_parallel_overhead_s: 26.6e-6,
+        cpu_filter: FilterCosts {
+            tap_s: 0.401e-9,
+            separable_s: 0.502e-9,
+            box_s: 0.803e-9,
+            sobel_s: 1.004e-9,
+            colour_s: 0.605e-9,
+        },
         cpu_filter_all: FilterCosts {
             tap_s: 0.025e-9,
-            separable_s: 0.0625e-9,
+            separable_s: 0.063e-9,
             box_s: 0.097e-9,
             sobel_s: 0.136e-9,
             colour_s: 0.05e-9,
         },
-        gpu_filter: Some(gpu_filter),
-        gpu_adapter: None,
+        gpu: Some(GpuFigures {
+            adapter: "NVIDIA H200 (NVIDIA 580.159.04)".into(),
+            launch_s: 81e-6,
+            transfer_bytes_per_s: 6.3e9,
+            bytes_per_s: 829e9,
+            work_per_s: 8418e9,
+            filter: GpuFilterCosts {
+                launch_s: 91e-6,
+                tap_s: 2.71e-12,
+                separable_s: 11.42e-12,
+                weight_s: 2.73e-12,
+                convolve_s: 0.5e-12,
+                sobel_s: 23.04e-12,
+                colour_s: 1.25e-12,
+            },
+        }),
+        measured_in_s: 0.0,
+    };
+    let printed = format!("calibration: {c}\n{{\"kernel\": \"map_affine\"}}\n");
+    let read = printed_calibration(&printed);
+    let (a, b) = (
+        serde_json::to_value(&read).unwrap(),
+        serde_json::to_value(&c).unwrap(),
+    );
+    fn same(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+        match (a, b) {
+            (serde_json::Value::Object(x), serde_json::Value::Object(y)) => {
+                x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+            }
+            (serde_json::Value::Number(x), serde_json::Value::Number(y)) => {
+                let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+                (x - y).abs() <= 1e-9 * x.abs().max(y.abs())
+            }
+            _ => a == b,
+        }
     }
+    assert!(same(&a, &b), "{a:#}\nagainst\n{b:#}");
+    assert_eq!(calibrated_model(&printed).cpu_threads, 16);
 }
 
 /// One bench line's key and time.
