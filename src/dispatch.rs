@@ -788,7 +788,7 @@ mod tests {
     /// threads from that call's 4K bench lines (Gaussian σ 3 in 4.52 ms,
     /// `box:2` in 0.829 ms and Sobel in 1.157 ms over 8.3 Mpx, less the
     /// fan-out); one thread's are the built-in figures.
-    fn h200_call_4() -> CostModel {
+    pub(super) fn h200_call_4() -> CostModel {
         CostModel {
             cpu_work_per_s: 28.1e9,
             cpu_bytes_per_s: 9.6e9,
@@ -806,6 +806,25 @@ mod tests {
                 colour_s: 0.05e-9,
             },
             ..h200()
+        }
+    }
+
+    /// The H200's GPU filter costs per pixel, from its resident filter
+    /// lines (calls 4 and 5, between 1920×1080 and 3840×2160): `box:2` 25
+    /// ps a pixel past the launch, Gaussian σ 3 63 ps (5 and 19 taps: 2.7
+    /// ps a tap, 11.4 beyond), Sobel 23 ps; with a call's launch
+    /// `launch_s`. Convolutions and colour filters were not timed: their
+    /// figures are left at a tap's and 0 (the cost of reading and writing
+    /// each pixel then bounds them).
+    pub(super) fn h200_gpu_filters(launch_s: f64) -> GpuFilterCosts {
+        GpuFilterCosts {
+            launch_s,
+            tap_s: 2.7e-12,
+            separable_s: 11.4e-12,
+            weight_s: 2.7e-12,
+            convolve_s: 0.0,
+            sobel_s: 23e-12,
+            colour_s: 0.0,
         }
     }
 
@@ -882,26 +901,14 @@ mod tests {
 
     #[test]
     fn measured_gpu_filter_costs_bring_the_crossovers_to_where_the_h200_charted_them() {
-        // The H200's resident GPU filter lines (calls 4 and 5, between
-        // 1920×1080 and 3840×2160): `box:2` 25 ps a pixel past the launch,
-        // Gaussian σ 3 63 ps (5 and 19 taps: 2.7 ps a tap, 11.4 beyond),
-        // Sobel 23 ps. Its arithmetic weights gave 9.7, 18 and 9.7 ps.
+        // The H200's arithmetic weights gave 9.7, 18 and 9.7 ps a pixel
+        // for `box:2`, Gaussian σ 3 and Sobel, against the 25, 63 and 23
+        // measured. At a map call's launch, so that the per-pixel costs
+        // alone are checked: the charted crossovers are interpolated
+        // between the bench's sizes, while `replay` checks the launch
+        // measured on small images against the recorded times themselves.
         let measured = CostModel {
-            gpu_filter: Some(GpuFilterCosts {
-                // A map call's launch, so that the per-pixel costs alone
-                // are checked: the charted crossovers are interpolated
-                // between the bench's sizes, while `replay` checks the
-                // launch measured on small images against the recorded
-                // times themselves.
-                launch_s: 81e-6,
-                tap_s: 2.7e-12,
-                separable_s: 11.4e-12,
-                // Not measured there, and not used here.
-                weight_s: 2.7e-12,
-                convolve_s: 0.0,
-                sobel_s: 23e-12,
-                colour_s: 0.0,
-            }),
+            gpu_filter: Some(h200_gpu_filters(81e-6)),
             ..h200_call_4()
         };
         let arithmetic = h200_call_4();

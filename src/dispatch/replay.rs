@@ -99,13 +99,8 @@ fn printed_calibration(text: &str) -> crate::calibration::Calibration {
         cpu_bytes_per_s_all: cpu[2] * 1e9,
         cpu_parallel_overhead_s: cpu[3] * 1e-6,
         cpu_filter: cpu_filter("one thread").unwrap_or_else(FilterCosts::builtin),
-        cpu_filter_all: cpu_filter("all threads").unwrap_or(FilterCosts {
-            tap_s: 0.025e-9,
-            separable_s: 0.0625e-9,
-            box_s: 0.097e-9,
-            sobel_s: 0.136e-9,
-            colour_s: 0.05e-9,
-        }),
+        cpu_filter_all: cpu_filter("all threads")
+            .unwrap_or_else(|| super::tests::h200_call_4().cpu_filter_all),
         gpu: gpu.map(|g| crate::calibration::GpuFigures {
             adapter: adapter.expect("the adapter's name"),
             launch_s: g[0] * 1e-6,
@@ -119,22 +114,13 @@ fn printed_calibration(text: &str) -> crate::calibration::Calibration {
 }
 
 /// The GPU filters' costs of a run that did not print them: per pixel from
-/// the H200's resident lines between 1920×1080 and 3840×2160, and a call's
+/// the H200's resident lines between 1920×1080 and 3840×2160
+/// (`tests::h200_gpu_filters`), and a call's
 /// launch as calibration measures it, from the run's smallest images
 /// (256×256 where calibration takes 64×64): the median over the filters of
 /// the time less the pixels' cost.
 fn gpu_filters_from_the_lines(text: &str) -> GpuFilterCosts {
-    let mut costs = GpuFilterCosts {
-        launch_s: 0.0,
-        tap_s: 2.7e-12,
-        separable_s: 11.4e-12,
-        weight_s: 2.7e-12,
-        // Convolutions and colour filters are not in the bench: left at 0,
-        // the cost of reading and writing each pixel bounds them.
-        convolve_s: 0.0,
-        sobel_s: 23e-12,
-        colour_s: 0.0,
-    };
+    let mut costs = super::tests::h200_gpu_filters(0.0);
     let mut launches: Vec<f64> = lines(text)
         .into_iter()
         .filter(|l| l.backend == "gpu" && l.mode == "resident" && l.n == 256 * 256)
