@@ -498,12 +498,12 @@ fn measure_gpu() -> Result<Option<GpuFigures>> {
 /// The GPU filters' costs on images on the device: per pixel, the
 /// difference between a 2048×2048 image and a 64×64 one, the median of 11
 /// runs of each, filters in turns; a call's launch, the 64×64 image's time
-/// less its pixels', the median over the filters. The separable pass pair's cost per tap and beyond the taps come
-/// from two Gaussian blurs, of 7 and 19 taps, as on the CPU; a
-/// convolution's per weight and beyond its weights from a 3×3 and a 5×5
-/// one. A cost below
-/// the noise is taken as 0 (the cost model's memory bandwidth then bounds
-/// it); `None` when a timing is not a finite number.
+/// less its pixels', the median over the filters. The separable pass
+/// pair's cost per tap and beyond the taps come from two Gaussian blurs,
+/// of 7 and 19 taps, as on the CPU; a convolution's per weight and beyond
+/// its weights from a 3×3 and a 5×5 one. A cost below the noise is taken
+/// as 0 (the cost model's memory bandwidth then bounds it); `None` when a
+/// timing is not a finite number.
 fn measure_gpu_filters(ctx: &crate::Context) -> Result<Option<GpuFilterCosts>> {
     use crate::filter::Filter;
     const RUNS: usize = 11;
