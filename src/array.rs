@@ -539,11 +539,8 @@ fn check_pair(op: &'static str, left: (Backend, usize), right: (Backend, usize))
 
 /// Where a reduction of `kernel(inputs…)` over `n` values runs.
 fn reduce_device(kernel: &Kernel, inputs: &[Array], n: usize) -> Backend {
-    resolve("reduce", backend_of(inputs), inputs, || Workload {
-        n,
-        bytes_in: 4.0 * inputs.len() as f64,
-        bytes_out: 0.0,
-        work: kernel.work_per_element() + 1.0,
+    resolve("reduce", backend_of(inputs), inputs, || {
+        Workload::reduce(kernel, inputs.len(), n)
     })
 }
 
@@ -589,11 +586,8 @@ fn resolve(
 /// Computes `kernel(inputs…)` into a new stored array on `backend` (for
 /// `Auto`, the device [`resolve`] picks).
 fn run_map(backend: Backend, n: usize, kernel: &Kernel, inputs: &[Array]) -> Result<Array> {
-    let backend = resolve("map", backend, inputs, || Workload {
-        n,
-        bytes_in: 4.0 * inputs.len() as f64,
-        bytes_out: 4.0,
-        work: kernel.work_per_element(),
+    let backend = resolve("map", backend, inputs, || {
+        Workload::map(kernel, inputs.len(), n)
     });
     match backend {
         Backend::Gpu => {

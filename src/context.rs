@@ -598,12 +598,7 @@ impl Context {
         op: Reduce,
     ) -> Result<f32> {
         let n = inputs[0].len();
-        let workload = Workload {
-            n,
-            bytes_in: 4.0 * inputs.len() as f64,
-            bytes_out: 0.0,
-            work: kernel.work_per_element() + 1.0,
-        };
+        let workload = Workload::reduce(kernel, inputs.len(), n);
         let (backend, threads, reason) = self.decide(&workload);
         self.record(name, kernel, backend, threads, n, reason);
         if n == 0 {
@@ -710,12 +705,7 @@ impl Context {
         out: &mut [f32],
     ) -> Result<()> {
         let n = out.len();
-        let workload = Workload {
-            n,
-            bytes_in: 4.0 * inputs.len() as f64,
-            bytes_out: 4.0,
-            work: kernel.work_per_element(),
-        };
+        let workload = Workload::map(kernel, inputs.len(), n);
         let (backend, threads, reason) = self.decide(&workload);
         self.record(op, kernel, backend, threads, n, reason);
         match backend {

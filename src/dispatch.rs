@@ -186,6 +186,29 @@ pub struct Workload {
 }
 
 impl Workload {
+    /// A map of `kernel` over `n` elements of its `inputs` input arrays,
+    /// into one `f32` output: how a map is described to the dispatcher,
+    /// on slices and on arrays alike.
+    pub(crate) fn map(kernel: &crate::Kernel, inputs: usize, n: usize) -> Workload {
+        Workload {
+            n,
+            bytes_in: 4.0 * inputs as f64,
+            bytes_out: 4.0,
+            work: kernel.work_per_element(),
+        }
+    }
+
+    /// A reduction of `kernel` over `n` elements of its `inputs` input
+    /// arrays: no output per element, and one more addition for the
+    /// reduction itself.
+    pub(crate) fn reduce(kernel: &crate::Kernel, inputs: usize, n: usize) -> Workload {
+        Workload {
+            bytes_out: 0.0,
+            work: kernel.work_per_element() + 1.0,
+            ..Workload::map(kernel, inputs, n)
+        }
+    }
+
     /// The GPU's workload of `filters` applied in turn to an image of
     /// `pixels` pixels by arithmetic weights: RGBA in and out,
     /// [`Filter::work_per_pixel`] each. What a cost model without measured

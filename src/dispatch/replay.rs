@@ -251,28 +251,14 @@ enum Op {
 /// The bench's kernel `name` over `n` values or pixels, as its calls
 /// describe it to the dispatcher (`None` for the yardsticks).
 fn op(name: &str, n: usize) -> Option<Op> {
-    let map = |f: fn(crate::Expr) -> crate::Expr| {
-        let work = crate::Kernel::unary(f).unwrap().work_per_element();
-        Op::Kernel(Workload {
-            n,
-            bytes_in: 4.0,
-            bytes_out: 4.0,
-            work,
-        })
-    };
-    let reduce = |work: f64| {
-        Op::Kernel(Workload {
-            n,
-            bytes_in: 4.0,
-            bytes_out: 0.0,
-            work: work + 1.0,
-        })
-    };
+    let kernel = |f: fn(crate::Expr) -> crate::Expr| crate::Kernel::unary(f).unwrap();
+    let map = |f| Op::Kernel(Workload::map(&kernel(f), 1, n));
+    let reduce = |f| Op::Kernel(Workload::reduce(&kernel(f), 1, n));
     Some(match name {
         "map_affine" => map(|v| v * 2.0 + 1.0),
         "map_transcend" => map(|v| v.sin() * (-v).exp()),
-        "reduce_sum" | "reduce_max" => reduce(0.0),
-        "sum_squares" => reduce(1.0),
+        "reduce_sum" | "reduce_max" => reduce(|v| v),
+        "sum_squares" => reduce(|v| v * v),
         "gaussian_blur_s3" => Op::Filter(Filter::GaussianBlur { sigma: 3.0 }),
         "box_blur_r2" => Op::Filter(Filter::BoxBlur { radius: 2 }),
         "sobel" => Op::Filter(Filter::Sobel),
