@@ -38,7 +38,7 @@ fn alignment_benches(c: &mut Criterion) {
     let ctx = gpu::Context::new(Backend::Cpu).expect("the CPU backend is always there");
     let buf: Vec<f32> = (0..40_000).map(|i| (i % 97) as f32).collect();
     let line = (0..16)
-        .find(|&k| (buf[k..].as_ptr() as usize) % 64 == 0)
+        .find(|&k| (buf[k..].as_ptr() as usize).is_multiple_of(64))
         .expect("a 64-byte boundary within 16 values of a 4-byte aligned start");
     for n in [1usize << 10, 1 << 13] {
         let mut group = c.benchmark_group(format!("reduce_sum_alignment/{n}"));

@@ -92,7 +92,8 @@ pub enum Error {
     /// A filter's text form or parameters are invalid.
     #[error("invalid filter {spec:?}: {reason}")]
     InvalidFilter {
-        /// The filter as given.
+        /// The filter as given (its first 60 characters, and its length, when
+        /// longer).
         spec: String,
         /// What is wrong with it.
         reason: String,

@@ -167,6 +167,18 @@ fn bad_parameters_are_errors_naming_the_value() {
             "sep:1,1:1",
             "the horizontal kernel must have an odd length, got 2",
         ),
+        (
+            "blur:5000",
+            "sigma must be at most 1365.3 (a radius ceil(3·sigma) of at most 4096), got 5000",
+        ),
+        (
+            "sharpen:1:1366",
+            "sigma must be at most 1365.3 (a radius ceil(3·sigma) of at most 4096), got 1366",
+        ),
+        (
+            "box:4000000000",
+            "radius must be at most 4096, got 4000000000",
+        ),
         ("emboss", "unknown filter"),
         ("sobel:1", "sobel takes 0 parameter(s)"),
     ];
@@ -185,6 +197,26 @@ fn bad_parameters_are_errors_naming_the_value() {
     assert!(ctx
         .filter(&img, &Filter::GaussianBlur { sigma: f32::NAN })
         .is_err());
+    // Kernels past `MAX_RADIUS` are refused before any weight is made, on
+    // every backend (`blur:1e18` once asked for 6e18 weights).
+    for backend in [Backend::Scalar, Backend::Cpu, Backend::Gpu, Backend::Auto] {
+        let Some(ctx) = context(backend, "bad_parameters_are_errors_naming_the_value") else {
+            continue;
+        };
+        for f in [
+            Filter::GaussianBlur { sigma: f32::MAX },
+            Filter::BoxBlur { radius: u32::MAX },
+            Filter::Separable {
+                horizontal: vec![0.0; 2 * gpu::filter::spec::MAX_RADIUS + 3],
+                vertical: vec![1.0],
+            },
+        ] {
+            let err = ctx.filter(&img, &f).unwrap_err().to_string();
+            assert!(err.contains("at most 4096"), "{backend}: {err}");
+            // Thousands of weights are not repeated in the message.
+            assert!(err.len() < 300, "{backend}: {} characters", err.len());
+        }
+    }
 }
 
 #[test]

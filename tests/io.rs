@@ -103,3 +103,39 @@ fn failed_writes_leave_no_partial_file() {
     save_image(&img, &jpg).unwrap();
     assert_eq!(load_image(&jpg).unwrap().dimensions(), (13, 7));
 }
+
+#[test]
+fn image_files_over_the_decoders_limit_are_refused_before_reading() {
+    use futures_util::StreamExt;
+    use tokio::io::AsyncReadExt;
+    let dir = scratch("huge");
+    // Sparse: 513 MiB long, no disk used.
+    let huge = dir.join("huge.png");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(513 << 20)
+        .unwrap();
+    let check = |err: String| {
+        assert!(err.contains("huge.png"), "{err}");
+        assert!(
+            err.contains("over the 536870912 an image file may have"),
+            "{err}"
+        );
+    };
+    check(load_image(&huge).unwrap_err().to_string());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let loader = gpu::io::Loader::new(gpu::Backend::Cpu).unwrap();
+    let got = rt.block_on(loader.load_paths([&huge]).next()).unwrap();
+    check(got.result.unwrap_err().to_string());
+    // A stream of unknown length stops once past the limit.
+    let endless = tokio::io::repeat(0).take(600 << 20);
+    let got = rt
+        .block_on(loader.load_readers([("huge.png", endless)]).next())
+        .unwrap();
+    let err = got.result.unwrap_err().to_string();
+    assert!(
+        err.contains("huge.png") && err.contains("an image file may have"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -607,6 +607,35 @@ fn batch_refuses_to_overwrite_a_result_with_one_of_the_same_name() {
 }
 
 #[test]
+fn batch_never_writes_over_its_inputs() {
+    let dir = scratch("batch-in-place");
+    let inputs = write_pictures(&dir, 2);
+    let before: Vec<Vec<u8>> = inputs.iter().map(|p| std::fs::read(p).unwrap()).collect();
+    // The output folder named another way: a `.` in the path.
+    for out in [dir.clone(), dir.join(".")] {
+        let batch = Batch::new(Job::Filters(vec![Filter::Invert]), &out).backend(Backend::Cpu);
+        for sequential in [false, true] {
+            let summary = if sequential {
+                runtime().block_on(batch.run_sequential(inputs.clone(), |_| {}))
+            } else {
+                runtime().block_on(batch.run(inputs.clone(), |_| {}))
+            }
+            .unwrap();
+            assert_eq!(summary.succeeded, 0, "{summary}");
+            assert_eq!(summary.failed.len(), 2, "{summary}");
+            for (path, err) in &summary.failed {
+                let text = err.to_string();
+                assert!(text.contains(&*path.to_string_lossy()), "{text}");
+                assert!(text.contains("would replace it"), "{text}");
+            }
+        }
+    }
+    let after: Vec<Vec<u8>> = inputs.iter().map(|p| std::fs::read(p).unwrap()).collect();
+    assert!(before == after, "an input was overwritten");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn batch_setup_errors_name_the_folder_or_filter() {
     let dir = scratch("batch-setup");
     let blocker = dir.join("file");

@@ -61,7 +61,7 @@ pub(crate) fn separable(img: &RgbaImage, h: &[f64], v: &[f64]) -> RgbaImage {
     let (w, ht) = img.dimensions();
     let values = separable_f64(img, h, v);
     RgbaImage::from_fn(w, ht, |x, y| {
-        image::Rgba(values[(y * w + x) as usize].map(saturate_u8))
+        image::Rgba(values[y as usize * w as usize + x as usize].map(saturate_u8))
     })
 }
 
@@ -69,7 +69,7 @@ pub(crate) fn separable(img: &RgbaImage, h: &[f64], v: &[f64]) -> RgbaImage {
 fn separable_f64(img: &RgbaImage, h: &[f64], v: &[f64]) -> Vec<[f64; 4]> {
     let (w, ht) = img.dimensions();
     let (rh, rv) = ((h.len() / 2) as i64, (v.len() / 2) as i64);
-    let mut rows = vec![[0.0f64; 4]; (w * ht) as usize];
+    let mut rows = vec![[0.0f64; 4]; w as usize * ht as usize];
     for y in 0..ht as i64 {
         for x in 0..w as i64 {
             let mut acc = [0.0; 4];
@@ -124,7 +124,7 @@ fn sharpen(img: &RgbaImage, blurred: &[[f64; 4]], amount: f32) -> RgbaImage {
     let w = img.width();
     RgbaImage::from_fn(w, img.height(), |x, y| {
         let p = img.get_pixel(x, y).0;
-        let b = blurred[(y * w + x) as usize];
+        let b = blurred[y as usize * w as usize + x as usize];
         let f = |c: usize| saturate_u8((1.0 + a) * p[c] as f64 - a * b[c]);
         image::Rgba([f(0), f(1), f(2), p[3]])
     })

@@ -8,6 +8,13 @@ use crate::error::{Error, Result};
 use std::fmt;
 use std::str::FromStr;
 
+/// The widest kernel radius a filter may have, in pixels: a kernel side of
+/// at most `2·MAX_RADIUS + 1`. A Gaussian's radius is `ceil(3·sigma)`, so
+/// sigma may be at most `MAX_RADIUS / 3`. Past this, a filter's weights
+/// and its cost (radius × pixels) grow beyond any use: `blur:1e9` would ask
+/// for gigabytes of weights, so [`Filter::validate`] refuses it instead.
+pub const MAX_RADIUS: usize = 4096;
+
 /// An image filter on 8-bit RGBA images.
 ///
 /// Blurs and convolutions filter all four channels, as OpenCV does on a
@@ -86,9 +93,16 @@ pub enum Filter {
     },
 }
 
+/// An invalid-filter error. A filter's text past `SPEC_SHOWN` characters
+/// (thousands of kernel weights) is cut, with the length it had.
 fn invalid(spec: &str, reason: impl Into<String>) -> Error {
+    const SPEC_SHOWN: usize = 60;
+    let spec = match spec.char_indices().nth(SPEC_SHOWN) {
+        Some((cut, _)) => format!("{}… ({} characters)", &spec[..cut], spec.chars().count()),
+        None => spec.to_string(),
+    };
     Error::InvalidFilter {
-        spec: spec.to_string(),
+        spec,
         reason: reason.into(),
     }
 }
@@ -127,12 +141,17 @@ impl Filter {
         parts.into_iter().map(str::parse).collect()
     }
 
-    /// Checks the parameters: finite, positive where needed, odd kernel sizes.
+    /// Checks the parameters: finite, positive where needed, odd kernel
+    /// sizes, and a kernel radius of at most [`MAX_RADIUS`] pixels.
     ///
     /// ```
-    /// use gpu::filter::Filter;
+    /// use gpu::filter::{Filter, spec::MAX_RADIUS};
     /// assert!(Filter::GaussianBlur { sigma: 0.0 }.validate().is_err());
     /// assert!(Filter::GaussianBlur { sigma: 1.5 }.validate().is_ok());
+    /// assert!(Filter::BoxBlur { radius: MAX_RADIUS as u32 }.validate().is_ok());
+    /// let err = Filter::BoxBlur { radius: 4_000_000_000 }.validate().unwrap_err();
+    /// assert!(err.to_string().contains("4000000000"), "{err}");
+    /// assert!(Filter::GaussianBlur { sigma: 1e18 }.validate().is_err());
     /// ```
     pub fn validate(&self) -> Result<()> {
         let spec = self.to_string();
@@ -151,19 +170,51 @@ impl Filter {
             None => Ok(()),
         };
         let odd = |what: &str, n: usize| {
-            if n % 2 == 1 {
-                Ok(())
-            } else {
+            if n.is_multiple_of(2) {
                 Err(invalid(
                     &spec,
                     format!("{what} must have an odd length, got {n}"),
                 ))
+            } else if n / 2 > MAX_RADIUS {
+                Err(invalid(
+                    &spec,
+                    format!(
+                        "{what} must have a radius of at most {MAX_RADIUS}, got {}",
+                        n / 2
+                    ),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        let radius_at_most = |radius: u32| {
+            if radius as usize <= MAX_RADIUS {
+                Ok(())
+            } else {
+                Err(invalid(
+                    &spec,
+                    format!("radius must be at most {MAX_RADIUS}, got {radius}"),
+                ))
+            }
+        };
+        let sigma_fits = |sigma: f32| {
+            positive("sigma", sigma)?;
+            if (3.0 * sigma as f64).ceil() <= MAX_RADIUS as f64 {
+                Ok(())
+            } else {
+                Err(invalid(
+                    &spec,
+                    format!(
+                        "sigma must be at most {:.1} (a radius ceil(3·sigma) of at most {MAX_RADIUS}), got {sigma}",
+                        MAX_RADIUS as f64 / 3.0
+                    ),
+                ))
             }
         };
         match self {
-            Filter::GaussianBlur { sigma } => positive("sigma", *sigma),
+            Filter::GaussianBlur { sigma } => sigma_fits(*sigma),
             Filter::Sharpen { amount, sigma } => {
-                positive("sigma", *sigma)?;
+                sigma_fits(*sigma)?;
                 if amount.is_finite() && *amount >= 0.0 {
                     Ok(())
                 } else {
@@ -200,7 +251,8 @@ impl Filter {
                 finite("weights", horizontal)?;
                 finite("weights", vertical)
             }
-            Filter::BoxBlur { .. } | Filter::Sobel | Filter::Grayscale | Filter::Invert => Ok(()),
+            Filter::BoxBlur { radius } => radius_at_most(*radius),
+            Filter::Sobel | Filter::Grayscale | Filter::Invert => Ok(()),
         }
     }
 

@@ -141,6 +141,12 @@ impl std::fmt::Display for BatchSummary {
 /// A batch job: what to do, where to write, on which backend, how many
 /// files at once.
 ///
+/// Each result goes to the output folder under its input's file name,
+/// written to a temporary name and renamed. An input fails alone, with an
+/// error naming it, when it cannot be read or computed, when an earlier
+/// input has the same file name, or when its result would replace the
+/// input itself (the output folder is the input's).
+///
 /// ```
 /// use gpu::io::{Batch, Job};
 /// let dir = std::env::temp_dir().join("gpu-compute-doctest-batch");
@@ -355,11 +361,25 @@ impl Batch {
         (unique, clashes)
     }
 
+    /// Where `input`'s result goes: its file name in the output folder. An
+    /// error when that is `input` itself (the output folder is the input's
+    /// folder): the input would be lost.
     fn output_for(&self, input: &Path) -> Result<PathBuf> {
-        input
+        let name = input.display().to_string();
+        let out = input
             .file_name()
-            .map(|name| self.out_dir.join(name))
-            .ok_or_else(|| file_error(&input.display().to_string(), "not a file name"))
+            .map(|file| self.out_dir.join(file))
+            .ok_or_else(|| file_error(&name, "not a file name"))?;
+        match (std::fs::canonicalize(input), std::fs::canonicalize(&out)) {
+            (Ok(a), Ok(b)) if a == b => Err(file_error(
+                &name,
+                format!(
+                    "its result would replace it: the output folder {} holds the input",
+                    self.out_dir.display()
+                ),
+            )),
+            _ => Ok(out),
+        }
     }
 }
 

@@ -12,7 +12,23 @@ fn image_error(path: &Path, reason: impl std::fmt::Display) -> Error {
     }
 }
 
+/// Largest image file read, in bytes: the `image` crate's default limit on
+/// what decoding one image may allocate (512 MiB). A larger file would be
+/// refused by the decoder anyway, after being read whole into memory.
+pub(crate) const MAX_FILE_BYTES: u64 = 512 << 20;
+
+/// The error for an image file of `bytes` bytes, over [`MAX_FILE_BYTES`].
+pub(crate) fn too_large(name: &str, bytes: u64) -> Error {
+    Error::Image {
+        path: name.to_string(),
+        reason: format!(
+            "{bytes} bytes, over the {MAX_FILE_BYTES} an image file may have (the decoder's memory limit)"
+        ),
+    }
+}
+
 /// Reads an image file (PNG or JPEG, recognised by its contents) as RGBA8.
+/// Files over 512 MiB are refused before they are read.
 ///
 /// ```
 /// let err = gpu::io::load_image("no/such/file.png").unwrap_err();
@@ -20,6 +36,12 @@ fn image_error(path: &Path, reason: impl std::fmt::Display) -> Error {
 /// ```
 pub fn load_image(path: impl AsRef<Path>) -> Result<RgbaImage> {
     let path = path.as_ref();
+    let size = std::fs::metadata(path)
+        .map_err(|e| image_error(path, e))?
+        .len();
+    if size > MAX_FILE_BYTES {
+        return Err(too_large(&path.display().to_string(), size));
+    }
     let bytes = std::fs::read(path).map_err(|e| image_error(path, e))?;
     decode(path, &bytes)
 }

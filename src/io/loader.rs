@@ -13,6 +13,7 @@
 //! number of sources. Dropping the stream drops the loads in flight.
 
 use super::cpu_task::{on_cores, timed};
+use super::image_file;
 use super::npy::{self, HeaderError};
 use crate::array::{Array, ArrayBuilder};
 use crate::backend::Backend;
@@ -244,6 +245,9 @@ impl Loader {
             Format::Auto => by_extension(name) == Some(Format::Image),
             f => f == Format::Image,
         };
+        if let Some(s) = size.filter(|&s| image && s > image_file::MAX_FILE_BYTES) {
+            return Err(image_file::too_large(name, s));
+        }
         let mut buf = Vec::with_capacity(match size {
             Some(s) if image => s as usize + 1,
             Some(s) => PIECE.min(s as usize + 1),
@@ -264,10 +268,19 @@ impl Loader {
         };
         match format {
             Format::Image => {
-                if let Some(size) = size {
-                    buf.reserve_exact((size as usize + 1).saturating_sub(buf.len()));
+                match size {
+                    Some(s) if s > image_file::MAX_FILE_BYTES => {
+                        return Err(image_file::too_large(name, s))
+                    }
+                    Some(s) => buf.reserve_exact((s as usize + 1).saturating_sub(buf.len())),
+                    None => {}
                 }
-                while read_piece(&mut reader, &mut buf, name).await? > 0 {}
+                while read_piece(&mut reader, &mut buf, name).await? > 0 {
+                    // A stream: stop once it is longer than any image may be.
+                    if buf.len() as u64 > image_file::MAX_FILE_BYTES {
+                        return Err(image_file::too_large(name, buf.len() as u64));
+                    }
+                }
                 let owned = name.to_string();
                 let ctx = self.ctx.clone();
                 let decode_and_place = move || {
@@ -383,7 +396,7 @@ impl Loader {
             None => {
                 // A stream of unknown length: gather it first.
                 while read_piece(&mut reader, &mut buf, name).await? > 0 {}
-                if buf.len() % 4 != 0 {
+                if !buf.len().is_multiple_of(4) {
                     return Err(not_whole(buf.len() as u64));
                 }
                 buf.len() / 4

@@ -14,7 +14,8 @@
 //! | `b1` (bool) | 0 or 1 |
 //!
 //! Anything else (complex, strings, objects, datetimes) is an error that
-//! names the type. Written: version 1.0, `<f4`, C order.
+//! names the type. Written: `<f4`, C order, version 1.0 (2.0 where the
+//! header needs a 32-bit length).
 
 use std::fmt;
 
@@ -252,8 +253,10 @@ fn f16_to_f32(h: u16) -> f32 {
     }
 }
 
-/// A version 1.0 `.npy` file of `values` (`<f4`, C order) with `shape`,
-/// whose product is `values.len()`; `&[values.len()]` for a flat array.
+/// A `.npy` file of `values` (`<f4`, C order) with `shape`, whose product
+/// is `values.len()`; `&[values.len()]` for a flat array. Version 1.0, or
+/// 2.0 (a 32-bit header length) when the header text is longer than a
+/// 16-bit length can hold (tens of thousands of dimensions), as numpy does.
 pub fn encode_f32(values: &[f32], shape: &[usize]) -> Vec<u8> {
     debug_assert_eq!(shape.iter().product::<usize>(), values.len());
     let dims = match shape {
@@ -266,16 +269,31 @@ pub fn encode_f32(values: &[f32], shape: &[usize]) -> Vec<u8> {
                 .join(", ")
         ),
     };
-    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {dims}, }}");
-    // Magic, version, length field and text, padded to 64 bytes with a newline.
-    let unpadded = MAGIC.len() + 4 + header.len() + 1;
-    header.push_str(&" ".repeat(unpadded.next_multiple_of(64) - unpadded));
-    header.push('\n');
-    let mut out = Vec::with_capacity(10 + header.len() + values.len() * 4);
+    let text = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {dims}, }}");
+    let header = |length_bytes: usize| {
+        // Magic, version, length field and text, padded to 64 bytes with a newline.
+        let unpadded = MAGIC.len() + 2 + length_bytes + text.len() + 1;
+        format!(
+            "{text}{}\n",
+            " ".repeat(unpadded.next_multiple_of(64) - unpadded)
+        )
+    };
+    let short = header(2);
+    let mut out = Vec::with_capacity(MAGIC.len() + 6 + short.len() + values.len() * 4);
     out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&[1, 0]);
-    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    out.extend_from_slice(header.as_bytes());
+    match u16::try_from(short.len()) {
+        Ok(length) => {
+            out.extend_from_slice(&[1, 0]);
+            out.extend_from_slice(&length.to_le_bytes());
+            out.extend_from_slice(short.as_bytes());
+        }
+        Err(_) => {
+            let long = header(4);
+            out.extend_from_slice(&[2, 0]);
+            out.extend_from_slice(&(long.len() as u32).to_le_bytes());
+            out.extend_from_slice(long.as_bytes());
+        }
+    }
     for v in values {
         out.extend_from_slice(&v.to_le_bytes());
     }
@@ -285,6 +303,18 @@ pub fn encode_f32(values: &[f32], shape: &[usize]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_header_too_long_for_version_1_is_written_as_version_2() {
+        let shape = vec![1usize; 30_000];
+        let bytes = encode_f32(&[7.0], &shape);
+        assert_eq!(&bytes[6..8], &[2, 0]);
+        let h = parse_header(&bytes).unwrap();
+        assert!(h.data_offset > usize::from(u16::MAX));
+        assert_eq!(h.data_offset % 64, 0);
+        assert_eq!(h.shape, shape);
+        assert_eq!(bytes[h.data_offset..], 7.0f32.to_le_bytes());
+    }
 
     #[test]
     fn written_files_read_back() {

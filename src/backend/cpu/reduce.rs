@@ -202,7 +202,7 @@ fn aligned_head(xs: &[f32]) -> usize {
         return 0;
     }
     let misaligned = xs.as_ptr() as usize % 64;
-    if misaligned % std::mem::size_of::<f32>() != 0 {
+    if !misaligned.is_multiple_of(std::mem::size_of::<f32>()) {
         return 0;
     }
     ((64 - misaligned) % 64) / std::mem::size_of::<f32>()

@@ -66,7 +66,7 @@ fn failed(what: &str, reason: impl ToString) -> Error {
 /// before this returns.
 pub(crate) fn upload(device: &Device, dst: &wgpu::Buffer, offset: u64, bytes: &[u8]) -> Result<()> {
     debug_assert!(
-        offset % 4 == 0 && bytes.len() % 4 == 0,
+        offset.is_multiple_of(4) && bytes.len().is_multiple_of(4),
         "{offset} {}",
         bytes.len()
     );
@@ -107,7 +107,7 @@ pub(crate) fn download(
     out: &mut [u8],
 ) -> Result<()> {
     debug_assert!(
-        offset % 4 == 0 && out.len() % 4 == 0,
+        offset.is_multiple_of(4) && out.len().is_multiple_of(4),
         "{offset} {}",
         out.len()
     );
