@@ -5,7 +5,8 @@
 //! [`calibrate`] measures, in about a second: one CPU thread's arithmetic
 //! rate (a kernel on cache-resident data) and memory bandwidth, all threads'
 //! memory bandwidth, the cost of fanning out to rayon's pool, what the CPU
-//! backend's filters cost one thread per pixel, and, where a
+//! backend's filters cost per pixel on one thread and on all threads
+//! together (a mid-size image's wall time, the fan-out apart), and, where a
 //! hardware GPU exists, its call latency, host-device transfer rate, device
 //! memory bandwidth, arithmetic rate, and what its filters cost per call
 //! and per pixel (by the H200's bench times, some 20 ms there; not yet
@@ -181,6 +182,14 @@ impl std::fmt::Display for Calibration {
 }
 
 /// The hardware key: CPU model, threads, SIMD level, library version.
+///
+/// ```
+/// let key = gpu::calibration::hardware_key();
+/// let threads = gpu::dispatch::CostModel::builtin().cpu_threads;
+/// assert!(key.contains(&format!(" | {threads} threads | ")));
+/// assert!(key.contains(" | gpu-compute "));
+/// assert_eq!(key, gpu::calibration::hardware_key());
+/// ```
 pub fn hardware_key() -> String {
     format!(
         "{} | {} threads | {} | gpu-compute {}",
@@ -235,7 +244,20 @@ pub(crate) fn cache_dir() -> Option<PathBuf> {
     }
 }
 
-/// Where the calibration for `key` is saved.
+/// Where the calibration for `key` is saved: a file named after a hash of
+/// the key, in `GPU_COMPUTE_CACHE_DIR` when set, else in
+/// `<user cache dir>/gpu-compute` (`None` where there is no cache dir).
+///
+/// ```
+/// use gpu::calibration::{calibration_path, CACHE_DIR_ENV};
+/// let dir = std::env::temp_dir().join("gpu-compute-doc");
+/// std::env::set_var(CACHE_DIR_ENV, &dir); // nothing is written there
+/// let path = calibration_path("some machine").unwrap();
+/// assert_eq!(path.parent(), Some(dir.as_path()));
+/// assert!(path.file_name().unwrap().to_str().unwrap().starts_with("calibration-"));
+/// assert_eq!(calibration_path("some machine"), Some(path.clone()));
+/// assert_ne!(calibration_path("another machine"), Some(path));
+/// ```
 pub fn calibration_path(key: &str) -> Option<PathBuf> {
     let dir = cache_dir()?;
     // FNV-1a: a stable name per key.
@@ -245,7 +267,38 @@ pub fn calibration_path(key: &str) -> Option<PathBuf> {
     Some(dir.join(format!("calibration-{hash:016x}.json")))
 }
 
-/// The saved calibration for this machine, if there is one and it matches.
+/// The saved calibration for this machine, if there is one and it matches:
+/// read from the file [`calibration_path`] names for [`hardware_key`], and
+/// ignored where the key it records is another machine's.
+///
+/// ```
+/// use gpu::calibration::{calibration_path, hardware_key, saved, Calibration, CACHE_DIR_ENV};
+/// use gpu::dispatch::FilterCosts;
+/// // A scratch folder, not the user's cache.
+/// let dir = std::env::temp_dir().join(format!("gpu-compute-doc-{}", std::process::id()));
+/// std::env::set_var(CACHE_DIR_ENV, &dir);
+/// assert_eq!(saved(), None);
+/// let c = Calibration {
+///     hardware: hardware_key(),
+///     cpu_work_per_s: 1e10,
+///     cpu_bytes_per_s: 1e10,
+///     cpu_bytes_per_s_all: 2e10,
+///     cpu_parallel_overhead_s: 1e-5,
+///     cpu_filter: FilterCosts::builtin(),
+///     cpu_filter_all: FilterCosts::builtin(),
+///     gpu: None,
+///     measured_in_s: 1.0,
+/// };
+/// let path = calibration_path(&c.hardware).unwrap();
+/// std::fs::create_dir_all(&dir)?;
+/// std::fs::write(&path, serde_json::to_string(&c)?)?;
+/// assert_eq!(saved(), Some(c.clone()));
+/// let other = Calibration { hardware: "another machine".into(), ..c };
+/// std::fs::write(&path, serde_json::to_string(&other)?)?;
+/// assert_eq!(saved(), None);
+/// std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn saved() -> Option<Calibration> {
     let key = hardware_key();
     let text = std::fs::read_to_string(calibration_path(&key)?).ok()?;

@@ -95,7 +95,16 @@ impl Context {
         Context::new(backend)
     }
 
-    /// The backend this context was created for.
+    /// The backend this context was created for (for `Auto`, whatever
+    /// each call then ran on).
+    ///
+    /// ```
+    /// let ctx = gpu::Context::new(gpu::Backend::Auto)?;
+    /// ctx.map(&[1.0, 2.0], |v| v + 1.0)?;
+    /// assert_eq!(ctx.backend(), gpu::Backend::Auto);
+    /// assert_eq!(gpu::Context::new(gpu::Backend::Cpu)?.backend(), gpu::Backend::Cpu);
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
     pub fn backend(&self) -> Backend {
         self.backend
     }
@@ -108,13 +117,31 @@ impl Context {
         self
     }
 
-    /// The cost model `Auto` decides with.
+    /// The cost model `Auto` decides with: the saved calibration when there
+    /// is one, the built-in figures otherwise ([`CostModel::default`]).
+    ///
+    /// ```
+    /// let ctx = gpu::Context::new(gpu::Backend::Auto)?;
+    /// assert_eq!(*ctx.cost_model(), gpu::dispatch::CostModel::default());
+    /// assert!(ctx.cost_model().cpu_work_per_s > 0.0);
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
     pub fn cost_model(&self) -> &CostModel {
         &self.cost
     }
 
     /// The decision made for the most recent call on this context (from any
     /// thread), or `None` before the first call.
+    ///
+    /// ```
+    /// use gpu::{Backend, Reason};
+    /// let ctx = gpu::Context::new(Backend::Scalar)?;
+    /// assert!(ctx.last_dispatch().is_none());
+    /// ctx.map(&[1.0, 2.0, 3.0], |v| v + 1.0)?;
+    /// let d = ctx.last_dispatch().expect("a call was made");
+    /// assert_eq!((d.op, d.backend, d.n, d.reason), ("map", Backend::Scalar, 3, Reason::Requested));
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
     pub fn last_dispatch(&self) -> Option<Dispatch> {
         self.last.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }

@@ -10,13 +10,14 @@
 //! the native CPU backend. Each decision is returned as a [`Dispatch`]
 //! record and logged as a `tracing` debug event.
 //!
-//! The constants of [`CostModel::default`] are rough defaults measured on a
-//! 2-core AVX-512 Xeon and a 16-core host with an NVIDIA H200: about 12·10⁹
-//! work units per second per CPU thread, 75 µs to launch a GPU call, and
-//! about 6 GB/s for data crossing
-//! to and from the GPU (host-mode calls moved 7–14 GB/s there, before
-//! transfers went through a ring of pooled staging buffers; see
-//! `backend::gpu::transfer`). They decide clear cases well and leave close
+//! [`CostModel::default`] is this machine's saved calibration (see
+//! [`crate::calibration`]) when there is one. Without one it is
+//! [`CostModel::builtin`], rough figures measured on a 2-core AVX-512 Xeon
+//! and a 16-core host with an NVIDIA H200: about 12·10⁹ work units per
+//! second per CPU thread, 75 µs to launch a GPU call, and about 6 GB/s for
+//! data crossing to and from the GPU (host-mode calls moved 7–14 GB/s
+//! there, before transfers went through a ring of pooled staging buffers;
+//! see `backend::gpu::transfer`). They decide clear cases well and leave close
 //! ones to either backend, where the difference is small by definition.
 //! [`crate::calibrate`] measures the transfer rate through the same path
 //! the calls take.
@@ -318,7 +319,25 @@ impl CostModel {
 }
 
 impl CostModel {
-    /// Estimated CPU seconds for `w` on `threads` threads.
+    /// Estimated CPU seconds for `w` on `threads` threads: per element,
+    /// the slower of moving its bytes and doing its work, plus the fan-out
+    /// on more than one thread.
+    ///
+    /// ```
+    /// use gpu::dispatch::{CostModel, Workload};
+    /// let m = CostModel {
+    ///     cpu_work_per_s: 1e9,
+    ///     cpu_bytes_per_s: 8e9,
+    ///     cpu_bytes_per_s_all: 16e9,
+    ///     cpu_parallel_overhead_s: 1e-5,
+    ///     ..CostModel::builtin()
+    /// };
+    /// let w = Workload { n: 1000, bytes_in: 4.0, bytes_out: 4.0, work: 100.0 };
+    /// // Bound by arithmetic: 1000 × 100 units at 10⁹ a second.
+    /// assert!((m.cpu_seconds(&w, 1) - 1e-4).abs() < 1e-12);
+    /// // On four threads a quarter of that, plus the fan-out.
+    /// assert!((m.cpu_seconds(&w, 4) - (2.5e-5 + 1e-5)).abs() < 1e-12);
+    /// ```
     pub fn cpu_seconds(&self, w: &Workload, threads: usize) -> f64 {
         let t = threads.max(1) as f64;
         let bw = if threads > 1 {
@@ -336,6 +355,15 @@ impl CostModel {
     }
 
     /// The best thread count for `w` (1 or all) and its estimated time.
+    ///
+    /// ```
+    /// use gpu::dispatch::{CostModel, Workload};
+    /// let m = CostModel { cpu_threads: 8, cpu_bytes_per_s_all: 48e9, ..CostModel::builtin() };
+    /// let w = |n| Workload { n, bytes_in: 4.0, bytes_out: 4.0, work: 2.0 };
+    /// // A few elements are not worth waking the pool for; millions are.
+    /// assert_eq!(m.cpu_plan(&w(16)), (1, m.cpu_seconds(&w(16), 1)));
+    /// assert_eq!(m.cpu_plan(&w(1 << 24)), (8, m.cpu_seconds(&w(1 << 24), 8)));
+    /// ```
     pub fn cpu_plan(&self, w: &Workload) -> (usize, f64) {
         let one = self.cpu_seconds(w, 1);
         if self.cpu_threads <= 1 {
@@ -381,7 +409,23 @@ impl CostModel {
         }
     }
 
-    /// Estimated GPU seconds for `w` with data starting and ending on the host.
+    /// Estimated GPU seconds for `w` with data starting and ending on the
+    /// host: the transfers both ways, then the launch and the kernel
+    /// ([`CostModel::gpu_resident_seconds`]).
+    ///
+    /// ```
+    /// use gpu::dispatch::{CostModel, Workload};
+    /// let m = CostModel {
+    ///     gpu_launch_s: 1e-4,
+    ///     gpu_transfer_bytes_per_s: 1e10,
+    ///     gpu_bytes_per_s: 1e12,
+    ///     gpu_work_per_s: 1e13,
+    ///     ..CostModel::builtin()
+    /// };
+    /// let w = Workload { n: 1_000_000, bytes_in: 4.0, bytes_out: 4.0, work: 2.0 };
+    /// // 100 µs launch + 8 MB over the bus at 10 GB/s + 8 MB of device memory at 1 TB/s.
+    /// assert!((m.gpu_seconds(&w) - (100e-6 + 800e-6 + 8e-6)).abs() < 1e-12);
+    /// ```
     pub fn gpu_seconds(&self, w: &Workload) -> f64 {
         let n = w.n as f64;
         let transfer = n * (w.bytes_in + w.bytes_out) / self.gpu_transfer_bytes_per_s;
@@ -476,16 +520,20 @@ impl CostModel {
     /// assert_eq!(more_threads.with_builtin_gpu().cpu_threads, 99);
     /// ```
     pub fn with_builtin_gpu(&self) -> CostModel {
-        let builtin = CostModel::builtin();
+        self.clone().with_gpu_figures_of(&CostModel::builtin())
+    }
+
+    /// These figures with the GPU's taken from `other` (every `gpu_` field,
+    /// the adapter they were measured on included); the CPU's stay.
+    pub(crate) fn with_gpu_figures_of(self, other: &CostModel) -> CostModel {
         CostModel {
-            cpu_threads: self.cpu_threads,
-            cpu_work_per_s: self.cpu_work_per_s,
-            cpu_bytes_per_s: self.cpu_bytes_per_s,
-            cpu_bytes_per_s_all: self.cpu_bytes_per_s_all,
-            cpu_parallel_overhead_s: self.cpu_parallel_overhead_s,
-            cpu_filter: self.cpu_filter.clone(),
-            cpu_filter_all: self.cpu_filter_all.clone(),
-            ..builtin
+            gpu_launch_s: other.gpu_launch_s,
+            gpu_transfer_bytes_per_s: other.gpu_transfer_bytes_per_s,
+            gpu_bytes_per_s: other.gpu_bytes_per_s,
+            gpu_work_per_s: other.gpu_work_per_s,
+            gpu_filter: other.gpu_filter.clone(),
+            gpu_adapter: other.gpu_adapter.clone(),
+            ..self
         }
     }
 

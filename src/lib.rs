@@ -14,13 +14,13 @@
 //! let mut out = vec![0.0; x.len()];
 //! gpu::map_into(&x, &mut out, |v| v.sin() * (-v).exp())?;
 //!
-//! // Choose a backend explicitly, and see what ran and why.
 //! // Reductions, fused with a map in one pass.
 //! let total = gpu::sum(&x)?;
 //! let sum_of_squares = gpu::map_reduce(&x, |v| v * v, gpu::Reduce::Sum)?;
 //! let dot = gpu::map2_reduce(&x, &y, |a, b| a * b, gpu::Reduce::Sum)?;
 //! assert_eq!(total, 499_500.0);
 //!
+//! // Choose a backend explicitly, and see what ran and why.
 //! let ctx = gpu::Context::new(gpu::Backend::Cpu)?;
 //! let y = ctx.map(&x, |v| v * v + v.sin())?;
 //! println!("{}", ctx.last_dispatch().unwrap());

@@ -12,14 +12,16 @@
 //!   a pairwise tree over those and over the blocks. The error is at most
 //!   `(64 + 7 + log2(n / 8192 + 1)) · 2⁻²⁴ · Σ|xᵢ|` on the CPU backend (in
 //!   practice far smaller: about 10⁻⁸ relative for 2²⁴ uniform values); the
-//!   GPU's grid-stride tree has the same form with its own constants (see the
-//!   crate docs). The scalar backend, the reference, sums and multiplies in
-//!   `f64` and rounds once. `Product` is accumulated the same way, but no
-//!   order helps a product: every multiplication rounds once, so its relative
-//!   error is at most `(n − 1) · 2⁻²⁴` on any backend (about 2·10⁻³ was
-//!   measured for 10⁶ values near 1, where `f32` rounding drifts); and
-//!   intermediate products that overflow or underflow `f32` may differ
-//!   between backends when the final product is in range.
+//!   GPU's grid-stride tree has the same form with its own constants (each
+//!   invocation's run is longer). The tests hold every backend to
+//!   `(160 + log2(n + 1)) · 2⁻²⁴ · Σ|xᵢ|`, and to 10⁻⁶ relative for 2²⁴
+//!   uniform values between 0 and 1. The scalar backend, the reference,
+//!   sums and multiplies in `f64` and rounds once. `Product` is accumulated
+//!   the same way, but no order helps a product: every multiplication rounds
+//!   once, so its relative error is at most `(n − 1) · 2⁻²⁴` on any backend
+//!   (about 2·10⁻³ was measured for 10⁶ values near 1, where `f32` rounding
+//!   drifts); and intermediate products that overflow or underflow `f32`
+//!   may differ between backends when the final product is in range.
 
 use std::fmt;
 
@@ -55,6 +57,12 @@ impl Reduce {
     }
 
     /// The lower-case name, as in the free functions.
+    ///
+    /// ```
+    /// use gpu::Reduce;
+    /// assert_eq!(Reduce::ALL.map(Reduce::name), ["sum", "min", "max", "product"]);
+    /// assert_eq!(Reduce::Max.to_string(), "max");
+    /// ```
     pub fn name(self) -> &'static str {
         match self {
             Reduce::Sum => "sum",

@@ -27,7 +27,17 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// The lower-case name used by `GPU_BACKEND` and in reports.
+    /// The lower-case name used by `GPU_BACKEND` and in reports; it parses
+    /// back to the same backend.
+    ///
+    /// ```
+    /// use gpu::Backend;
+    /// assert_eq!(Backend::Scalar.name(), "scalar");
+    /// for b in [Backend::Auto, Backend::Gpu, Backend::Cpu, Backend::Scalar] {
+    ///     assert_eq!(b.name().parse::<Backend>()?, b);
+    /// }
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
     pub fn name(self) -> &'static str {
         match self {
             Backend::Auto => "auto",

@@ -30,6 +30,12 @@ pub enum Node {
 
 impl Node {
     /// The constant's value, if this node is a constant.
+    ///
+    /// ```
+    /// use gpu::expr::Node;
+    /// assert_eq!(Node::Const(2.5f32.to_bits()).constant(), Some(2.5));
+    /// assert_eq!(Node::Input(0).constant(), None);
+    /// ```
     pub fn constant(&self) -> Option<f32> {
         match *self {
             Node::Const(bits) => Some(f32::from_bits(bits)),
@@ -37,7 +43,14 @@ impl Node {
         }
     }
 
-    /// The nodes this node reads.
+    /// The nodes this node reads, in order.
+    ///
+    /// ```
+    /// use gpu::expr::{BinaryOp, Node, TernaryOp};
+    /// assert_eq!(Node::Binary(BinaryOp::Sub, 2, 0).operands().collect::<Vec<_>>(), [2, 0]);
+    /// assert_eq!(Node::Ternary(TernaryOp::Clamp, 0, 1, 2).operands().count(), 3);
+    /// assert_eq!(Node::Input(0).operands().count(), 0);
+    /// ```
     pub fn operands(&self) -> impl Iterator<Item = NodeId> {
         let (list, len): ([NodeId; 3], usize) = match *self {
             Node::Input(_) | Node::Const(_) => ([0; 3], 0),
@@ -80,27 +93,63 @@ impl Kernel {
     }
 
     /// Whether this kernel returns its first input unchanged.
+    ///
+    /// ```
+    /// assert!(gpu::Kernel::unary(|v| v)?.is_identity());
+    /// assert!(!gpu::Kernel::unary(|v| v * 1.0)?.is_identity());
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
     pub fn is_identity(&self) -> bool {
         self.nodes == [Node::Input(0)]
     }
 
     /// The nodes, in topological order; the last one is the result.
+    ///
+    /// ```
+    /// use gpu::expr::{BinaryOp::{Add, Mul}, Node};
+    /// let k = gpu::Kernel::unary(|v| v * v + 1.0)?;
+    /// let one = Node::Const(1f32.to_bits());
+    /// assert_eq!(k.nodes(), [Node::Input(0), Node::Binary(Mul, 0, 0), one, Node::Binary(Add, 1, 2)]);
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
     pub fn nodes(&self) -> &[Node] {
         &self.nodes
     }
 
     /// How many input arrays the kernel reads (1 for `map`, 2 for `map2`).
+    ///
+    /// ```
+    /// assert_eq!(gpu::Kernel::unary(|v| v + 1.0)?.arity(), 1);
+    /// assert_eq!(gpu::Kernel::binary(|a, b| a + b)?.arity(), 2);
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
     pub fn arity(&self) -> usize {
         self.arity as usize
     }
 
     /// The id of the result node (always the last one).
+    ///
+    /// ```
+    /// use gpu::expr::{Node, UnaryOp};
+    /// let k = gpu::Kernel::unary(|v| (v + 1.0).sqrt())?;
+    /// assert_eq!(k.root() as usize, k.nodes().len() - 1);
+    /// assert!(matches!(k.nodes()[k.root() as usize], Node::Unary(UnaryOp::Sqrt, _)));
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
     pub fn root(&self) -> NodeId {
         (self.nodes.len() - 1) as NodeId
     }
 
-    /// Number of operations (nodes that are neither inputs nor constants):
-    /// the work per element, used by the cost model.
+    /// Number of operations (nodes that are neither inputs nor constants),
+    /// each counted once however costly. The cost model weighs them instead:
+    /// see [`Kernel::work_per_element`].
+    ///
+    /// ```
+    /// let k = gpu::Kernel::unary(|v| (v * 2.0).sin() + 2.0)?;
+    /// assert_eq!(k.op_count(), 3); // `*`, `sin` and `+`
+    /// assert_eq!(gpu::Kernel::unary(|v| v)?.op_count(), 0);
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
     pub fn op_count(&self) -> usize {
         self.nodes
             .iter()
@@ -115,6 +164,14 @@ impl Kernel {
     /// what they cost the CPU backend against that: on the H200's 16-core
     /// host, `sin(v) * exp(-v)` ran at 2.3 times the cost per value of the
     /// calibration's 32-unit kernel, about 32 units per function.
+    ///
+    /// ```
+    /// let light = gpu::Kernel::unary(|v| v * 2.0 + 1.0)?;
+    /// assert_eq!(light.work_per_element(), 2.0);
+    /// let heavy = gpu::Kernel::unary(|v| v.sin() * 2.0)?;
+    /// assert!(heavy.work_per_element() > 10.0 * light.work_per_element());
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
     pub fn work_per_element(&self) -> f64 {
         self.nodes
             .iter()
@@ -170,18 +227,41 @@ impl Kernel {
         values[values.len() - 1]
     }
 
-    fn write_node(&self, f: &mut fmt::Formatter<'_>, id: NodeId, parent_prec: u8) -> fmt::Result {
+    /// Node `id` as an expression, or its name `tN` where `named` says it
+    /// is bound by a `let` (an empty `named`: nothing is).
+    fn write_node(
+        &self,
+        f: &mut fmt::Formatter<'_>,
+        id: NodeId,
+        parent_prec: u8,
+        named: &[bool],
+    ) -> fmt::Result {
+        if named.get(id as usize) == Some(&true) {
+            write!(f, "t{id}")
+        } else {
+            self.write_op(f, id, parent_prec, named)
+        }
+    }
+
+    /// Node `id`'s operation, its operands written by [`Kernel::write_node`].
+    fn write_op(
+        &self,
+        f: &mut fmt::Formatter<'_>,
+        id: NodeId,
+        parent_prec: u8,
+        named: &[bool],
+    ) -> fmt::Result {
         match self.nodes[id as usize] {
             Node::Input(i) => write!(f, "x{i}"),
             Node::Const(bits) => write_constant(f, f32::from_bits(bits)),
             Node::Unary(UnaryOp::Neg, a) => {
                 let wrap = parent_prec > PREC_UNARY;
                 f.write_str(if wrap { "(-" } else { "-" })?;
-                self.write_node(f, a, PREC_UNARY)?;
+                self.write_node(f, a, PREC_UNARY, named)?;
                 f.write_str(if wrap { ")" } else { "" })
             }
             Node::Unary(op, a) => {
-                self.write_node(f, a, PREC_METHOD)?;
+                self.write_node(f, a, PREC_METHOD, named)?;
                 write!(f, ".{}()", op.name())
             }
             Node::Binary(op, a, b) => match op.symbol() {
@@ -190,28 +270,28 @@ impl Kernel {
                     if prec < parent_prec {
                         f.write_str("(")?;
                     }
-                    self.write_node(f, a, prec)?;
+                    self.write_node(f, a, prec, named)?;
                     write!(f, " {sym} ")?;
                     // Left-associative: the right operand needs parentheses at equal precedence.
-                    self.write_node(f, b, prec + 1)?;
+                    self.write_node(f, b, prec + 1, named)?;
                     if prec < parent_prec {
                         f.write_str(")")?;
                     }
                     Ok(())
                 }
                 None => {
-                    self.write_node(f, a, PREC_METHOD)?;
+                    self.write_node(f, a, PREC_METHOD, named)?;
                     write!(f, ".{}(", op.name())?;
-                    self.write_node(f, b, 0)?;
+                    self.write_node(f, b, 0, named)?;
                     f.write_str(")")
                 }
             },
             Node::Ternary(op, a, b, c) => {
-                self.write_node(f, a, PREC_METHOD)?;
+                self.write_node(f, a, PREC_METHOD, named)?;
                 write!(f, ".{}(", op.name())?;
-                self.write_node(f, b, 0)?;
+                self.write_node(f, b, 0, named)?;
                 f.write_str(", ")?;
-                self.write_node(f, c, 0)?;
+                self.write_node(f, c, 0, named)?;
                 f.write_str(")")
             }
         }
@@ -247,9 +327,59 @@ fn write_constant(f: &mut fmt::Formatter<'_>, c: f32) -> fmt::Result {
     }
 }
 
+/// Most operations a kernel is printed with as one expression. A node used
+/// twice is stored once but printed at each use, so 30 squarings in a row
+/// would print 2^30 of them; past this, shared nodes are named instead.
+const PRINT_EXPANDED_MAX: u64 = 256;
+
 impl fmt::Display for Kernel {
-    /// Prints the kernel as a Rust-like expression over `x0`, `x1`, … .
+    /// Prints the kernel as a Rust-like expression over `x0`, `x1`, … . A
+    /// kernel that would print more than 256 operations that way is printed
+    /// as a block that names each shared subexpression once:
+    /// `{ let t1 = x0 * x0; let t2 = t1 * t1; … }`.
+    ///
+    /// ```
+    /// let k = gpu::Kernel::unary(|v| (v * v).sin() + (v * v).cos())?;
+    /// assert_eq!(k.to_string(), "(x0 * x0).sin() + (x0 * x0).cos()");
+    /// let deep = gpu::Kernel::unary(|v| (0..30).fold(v, |a, _| a * a))?;
+    /// let text = deep.to_string();
+    /// assert!(text.starts_with("{ let t1 = x0 * x0; let t2 = t1 * t1;"), "{text}");
+    /// assert!(text.ends_with("t29 * t29 }"), "{text}");
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.write_node(f, self.root(), 0)
+        let mut expanded: Vec<u64> = Vec::with_capacity(self.nodes.len());
+        for node in &self.nodes {
+            let size = node
+                .operands()
+                .fold(1u64, |sum, o| sum.saturating_add(expanded[o as usize]));
+            expanded.push(size);
+        }
+        if expanded
+            .last()
+            .is_none_or(|&size| size <= PRINT_EXPANDED_MAX)
+        {
+            return self.write_node(f, self.root(), 0, &[]);
+        }
+        let mut uses = vec![0u32; self.nodes.len()];
+        for node in &self.nodes {
+            for o in node.operands() {
+                uses[o as usize] += 1;
+            }
+        }
+        let named: Vec<bool> = self
+            .nodes
+            .iter()
+            .zip(&uses)
+            .map(|(node, &n)| n > 1 && !matches!(node, Node::Input(_) | Node::Const(_)))
+            .collect();
+        f.write_str("{ ")?;
+        for id in (0..self.nodes.len()).filter(|&i| named[i]) {
+            write!(f, "let t{id} = ")?;
+            self.write_op(f, id as NodeId, 0, &named)?;
+            f.write_str("; ")?;
+        }
+        self.write_node(f, self.root(), 0, &named)?;
+        f.write_str(" }")
     }
 }

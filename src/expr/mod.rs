@@ -137,78 +137,220 @@ impl Expr {
     }
 
     /// Sine (radians).
+    ///
+    /// ```
+    /// let k = gpu::Kernel::unary(|v| v.sin())?;
+    /// assert_eq!(k.to_string(), "x0.sin()");
+    /// assert_eq!(k.eval(&[1.0]), 1f32.sin());
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
     pub fn sin(self) -> Expr {
         self.unary(UnaryOp::Sin)
     }
     /// Cosine (radians).
+    ///
+    /// ```
+    /// let k = gpu::Kernel::unary(|v| v.cos())?;
+    /// assert_eq!(k.to_string(), "x0.cos()");
+    /// assert_eq!(k.eval(&[0.0]), 1.0);
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
     pub fn cos(self) -> Expr {
         self.unary(UnaryOp::Cos)
     }
     /// Tangent (radians).
+    ///
+    /// ```
+    /// let k = gpu::Kernel::unary(|v| v.tan())?;
+    /// assert_eq!(k.to_string(), "x0.tan()");
+    /// assert_eq!(k.eval(&[1.0]), 1f32.tan());
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
     pub fn tan(self) -> Expr {
         self.unary(UnaryOp::Tan)
     }
     /// `e` raised to this value.
+    ///
+    /// ```
+    /// let k = gpu::Kernel::unary(|v| v.exp())?;
+    /// assert_eq!(k.to_string(), "x0.exp()");
+    /// assert_eq!(k.eval(&[0.0]), 1.0);
+    /// assert_eq!(k.eval(&[2.0]), 2f32.exp());
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
     pub fn exp(self) -> Expr {
         self.unary(UnaryOp::Exp)
     }
     /// Natural logarithm.
+    ///
+    /// ```
+    /// let k = gpu::Kernel::unary(|v| v.ln())?;
+    /// assert_eq!(k.to_string(), "x0.ln()");
+    /// assert_eq!(k.eval(&[1.0]), 0.0);
+    /// assert_eq!(k.eval(&[0.0]), f32::NEG_INFINITY);
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
     pub fn ln(self) -> Expr {
         self.unary(UnaryOp::Ln)
     }
     /// Square root (NaN for negative values).
+    ///
+    /// ```
+    /// let k = gpu::Kernel::unary(|v| v.sqrt())?;
+    /// assert_eq!(k.to_string(), "x0.sqrt()");
+    /// assert_eq!(k.eval(&[9.0]), 3.0);
+    /// assert!(k.eval(&[-1.0]).is_nan());
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
     pub fn sqrt(self) -> Expr {
         self.unary(UnaryOp::Sqrt)
     }
     /// Absolute value.
+    ///
+    /// ```
+    /// let k = gpu::Kernel::unary(|v| v.abs())?;
+    /// assert_eq!(k.to_string(), "x0.abs()");
+    /// assert_eq!(k.eval(&[-2.5]), 2.5);
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
     pub fn abs(self) -> Expr {
         self.unary(UnaryOp::Abs)
     }
     /// Largest integer not greater than this value.
+    ///
+    /// ```
+    /// let k = gpu::Kernel::unary(|v| v.floor())?;
+    /// assert_eq!(k.to_string(), "x0.floor()");
+    /// assert_eq!(k.eval(&[-1.5]), -2.0);
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
     pub fn floor(self) -> Expr {
         self.unary(UnaryOp::Floor)
     }
     /// Smallest integer not less than this value.
+    ///
+    /// ```
+    /// let k = gpu::Kernel::unary(|v| v.ceil())?;
+    /// assert_eq!(k.to_string(), "x0.ceil()");
+    /// assert_eq!(k.eval(&[-1.5]), -1.0);
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
     pub fn ceil(self) -> Expr {
         self.unary(UnaryOp::Ceil)
     }
     /// Hyperbolic tangent.
+    ///
+    /// ```
+    /// let k = gpu::Kernel::unary(|v| v.tanh())?;
+    /// assert_eq!(k.to_string(), "x0.tanh()");
+    /// assert_eq!(k.eval(&[0.5]), 0.5f32.tanh());
+    /// assert_eq!(k.eval(&[20.0]), 1.0);
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
     pub fn tanh(self) -> Expr {
         self.unary(UnaryOp::Tanh)
     }
     /// This value raised to the power `exponent`, as `f32::powf`.
+    ///
+    /// ```
+    /// let k = gpu::Kernel::unary(|v| v.powf(3.0))?;
+    /// assert_eq!(k.to_string(), "x0.powf(3)");
+    /// assert_eq!(k.eval(&[2.0]), 8.0);
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
     pub fn powf(self, exponent: impl Into<Expr>) -> Expr {
         self.binary(exponent.into(), BinaryOp::Pow)
     }
     /// The smaller of two values; if one is NaN, the other.
+    ///
+    /// ```
+    /// let k = gpu::Kernel::unary(|v| v.min(1.0))?;
+    /// assert_eq!(k.to_string(), "x0.min(1)");
+    /// assert_eq!(k.eval(&[3.0]), 1.0);
+    /// assert_eq!(k.eval(&[f32::NAN]), 1.0);
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
     pub fn min(self, other: impl Into<Expr>) -> Expr {
         self.binary(other.into(), BinaryOp::Min)
     }
     /// The larger of two values; if one is NaN, the other.
+    ///
+    /// ```
+    /// let k = gpu::Kernel::unary(|v| v.max(0.0))?;
+    /// assert_eq!(k.to_string(), "x0.max(0)");
+    /// assert_eq!(k.eval(&[-3.0]), 0.0);
+    /// assert_eq!(k.eval(&[f32::NAN]), 0.0);
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
     pub fn max(self, other: impl Into<Expr>) -> Expr {
         self.binary(other.into(), BinaryOp::Max)
     }
     /// `min(max(self, lo), hi)`; NaN stays NaN. Never panics, even if `lo > hi`.
+    ///
+    /// ```
+    /// let k = gpu::Kernel::unary(|v| v.clamp(0.0, 1.0))?;
+    /// assert_eq!(k.to_string(), "x0.clamp(0, 1)");
+    /// assert_eq!((k.eval(&[2.0]), k.eval(&[-1.0]), k.eval(&[0.5])), (1.0, 0.0, 0.5));
+    /// assert!(k.eval(&[f32::NAN]).is_nan());
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
     pub fn clamp(self, lo: impl Into<Expr>, hi: impl Into<Expr>) -> Expr {
         self.ternary(lo.into(), hi.into(), TernaryOp::Clamp)
     }
     /// `1.0` where `self < other`, else `0.0` (also when either is NaN).
+    ///
+    /// ```
+    /// let k = gpu::Kernel::binary(|a, b| a.lt(b))?;
+    /// assert_eq!(k.to_string(), "x0 < x1");
+    /// assert_eq!((k.eval(&[1.0, 2.0]), k.eval(&[2.0, 2.0])), (1.0, 0.0));
+    /// assert_eq!(k.eval(&[f32::NAN, 2.0]), 0.0);
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
     pub fn lt(self, other: impl Into<Expr>) -> Expr {
         self.binary(other.into(), BinaryOp::Lt)
     }
     /// `1.0` where `self <= other`, else `0.0`.
+    ///
+    /// ```
+    /// let k = gpu::Kernel::binary(|a, b| a.le(b))?;
+    /// assert_eq!(k.to_string(), "x0 <= x1");
+    /// assert_eq!((k.eval(&[2.0, 2.0]), k.eval(&[3.0, 2.0])), (1.0, 0.0));
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
     pub fn le(self, other: impl Into<Expr>) -> Expr {
         self.binary(other.into(), BinaryOp::Le)
     }
     /// `1.0` where `self > other`, else `0.0`.
+    ///
+    /// ```
+    /// let k = gpu::Kernel::binary(|a, b| a.gt(b))?;
+    /// assert_eq!(k.to_string(), "x0 > x1");
+    /// assert_eq!((k.eval(&[3.0, 2.0]), k.eval(&[2.0, 2.0])), (1.0, 0.0));
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
     pub fn gt(self, other: impl Into<Expr>) -> Expr {
         self.binary(other.into(), BinaryOp::Gt)
     }
     /// `1.0` where `self >= other`, else `0.0`.
+    ///
+    /// ```
+    /// let k = gpu::Kernel::binary(|a, b| a.ge(b))?;
+    /// assert_eq!(k.to_string(), "x0 >= x1");
+    /// assert_eq!((k.eval(&[2.0, 2.0]), k.eval(&[1.0, 2.0])), (1.0, 0.0));
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
     pub fn ge(self, other: impl Into<Expr>) -> Expr {
         self.binary(other.into(), BinaryOp::Ge)
     }
     /// `1.0` where `self == other`, else `0.0` (NaN equals nothing).
+    ///
+    /// ```
+    /// let k = gpu::Kernel::binary(|a, b| a.eq(b))?;
+    /// assert_eq!(k.to_string(), "x0 == x1");
+    /// assert_eq!((k.eval(&[2.0, 2.0]), k.eval(&[1.0, 2.0])), (1.0, 0.0));
+    /// assert_eq!(k.eval(&[f32::NAN, f32::NAN]), 0.0);
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
     pub fn eq(self, other: impl Into<Expr>) -> Expr {
         self.binary(other.into(), BinaryOp::Eq)
     }

@@ -90,6 +90,11 @@ pub enum TernaryOp {
 }
 
 /// `1.0` for true, `0.0` for false: how comparisons encode booleans.
+///
+/// ```
+/// use gpu::expr::ops::truth;
+/// assert_eq!((truth(true), truth(false)), (1.0, 0.0));
+/// ```
 #[inline(always)]
 pub fn truth(b: bool) -> f32 {
     if b {
@@ -116,6 +121,12 @@ impl UnaryOp {
     ];
 
     /// The reference result of this operation.
+    ///
+    /// ```
+    /// use gpu::expr::UnaryOp;
+    /// assert_eq!(UnaryOp::Floor.apply(-1.5), -2.0);
+    /// assert!(UnaryOp::Sqrt.apply(-1.0).is_nan());
+    /// ```
     #[inline]
     pub fn apply(self, x: f32) -> f32 {
         match self {
@@ -134,6 +145,13 @@ impl UnaryOp {
     }
 
     /// The name used in printed kernels and in the public `Expr` method.
+    ///
+    /// ```
+    /// use gpu::expr::UnaryOp;
+    /// assert_eq!(UnaryOp::Tanh.name(), "tanh");
+    /// assert_eq!(gpu::Kernel::unary(|v| v.tanh())?.to_string(), "x0.tanh()");
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
     pub fn name(self) -> &'static str {
         match self {
             UnaryOp::Neg => "neg",
@@ -152,6 +170,12 @@ impl UnaryOp {
 
     /// Whether the result is exact or correctly rounded on every backend, so
     /// that backends must agree to within one ulp.
+    ///
+    /// ```
+    /// use gpu::expr::UnaryOp;
+    /// assert!(UnaryOp::Sqrt.is_arithmetic());
+    /// assert!(!UnaryOp::Sin.is_arithmetic());
+    /// ```
     pub fn is_arithmetic(self) -> bool {
         matches!(
             self,
@@ -178,6 +202,13 @@ impl BinaryOp {
     ];
 
     /// The reference result of this operation.
+    ///
+    /// ```
+    /// use gpu::expr::BinaryOp;
+    /// assert_eq!(BinaryOp::Sub.apply(5.0, 2.0), 3.0);
+    /// assert_eq!(BinaryOp::Max.apply(f32::NAN, 2.0), 2.0);
+    /// assert_eq!(BinaryOp::Lt.apply(f32::NAN, 2.0), 0.0);
+    /// ```
     #[inline]
     pub fn apply(self, a: f32, b: f32) -> f32 {
         match self {
@@ -197,6 +228,13 @@ impl BinaryOp {
     }
 
     /// The name used in printed kernels and in the public `Expr` method.
+    ///
+    /// ```
+    /// use gpu::expr::BinaryOp;
+    /// assert_eq!(BinaryOp::Pow.name(), "powf");
+    /// assert_eq!(gpu::Kernel::unary(|v| v.powf(2.0))?.to_string(), "x0.powf(2)");
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
     pub fn name(self) -> &'static str {
         match self {
             BinaryOp::Add => "add",
@@ -215,6 +253,12 @@ impl BinaryOp {
     }
 
     /// The infix symbol, for operations printed infix.
+    ///
+    /// ```
+    /// use gpu::expr::BinaryOp;
+    /// assert_eq!(BinaryOp::Le.symbol(), Some("<="));
+    /// assert_eq!(BinaryOp::Min.symbol(), None);
+    /// ```
     pub fn symbol(self) -> Option<&'static str> {
         match self {
             BinaryOp::Add => Some("+"),
@@ -231,6 +275,12 @@ impl BinaryOp {
     }
 
     /// Whether this is one of the comparisons, which yield `0.0` or `1.0`.
+    ///
+    /// ```
+    /// use gpu::expr::BinaryOp;
+    /// assert!(BinaryOp::Ge.is_comparison());
+    /// assert!(!BinaryOp::Max.is_comparison());
+    /// ```
     pub fn is_comparison(self) -> bool {
         matches!(
             self,
@@ -241,6 +291,13 @@ impl BinaryOp {
 
 impl TernaryOp {
     /// The reference result of this operation.
+    ///
+    /// ```
+    /// use gpu::expr::TernaryOp;
+    /// assert_eq!(TernaryOp::Select.apply(f32::NAN, 1.0, 2.0), 1.0); // NaN counts as true
+    /// assert_eq!(TernaryOp::Clamp.apply(5.0, 0.0, 1.0), 1.0);
+    /// assert!(TernaryOp::Clamp.apply(f32::NAN, 0.0, 1.0).is_nan());
+    /// ```
     #[inline]
     pub fn apply(self, a: f32, b: f32, c: f32) -> f32 {
         match self {
@@ -262,6 +319,13 @@ impl TernaryOp {
     }
 
     /// The name used in printed kernels and in the public `Expr` method.
+    ///
+    /// ```
+    /// use gpu::expr::TernaryOp;
+    /// assert_eq!(TernaryOp::Clamp.name(), "clamp");
+    /// assert_eq!(gpu::Kernel::unary(|v| v.clamp(0.0, 1.0))?.to_string(), "x0.clamp(0, 1)");
+    /// # Ok::<(), gpu::Error>(())
+    /// ```
     pub fn name(self) -> &'static str {
         match self {
             TernaryOp::Select => "select",

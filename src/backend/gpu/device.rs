@@ -35,7 +35,23 @@ pub struct AdapterSummary {
 pub const AUTO_USES_SOFTWARE_GPU_ENV: &str = "GPU_COMPUTE_AUTO_USES_SOFTWARE_GPU";
 
 impl AdapterSummary {
-    /// Whether this is a software implementation running on the CPU.
+    /// Whether this is a software implementation running on the CPU
+    /// (`device_type` is `Cpu`, as for lavapipe and llvmpipe).
+    ///
+    /// ```
+    /// let mut a = gpu::AdapterSummary {
+    ///     name: "llvmpipe (LLVM 15.0.6, 256 bits)".into(),
+    ///     api: "vulkan".into(),
+    ///     device_type: wgpu::DeviceType::Cpu,
+    ///     driver: "Mesa 23.2.1".into(),
+    ///     subgroups: true,
+    ///     timestamps: true,
+    ///     max_storage_binding: 1 << 27,
+    /// };
+    /// assert!(a.is_software());
+    /// a.device_type = wgpu::DeviceType::DiscreteGpu;
+    /// assert!(!a.is_software());
+    /// ```
     pub fn is_software(&self) -> bool {
         self.device_type == wgpu::DeviceType::Cpu
     }
