@@ -581,6 +581,16 @@ fn batch_maps_array_files_in_their_own_format() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// `batch` over `inputs` run as a pipeline, then one file at a time.
+fn both_ways(batch: &Batch, inputs: &[PathBuf]) -> [gpu::io::BatchSummary; 2] {
+    let rt = runtime();
+    [
+        rt.block_on(batch.run(inputs.to_vec(), |_| {})).unwrap(),
+        rt.block_on(batch.run_sequential(inputs.to_vec(), |_| {}))
+            .unwrap(),
+    ]
+}
+
 #[test]
 fn batch_refuses_to_overwrite_a_result_with_one_of_the_same_name() {
     let dir = scratch("batch-names");
@@ -591,13 +601,7 @@ fn batch_refuses_to_overwrite_a_result_with_one_of_the_same_name() {
     let batch =
         Batch::new(Job::Filters(vec![Filter::Invert]), dir.join("out")).backend(Backend::Cpu);
     let inputs = vec![dir.join("a/x.png"), dir.join("b/x.png")];
-    for sequential in [false, true] {
-        let summary = if sequential {
-            runtime().block_on(batch.run_sequential(inputs.clone(), |_| {}))
-        } else {
-            runtime().block_on(batch.run(inputs.clone(), |_| {}))
-        }
-        .unwrap();
+    for summary in both_ways(&batch, &inputs) {
         assert_eq!(summary.succeeded, 1, "{summary}");
         let (path, err) = &summary.failed[0];
         assert!(path.ends_with("b/x.png"), "{}", path.display());
@@ -614,13 +618,7 @@ fn batch_never_writes_over_its_inputs() {
     // The output folder named another way: a `.` in the path.
     for out in [dir.clone(), dir.join(".")] {
         let batch = Batch::new(Job::Filters(vec![Filter::Invert]), &out).backend(Backend::Cpu);
-        for sequential in [false, true] {
-            let summary = if sequential {
-                runtime().block_on(batch.run_sequential(inputs.clone(), |_| {}))
-            } else {
-                runtime().block_on(batch.run(inputs.clone(), |_| {}))
-            }
-            .unwrap();
+        for summary in both_ways(&batch, &inputs) {
             assert_eq!(summary.succeeded, 0, "{summary}");
             assert_eq!(summary.failed.len(), 2, "{summary}");
             for (path, err) in &summary.failed {
