@@ -95,8 +95,8 @@ impl Context {
         Context::new(backend)
     }
 
-    /// The backend this context was created for (for `Auto`, whatever
-    /// each call then ran on).
+    /// The backend this context was created for: `Auto` stays `Auto` (what
+    /// each call ran on is in [`Context::last_dispatch`]).
     ///
     /// ```
     /// let ctx = gpu::Context::new(gpu::Backend::Auto)?;

@@ -169,11 +169,11 @@ fn bad_parameters_are_errors_naming_the_value() {
         ),
         (
             "blur:5000",
-            "sigma must be at most 1365.3 (a radius ceil(3·sigma) of at most 4096), got 5000",
+            "sigma must be at most 4096/3 (a radius ceil(3·sigma) of at most 4096), got 5000",
         ),
         (
             "sharpen:1:1366",
-            "sigma must be at most 1365.3 (a radius ceil(3·sigma) of at most 4096), got 1366",
+            "sigma must be at most 4096/3 (a radius ceil(3·sigma) of at most 4096), got 1366",
         ),
         (
             "box:4000000000",

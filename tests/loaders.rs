@@ -628,6 +628,34 @@ fn batch_never_writes_over_its_inputs() {
             }
         }
     }
+    // An input already in the output folder, beside one of the same name
+    // elsewhere (in either order): the other's result would replace it.
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let inside = out.join("img000.png");
+    std::fs::copy(&inputs[0], &inside).unwrap();
+    let batch = Batch::new(Job::Filters(vec![Filter::Invert]), &out).backend(Backend::Cpu);
+    for pair in [
+        vec![inputs[0].clone(), inside.clone()],
+        vec![inside.clone(), inputs[0].clone()],
+    ] {
+        for summary in both_ways(&batch, &pair) {
+            assert_eq!(summary.succeeded, 0, "{summary}");
+            for (path, err) in &summary.failed {
+                let text = err.to_string();
+                let expected = if *path == inside {
+                    "would replace it:".to_string()
+                } else {
+                    format!(
+                        "would replace the input {}",
+                        inside.canonicalize().unwrap().display()
+                    )
+                };
+                assert!(text.contains(&expected), "{text}");
+            }
+        }
+    }
+    assert_eq!(std::fs::read(&inside).unwrap(), before[0]);
     let after: Vec<Vec<u8>> = inputs.iter().map(|p| std::fs::read(p).unwrap()).collect();
     assert!(before == after, "an input was overwritten");
     std::fs::remove_dir_all(&dir).unwrap();

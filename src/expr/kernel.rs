@@ -327,15 +327,16 @@ fn write_constant(f: &mut fmt::Formatter<'_>, c: f32) -> fmt::Result {
     }
 }
 
-/// Most operations a kernel is printed with as one expression. A node used
-/// twice is stored once but printed at each use, so 30 squarings in a row
-/// would print 2^30 of them; past this, shared nodes are named instead.
+/// Most nodes (inputs and constants included) a kernel is printed with as
+/// one expression. A node used twice is stored once but printed at each
+/// use, so 30 squarings in a row would print 2^30 of them; past this,
+/// shared operations are named instead.
 const PRINT_EXPANDED_MAX: u64 = 256;
 
 impl fmt::Display for Kernel {
     /// Prints the kernel as a Rust-like expression over `x0`, `x1`, … . A
-    /// kernel that would print more than 256 operations that way is printed
-    /// as a block that names each shared subexpression once:
+    /// kernel that would print more than 256 nodes that way, by repeating
+    /// shared operations, is printed as a block that names each one once:
     /// `{ let t1 = x0 * x0; let t2 = t1 * t1; … }`.
     ///
     /// ```
@@ -345,6 +346,9 @@ impl fmt::Display for Kernel {
     /// let text = deep.to_string();
     /// assert!(text.starts_with("{ let t1 = x0 * x0; let t2 = t1 * t1;"), "{text}");
     /// assert!(text.ends_with("t29 * t29 }"), "{text}");
+    /// // Long, but nothing repeated: one expression still.
+    /// let long = gpu::Kernel::unary(|v| (2..100).fold(v, |a, i| a + v * i as f32))?;
+    /// assert!(long.to_string().starts_with("x0 + x0 * 2 + x0 * 3"), "{long}");
     /// # Ok::<(), gpu::Error>(())
     /// ```
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -373,6 +377,10 @@ impl fmt::Display for Kernel {
             .zip(&uses)
             .map(|(node, &n)| n > 1 && !matches!(node, Node::Input(_) | Node::Const(_)))
             .collect();
+        if !named.contains(&true) {
+            // Large, but each operation printed once: as it is.
+            return self.write_node(f, self.root(), 0, &[]);
+        }
         f.write_str("{ ")?;
         for id in (0..self.nodes.len()).filter(|&i| named[i]) {
             write!(f, "let t{id} = ")?;

@@ -205,8 +205,7 @@ impl Filter {
                 Err(invalid(
                     &spec,
                     format!(
-                        "sigma must be at most {:.1} (a radius ceil(3·sigma) of at most {MAX_RADIUS}), got {sigma}",
-                        MAX_RADIUS as f64 / 3.0
+                        "sigma must be at most {MAX_RADIUS}/3 (a radius ceil(3·sigma) of at most {MAX_RADIUS}), got {sigma}"
                     ),
                 ))
             }

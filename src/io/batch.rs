@@ -51,7 +51,8 @@ pub enum Job {
     /// input's format.
     Filters(Vec<Filter>),
     /// A one-input map on each array file (`.npy` or raw `f32`), written as
-    /// `f32` in the input's format (`.npy` files as version 1.0 `<f4`).
+    /// `f32` in the input's format (`.npy` files as `<f4`, version 1.0, or
+    /// 2.0 for a header past 64 KiB).
     Map(Kernel),
 }
 
@@ -314,9 +315,9 @@ impl Batch {
     }
 
     /// What both ways of running do first: check the job, make the output
-    /// folder and the loader, and report inputs whose output name clashes
-    /// with an earlier one. Returns the loader, the inputs left, and the
-    /// summary so far.
+    /// folder and the loader, and report inputs whose result would replace
+    /// an input or an earlier input's result. Returns the loader, the
+    /// inputs left, and the summary so far.
     fn begin(
         &self,
         inputs: Vec<PathBuf>,
@@ -324,7 +325,7 @@ impl Batch {
     ) -> Result<(Loader, Vec<PathBuf>, BatchSummary)> {
         let loader = self.prepare()?;
         let mut summary = BatchSummary::default();
-        let (inputs, clashes) = self.without_name_clashes(inputs);
+        let (inputs, clashes) = self.without_clashes(inputs);
         for report in clashes {
             summary.add(&report, StageTimes::default());
             on_file(&report);
@@ -332,54 +333,60 @@ impl Batch {
         Ok((loader, inputs, summary))
     }
 
-    /// Inputs whose output names are free, and failure reports for those
-    /// whose file name an earlier input already has (their results would
-    /// overwrite each other in the output folder).
-    fn without_name_clashes(&self, inputs: Vec<PathBuf>) -> (Vec<PathBuf>, Vec<FileReport>) {
-        let mut seen = std::collections::HashSet::new();
-        let mut clashes = Vec::new();
-        let unique = inputs
+    /// Inputs whose results can be written, and failure reports for the
+    /// others, made before anything is read:
+    /// * an input whose result would replace an input file (itself, when the
+    ///   output folder is its folder, or another input in the output folder,
+    ///   also through symbolic links);
+    /// * an input whose file name an earlier input already has (their
+    ///   results would overwrite each other in the output folder).
+    fn without_clashes(&self, inputs: Vec<PathBuf>) -> (Vec<PathBuf>, Vec<FileReport>) {
+        use std::collections::HashSet;
+        let originals: HashSet<PathBuf> = inputs
+            .iter()
+            .filter_map(|p| std::fs::canonicalize(p).ok())
+            .collect();
+        let out_dir = std::fs::canonicalize(&self.out_dir).unwrap_or(self.out_dir.clone());
+        let mut seen = HashSet::new();
+        let mut refused = Vec::new();
+        let kept = inputs
             .into_iter()
-            .filter_map(|input| match self.output_for(&input) {
-                Ok(out) if !seen.insert(out.clone()) => {
-                    clashes.push(FileReport {
-                        result: Err(file_error(
-                            &input.display().to_string(),
-                            format!(
-                                "an earlier input has the same file name; its result already goes to {}",
-                                out.display()
-                            ),
-                        )),
-                        output: out,
-                        input,
-                    });
-                    None
-                }
-                _ => Some(input),
+            .filter_map(|input| {
+                let Ok(out) = self.output_for(&input) else {
+                    return Some(input); // reported when it is processed
+                };
+                // The output folder resolved, and the name a rename replaces.
+                let target = out.file_name().map(|name| out_dir.join(name));
+                let first = seen.insert(out.clone());
+                let reason = match target.filter(|t| originals.contains(t)) {
+                    Some(t) if std::fs::canonicalize(&input).is_ok_and(|i| i == t) => format!(
+                        "its result would replace it: the output folder {} holds the input",
+                        self.out_dir.display()
+                    ),
+                    Some(t) => format!("its result would replace the input {}", t.display()),
+                    None if !first => format!(
+                        "an earlier input has the same file name; its result already goes to {}",
+                        out.display()
+                    ),
+                    None => return Some(input),
+                };
+                refused.push(FileReport {
+                    result: Err(file_error(&input.display().to_string(), reason)),
+                    output: out,
+                    input,
+                });
+                None
             })
             .collect();
-        (unique, clashes)
+        (kept, refused)
     }
 
-    /// Where `input`'s result goes: its file name in the output folder. An
-    /// error when that is `input` itself (the output folder is the input's
-    /// folder): the input would be lost.
+    /// Where `input`'s result goes: its file name in the output folder.
     fn output_for(&self, input: &Path) -> Result<PathBuf> {
-        let name = input.display().to_string();
-        let out = input
+        input
             .file_name()
             .map(|file| self.out_dir.join(file))
-            .ok_or_else(|| file_error(&name, "not a file name"))?;
-        match (std::fs::canonicalize(input), std::fs::canonicalize(&out)) {
-            (Ok(a), Ok(b)) if a == b => Err(file_error(
-                &name,
-                format!(
-                    "its result would replace it: the output folder {} holds the input",
-                    self.out_dir.display()
-                ),
-            )),
-            _ => Ok(out),
-        }
+            .ok_or_else(|| file_error(&input.display().to_string(), "not a file name"))
     }
 }
 

@@ -12,37 +12,44 @@ fn image_error(path: &Path, reason: impl std::fmt::Display) -> Error {
     }
 }
 
-/// Largest image file read, in bytes: the `image` crate's default limit on
-/// what decoding one image may allocate (512 MiB). A larger file would be
-/// refused by the decoder anyway, after being read whole into memory.
+/// Largest image file read, in bytes: 512 MiB, the `image` crate's default
+/// limit on what decoding one image may allocate. A deliberate limit: a
+/// file this large would be read whole into memory before decoding, and
+/// nearly every such file decodes past the decoder's limit anyway.
 pub(crate) const MAX_FILE_BYTES: u64 = 512 << 20;
 
-/// The error for an image file of `bytes` bytes, over [`MAX_FILE_BYTES`].
+/// The error for an image file of `bytes` bytes (or more), over
+/// [`MAX_FILE_BYTES`].
 pub(crate) fn too_large(name: &str, bytes: u64) -> Error {
     Error::Image {
         path: name.to_string(),
-        reason: format!(
-            "{bytes} bytes, over the {MAX_FILE_BYTES} an image file may have (the decoder's memory limit)"
-        ),
+        reason: format!("{bytes} bytes, over the {MAX_FILE_BYTES} an image file may have"),
     }
 }
 
 /// Reads an image file (PNG or JPEG, recognised by its contents) as RGBA8.
-/// Files over 512 MiB are refused before they are read.
+/// Files over 512 MiB are refused: by their length before they are read,
+/// and a pipe or a growing file once that much has been read.
 ///
 /// ```
 /// let err = gpu::io::load_image("no/such/file.png").unwrap_err();
 /// assert!(err.to_string().contains("no/such/file.png"));
 /// ```
 pub fn load_image(path: impl AsRef<Path>) -> Result<RgbaImage> {
+    use std::io::Read;
     let path = path.as_ref();
-    let size = std::fs::metadata(path)
-        .map_err(|e| image_error(path, e))?
-        .len();
+    let file = std::fs::File::open(path).map_err(|e| image_error(path, e))?;
+    let size = file.metadata().map_err(|e| image_error(path, e))?.len();
     if size > MAX_FILE_BYTES {
         return Err(too_large(&path.display().to_string(), size));
     }
-    let bytes = std::fs::read(path).map_err(|e| image_error(path, e))?;
+    let mut bytes = Vec::with_capacity(size as usize);
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| image_error(path, e))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_large(&path.display().to_string(), bytes.len() as u64));
+    }
     decode(path, &bytes)
 }
 

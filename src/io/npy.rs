@@ -256,7 +256,9 @@ fn f16_to_f32(h: u16) -> f32 {
 /// A `.npy` file of `values` (`<f4`, C order) with `shape`, whose product
 /// is `values.len()`; `&[values.len()]` for a flat array. Version 1.0, or
 /// 2.0 (a 32-bit header length) when the header text is longer than a
-/// 16-bit length can hold (tens of thousands of dimensions), as numpy does.
+/// 16-bit length can hold (tens of thousands of dimensions), as numpy's
+/// writer does. (`np.load` reads headers over 10 000 bytes only when given
+/// a larger `max_header_size`.)
 pub fn encode_f32(values: &[f32], shape: &[usize]) -> Vec<u8> {
     debug_assert_eq!(shape.iter().product::<usize>(), values.len());
     let dims = match shape {
