@@ -640,7 +640,7 @@ impl Array {
 #[doc(hidden)]
 pub fn device_copy(array: &Array) -> Result<()> {
     match array.device() {
-        Some(d) => d.copy().wait(),
+        Some(d) => d.copy()?.wait(),
         None => Err(Error::Gpu {
             what: "device_copy".into(),
             reason: format!("the array lives on {}, not the GPU", array.backend()),
@@ -712,7 +712,7 @@ impl ArrayBuilder {
             Backend::Gpu => Building::Device(gpu::array::DeviceArray::with_len(
                 gpu::device::shared()?,
                 len,
-            )),
+            )?),
             _ => Building::Host(HOST_POOL.take_empty(len)),
         };
         Ok(ArrayBuilder {

@@ -424,13 +424,21 @@ impl DeviceImage {
                 ),
             });
         }
-        let pixels = image_buffer(device, width * height);
-        transfer::upload(device, &pixels, 0, img.as_raw())?;
-        Ok(DeviceImage {
-            device,
-            width,
-            height,
-            pixels,
+        let what = || {
+            format!(
+                "placing a {width}x{height} image on {}",
+                device.summary.name
+            )
+        };
+        device.checked(what, || {
+            let pixels = image_buffer(device, width * height);
+            transfer::upload(device, &pixels, 0, img.as_raw())?;
+            Ok(DeviceImage {
+                device,
+                width,
+                height,
+                pixels,
+            })
         })
     }
 
@@ -460,6 +468,12 @@ impl DeviceImage {
     /// two buffers, and nothing is waited for; taller images go band by
     /// band through the host.
     pub fn apply_chain(&self, filters: &[Filter]) -> Result<DeviceImage> {
+        let what = || chain_text(filters, self.width, self.height);
+        self.device
+            .checked(what, || self.apply_chain_unchecked(filters))
+    }
+
+    fn apply_chain_unchecked(&self, filters: &[Filter]) -> Result<DeviceImage> {
         let device = self.device;
         let pipes = pipelines(device)?;
         let (w, h) = (self.width, self.height);
@@ -513,9 +527,27 @@ impl DeviceImage {
     }
 }
 
+/// What a filter chain on a `width`×`height` image is called in errors.
+fn chain_text(filters: &[Filter], width: usize, height: usize) -> String {
+    let names: Vec<String> = filters.iter().map(Filter::to_string).collect();
+    format!(
+        "the filters {} on a {width}x{height} image",
+        names.join(",")
+    )
+}
+
 /// `filters` applied in order to `img` (not empty; filters validated).
 pub(crate) fn apply_chain(img: &RgbaImage, filters: &[Filter]) -> Result<RgbaImage> {
     let device = shared()?;
+    let what = || chain_text(filters, img.width() as usize, img.height() as usize);
+    device.checked(what, || apply_chain_unchecked(device, img, filters))
+}
+
+fn apply_chain_unchecked(
+    device: &'static Device,
+    img: &RgbaImage,
+    filters: &[Filter],
+) -> Result<RgbaImage> {
     let w = img.width() as usize;
     let max_halo = filters
         .iter()

@@ -41,32 +41,42 @@ impl std::fmt::Debug for DeviceArray {
 }
 
 impl DeviceArray {
-    /// Device buffers for `len` values, contents unspecified.
-    fn allocate(device: &'static Device, len: usize) -> DeviceArray {
-        let per = chunk_elements(device);
-        let chunks = (0..len)
-            .step_by(per.max(1))
-            .map(|start| {
-                let n = per.min(len - start);
-                POOL.acquire(
-                    &device.device,
-                    (n * 4) as u64,
-                    CHUNK_USAGE,
-                    device.limits.max_buffer_size,
-                )
+    /// Device buffers for `len` values, contents unspecified; an error when
+    /// the device cannot allocate them.
+    fn allocate(device: &'static Device, len: usize) -> Result<DeviceArray> {
+        let what = || {
+            format!(
+                "allocating {len} values ({} bytes) on {}",
+                len as u64 * 4,
+                device.summary.name
+            )
+        };
+        device.checked(what, || {
+            let per = chunk_elements(device);
+            let chunks = (0..len)
+                .step_by(per.max(1))
+                .map(|start| {
+                    let n = per.min(len - start);
+                    POOL.acquire(
+                        &device.device,
+                        (n * 4) as u64,
+                        CHUNK_USAGE,
+                        device.limits.max_buffer_size,
+                    )
+                })
+                .collect();
+            Ok(DeviceArray {
+                device,
+                len,
+                chunks,
             })
-            .collect();
-        DeviceArray {
-            device,
-            len,
-            chunks,
-        }
+        })
     }
 
     /// Copies `data` to the device (see [`transfer::upload`]: it happens
     /// before any later submission runs).
     pub fn upload(device: &'static Device, data: &[f32]) -> Result<DeviceArray> {
-        let array = DeviceArray::allocate(device, data.len());
+        let array = DeviceArray::allocate(device, data.len())?;
         for (chunk, range) in array.chunks.iter().zip(array.ranges()) {
             transfer::upload(device, chunk, 0, bytemuck::cast_slice(&data[range]))?;
         }
@@ -74,7 +84,7 @@ impl DeviceArray {
     }
 
     /// Device buffers for `len` values, to be filled with [`DeviceArray::write`].
-    pub fn with_len(device: &'static Device, len: usize) -> DeviceArray {
+    pub fn with_len(device: &'static Device, len: usize) -> Result<DeviceArray> {
         DeviceArray::allocate(device, len)
     }
 
@@ -128,7 +138,14 @@ impl DeviceArray {
     pub fn map(kernel: &Kernel, inputs: &[&DeviceArray]) -> Result<DeviceArray> {
         let first = inputs[0];
         let device = first.device;
-        let out = DeviceArray::allocate(device, first.len);
+        let what = || format!("the map {kernel} of {} values", first.len);
+        device.checked(what, || Self::map_unchecked(kernel, inputs))
+    }
+
+    fn map_unchecked(kernel: &Kernel, inputs: &[&DeviceArray]) -> Result<DeviceArray> {
+        let first = inputs[0];
+        let device = first.device;
+        let out = DeviceArray::allocate(device, first.len)?;
         if first.len == 0 {
             return Ok(out);
         }
@@ -158,6 +175,19 @@ impl DeviceArray {
     /// workgroups' results (at most 4 KiB a chunk) come back to the host.
     /// Every chunk is dispatched in one submission, with one read-back.
     pub fn reduce(
+        kernel: &Kernel,
+        inputs: &[&DeviceArray],
+        op: Reduce,
+        subgroups: bool,
+    ) -> Result<f32> {
+        let first = inputs[0];
+        let what = || format!("the {op:?} reduction of {kernel} over {} values", first.len);
+        first.device.checked(what, || {
+            Self::reduce_unchecked(kernel, inputs, op, subgroups)
+        })
+    }
+
+    fn reduce_unchecked(
         kernel: &Kernel,
         inputs: &[&DeviceArray],
         op: Reduce,
@@ -213,14 +243,14 @@ impl DeviceArray {
 
     /// A device-side copy (the yardstick for resident kernels: the card's
     /// copy bandwidth), submitted without waiting.
-    pub fn copy(&self) -> DeviceArray {
-        let out = DeviceArray::allocate(self.device, self.len);
+    pub fn copy(&self) -> Result<DeviceArray> {
+        let out = DeviceArray::allocate(self.device, self.len)?;
         let mut encoder = self.encoder("gpu-compute array copy");
         for ((from, to), range) in self.chunks.iter().zip(&out.chunks).zip(self.ranges()) {
             encoder.copy_buffer_to_buffer(from, 0, to, 0, (range.len() * 4) as u64);
         }
         self.device.queue.submit([encoder.finish()]);
-        out
+        Ok(out)
     }
 
     fn encoder(&self, label: &'static str) -> wgpu::CommandEncoder {

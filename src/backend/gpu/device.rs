@@ -111,6 +111,31 @@ impl Device {
                 reason: e.to_string(),
             })
     }
+
+    /// Runs `f`, and turns any validation or out-of-memory error the device
+    /// reports meanwhile on this thread (a buffer it could not allocate, a
+    /// dispatch it refused) into [`Error::Gpu`] naming `what`. Outside such
+    /// a scope wgpu only reports them to the uncaptured-error handler, and
+    /// the work would go on with invalid buffers and return stale data.
+    pub(crate) fn checked<T>(
+        &self,
+        what: impl FnOnce() -> String,
+        f: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
+        let memory = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let result = f();
+        // Popped in the reverse order of pushing.
+        let invalid = pollster::block_on(validation.pop());
+        let out_of_memory = pollster::block_on(memory.pop());
+        match out_of_memory.or(invalid) {
+            Some(e) => Err(Error::Gpu {
+                what: what(),
+                reason: e.to_string(),
+            }),
+            None => result,
+        }
+    }
 }
 
 /// A wgpu pipeline cache and the file it is saved in
@@ -283,4 +308,49 @@ fn open_adapter(adapter: &wgpu::Adapter, info: &wgpu::AdapterInfo) -> Result<Dev
         limits,
         pipeline_cache,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    /// The device for a test, or `None` (announced) when there is no
+    /// adapter and none is required (`GPU_REQUIRE_ADAPTER=1`).
+    fn device_or_skip(test: &str) -> Option<&'static super::Device> {
+        match super::shared() {
+            Ok(d) => Some(d),
+            Err(e) if std::env::var("GPU_REQUIRE_ADAPTER").as_deref() != Ok("1") => {
+                eprintln!("SKIPPED (no GPU adapter: {e}): {test}");
+                None
+            }
+            Err(e) => panic!("no GPU adapter, and GPU_REQUIRE_ADAPTER=1: {e}"),
+        }
+    }
+
+    #[test]
+    fn errors_the_device_reports_inside_checked_are_returned() {
+        let Some(device) = device_or_skip("errors_the_device_reports_inside_checked") else {
+            return;
+        };
+        // Mapped both ways: a usage wgpu refuses (a validation error).
+        let refused = device.checked(
+            || "making a buffer".into(),
+            || {
+                let _ = device.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: None,
+                    size: 16,
+                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::MAP_WRITE,
+                    mapped_at_creation: false,
+                });
+                Ok(1)
+            },
+        );
+        let err = refused.unwrap_err().to_string();
+        assert!(err.starts_with("GPU error in making a buffer: "), "{err}");
+        // Nothing reported: the closure's own result, error or not.
+        assert_eq!(device.checked(|| unreachable!(), || Ok(7)).unwrap(), 7);
+        let own = device.checked(
+            || unreachable!(),
+            || -> crate::Result<()> { Err(crate::Error::EmptyInput { op: "min" }) },
+        );
+        assert!(matches!(own, Err(crate::Error::EmptyInput { op: "min" })));
+    }
 }

@@ -52,6 +52,17 @@ pub(crate) fn map(
     out: &mut [f32],
 ) -> Result<()> {
     let n = out.len();
+    let what = || format!("the map {kernel} of {n} values");
+    device.checked(what, || map_unchecked(device, kernel, inputs, out))
+}
+
+fn map_unchecked(
+    device: &Device,
+    kernel: &Kernel,
+    inputs: &[&[f32]],
+    out: &mut [f32],
+) -> Result<()> {
+    let n = out.len();
     if n == 0 {
         return Ok(());
     }

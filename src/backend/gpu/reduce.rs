@@ -30,6 +30,20 @@ pub(crate) fn reduce(
     op: Reduce,
     subgroups: bool,
 ) -> Result<f32> {
+    let what = || format!("the {op:?} reduction of {kernel} over {n} values");
+    device.checked(what, || {
+        reduce_unchecked(device, kernel, inputs, n, op, subgroups)
+    })
+}
+
+fn reduce_unchecked(
+    device: &Device,
+    kernel: &Kernel,
+    inputs: &[&[f32]],
+    n: usize,
+    op: Reduce,
+    subgroups: bool,
+) -> Result<f32> {
     let subgroups = subgroups && device.summary.subgroups;
     let pipeline = pipeline(device, kernel, Family::Reduce { op, subgroups })?;
     let chunk = chunk_elements(device).min(n);
