@@ -178,6 +178,8 @@ impl Batch {
     ///
     /// ```
     /// let batch = gpu::io::Batch::new(gpu::io::Job::Filters(vec![]), "out");
+    /// let text = format!("{batch:?}");
+    /// assert!(text.contains("backend: Auto") && text.contains("concurrency: 8"), "{text}");
     /// ```
     pub fn new(job: Job, out_dir: impl Into<PathBuf>) -> Batch {
         Batch {
@@ -192,6 +194,7 @@ impl Batch {
     ///
     /// ```
     /// let batch = gpu::io::Batch::new(gpu::io::Job::Filters(vec![]), "out").backend(gpu::Backend::Cpu);
+    /// assert!(format!("{batch:?}").contains("backend: Cpu"));
     /// ```
     pub fn backend(mut self, backend: Backend) -> Batch {
         self.backend = backend;
@@ -203,6 +206,9 @@ impl Batch {
     ///
     /// ```
     /// let batch = gpu::io::Batch::new(gpu::io::Job::Filters(vec![]), "out").concurrency(16);
+    /// assert!(format!("{batch:?}").contains("concurrency: 16"));
+    /// let none = gpu::io::Batch::new(gpu::io::Job::Filters(vec![]), "out").concurrency(0);
+    /// assert!(format!("{none:?}").contains("concurrency: 1"));
     /// ```
     pub fn concurrency(mut self, n: usize) -> Batch {
         self.concurrency = n.max(1);
