@@ -97,10 +97,12 @@ pub(crate) fn zeroed(len: usize) -> Vec<f32> {
 /// which was half of a 5×5 box blur's time; on the 2-core development
 /// machine a sum of 2^24 values in huge pages took 13 % less time, a map
 /// 10 % less. Only advice: where transparent huge pages are off (or set to
-/// `always`), nothing changes.
+/// `always`), nothing changes. `GPU_COMPUTE_HUGE_PAGES=0` turns it off, for
+/// machines where the kernel's `defrag` setting makes such faults wait for
+/// memory to be compacted.
 pub(crate) fn prefer_huge_pages<T>(v: &Vec<T>) {
     #[cfg(target_os = "linux")]
-    {
+    if huge_pages_wanted() {
         const HUGE: usize = 2 << 20;
         let bytes = v.capacity() * std::mem::size_of::<T>();
         if bytes < 2 * HUGE {
@@ -119,6 +121,36 @@ pub(crate) fn prefer_huge_pages<T>(v: &Vec<T>) {
     }
     #[cfg(not(target_os = "linux"))]
     let _ = v;
+}
+
+/// The variable that turns [`prefer_huge_pages`] off (`0`).
+pub(crate) const HUGE_PAGES_ENV: &str = "GPU_COMPUTE_HUGE_PAGES";
+
+/// Whether large buffers are advised onto huge pages: unless
+/// [`HUGE_PAGES_ENV`] is `0` (read once per process).
+fn huge_pages_wanted() -> bool {
+    static WANTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *WANTED.get_or_init(|| std::env::var(HUGE_PAGES_ENV).map_or(true, |v| v.trim() != "0"))
+}
+
+/// Whether the memory at `address` is in a mapping advised onto huge pages
+/// (its `VmFlags` in `/proc/self/smaps` include `hg`); `None` where that
+/// cannot be read (no such file, no mapping there). For tests.
+pub fn advised_onto_huge_pages(address: usize) -> Option<bool> {
+    let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;
+    // A mapping's lines start with its address range, `from-to`.
+    let range = |line: &str| -> Option<std::ops::Range<usize>> {
+        let (from, to) = line.split_once(' ')?.0.split_once('-')?;
+        Some(usize::from_str_radix(from, 16).ok()?..usize::from_str_radix(to, 16).ok()?)
+    };
+    let mut lines = smaps.lines();
+    lines
+        .by_ref()
+        .find(|l| range(l).is_some_and(|r| r.contains(&address)))?;
+    let flags = lines
+        .take_while(|l| range(l).is_none())
+        .find_map(|l| l.strip_prefix("VmFlags:"))?;
+    Some(flags.split_whitespace().any(|f| f == "hg"))
 }
 
 /// Idle bytes [`HOST_POOL`] keeps for reuse.
@@ -259,26 +291,11 @@ mod tests {
         }
         let v = zeroed(4 << 20);
         let inside = (v.as_ptr() as usize).next_multiple_of(2 << 20);
-        let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
-        // A mapping's lines start with its address range, `from-to`.
-        let range = |line: &str| -> Option<std::ops::Range<usize>> {
-            let (from, to) = line.split_once(' ')?.0.split_once('-')?;
-            Some(usize::from_str_radix(from, 16).ok()?..usize::from_str_radix(to, 16).ok()?)
-        };
-        let mut lines = smaps.lines();
-        let flags = lines
-            .by_ref()
-            .find(|l| range(l).is_some_and(|r| r.contains(&inside)))
-            .and_then(|_| {
-                lines
-                    .take_while(|l| range(l).is_none())
-                    .find_map(|l| l.strip_prefix("VmFlags:"))
-            });
-        let flags = flags.unwrap_or_else(|| panic!("no VmFlags for the mapping at {inside:#x}"));
-        assert!(
-            flags.split_whitespace().any(|f| f == "hg"),
-            "the mapping at {inside:#x}: {flags}"
-        );
+        let advised = advised_onto_huge_pages(inside)
+            .unwrap_or_else(|| panic!("no VmFlags for the mapping at {inside:#x}"));
+        // The test binary runs without GPU_COMPUTE_HUGE_PAGES=0 (tests/api.rs
+        // checks that one in a child process).
+        assert!(advised, "the mapping at {inside:#x} is not advised");
         drop(v);
     }
 

@@ -96,11 +96,16 @@ fn run_child(test: &str, env: &[(&str, &str)]) -> std::process::Output {
         cmd.env(k, v);
     }
     let out = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
-        "child {test} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
+        "child {test} failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    // A renamed child would match no test, and its run would pass.
+    assert!(
+        stdout.contains("test result: ok. 1 passed"),
+        "child {test} ran no test:\n{stdout}"
     );
     out
 }
@@ -1018,4 +1023,32 @@ fn child_compile_kernels() {
         Some(n) => println!("cache started from {n} bytes"),
         None => println!("no pipeline cache"),
     }
+}
+
+#[test]
+fn huge_pages_for_large_outputs_can_be_turned_off() {
+    run_child("api::child_huge_pages", &[("EXPECT_ADVISED", "1")]);
+    run_child(
+        "api::child_huge_pages",
+        &[("GPU_COMPUTE_HUGE_PAGES", "0"), ("EXPECT_ADVISED", "0")],
+    );
+}
+
+#[test]
+#[ignore = "run by huge_pages_for_large_outputs_can_be_turned_off in a child process"]
+fn child_huge_pages() {
+    if !std::path::Path::new("/sys/kernel/mm/transparent_hugepage").exists() {
+        println!("note: this kernel has no transparent huge pages; nothing to check");
+        return;
+    }
+    let expected = std::env::var("EXPECT_ADVISED").unwrap() == "1";
+    let x = vec![1.0f32; 4 << 20];
+    let y = Context::new(Backend::Cpu)
+        .unwrap()
+        .map(&x, |v| v * 2.0)
+        .unwrap();
+    let inside = (y.as_ptr() as usize).next_multiple_of(2 << 20);
+    let advised = gpu::__private::advised_onto_huge_pages(inside)
+        .unwrap_or_else(|| panic!("no VmFlags for the mapping at {inside:#x}"));
+    assert_eq!(advised, expected, "the 16 MiB output at {inside:#x}");
 }
