@@ -43,7 +43,7 @@
 use crate::dispatch::{CostModel, FilterCosts, GpuFilterCosts};
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
@@ -293,8 +293,12 @@ pub fn calibration_path(key: &str) -> Option<PathBuf> {
 /// std::fs::create_dir_all(&dir)?;
 /// std::fs::write(&path, serde_json::to_string(&c)?)?;
 /// assert_eq!(saved(), Some(c.clone()));
-/// let other = Calibration { hardware: "another machine".into(), ..c };
+/// let other = Calibration { hardware: "another machine".into(), ..c.clone() };
 /// std::fs::write(&path, serde_json::to_string(&other)?)?;
+/// assert_eq!(saved(), None);
+/// // Figures no machine has are ignored too.
+/// let broken = Calibration { cpu_bytes_per_s: 0.0, ..c };
+/// std::fs::write(&path, serde_json::to_string(&broken)?)?;
 /// assert_eq!(saved(), None);
 /// std::fs::remove_dir_all(&dir)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -303,7 +307,27 @@ pub fn saved() -> Option<Calibration> {
     let key = hardware_key();
     let text = std::fs::read_to_string(calibration_path(&key)?).ok()?;
     let c: Calibration = serde_json::from_str(&text).ok()?;
-    (c.hardware == key).then_some(c)
+    (c.hardware == key && c.rates_are_positive()).then_some(c)
+}
+
+impl Calibration {
+    /// Whether every rate is above zero and the fan-out and GPU launch are
+    /// not negative: a file edited or written by a broken build would
+    /// otherwise steer `Auto` with infinite or negative times.
+    fn rates_are_positive(&self) -> bool {
+        let rates = [
+            self.cpu_work_per_s,
+            self.cpu_bytes_per_s,
+            self.cpu_bytes_per_s_all,
+        ];
+        let gpu_ok = self.gpu.as_ref().is_none_or(|g| {
+            g.launch_s >= 0.0
+                && [g.transfer_bytes_per_s, g.bytes_per_s, g.work_per_s]
+                    .iter()
+                    .all(|&r| r > 0.0)
+        });
+        rates.iter().all(|&r| r > 0.0) && self.cpu_parallel_overhead_s >= 0.0 && gpu_ok
+    }
 }
 
 /// The cost model new contexts start from: the saved calibration (read once
@@ -326,31 +350,70 @@ static CURRENT: RwLock<Option<Arc<CostModel>>> = RwLock::new(None);
 /// contexts created from now on use them. Takes about a second (more with a
 /// GPU); call it once per machine, not per process.
 ///
+/// Calibrations never overlap: one in another thread or another process
+/// (through a lock file in the cache folder) is waited for, since each
+/// would measure the other's load. Figures that cannot be saved (no cache
+/// folder, or one that cannot be written) still apply to this process, and
+/// a GPU that fails while being measured leaves the CPU's figures; both are
+/// logged as `tracing` warnings.
+///
 /// ```no_run
 /// let c = gpu::calibrate()?;
 /// println!("{c}");
 /// # Ok::<(), gpu::Error>(())
 /// ```
 pub fn calibrate() -> Result<Calibration> {
+    static CALIBRATING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _alone = CALIBRATING.lock().unwrap_or_else(|e| e.into_inner());
+    let path = calibration_path(&hardware_key());
+    let _alone_on_the_machine = path.as_deref().and_then(lock_calibrations);
     let start = Instant::now();
     let mut c = measure_cpu()?;
-    c.gpu = measure_gpu()?;
+    c.gpu = measure_gpu().unwrap_or_else(|e| {
+        tracing::warn!("calibration: the GPU was not measured: {e}");
+        None
+    });
     c.measured_in_s = start.elapsed().as_secs_f64();
-    if let Some(path) = calibration_path(&c.hardware) {
-        let text = serde_json::to_string_pretty(&c).map_err(|e| Error::File {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| Error::File {
-                path: dir.display().to_string(),
-                reason: e.to_string(),
-            })?;
-        }
-        crate::io::write_atomic(&path, text.as_bytes())?;
-    }
     *CURRENT.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(c.cost_model()));
+    if let Some(path) = path {
+        if let Err(e) = save(&c, &path) {
+            tracing::warn!("calibration: used by this process only, not saved: {e}");
+        }
+    }
     Ok(c)
+}
+
+/// Writes `c` to `path` atomically, making its folder.
+fn save(c: &Calibration, path: &Path) -> Result<()> {
+    let file_error = |at: &Path, e: &dyn std::fmt::Display| Error::File {
+        path: at.display().to_string(),
+        reason: e.to_string(),
+    };
+    let text = serde_json::to_string_pretty(c).map_err(|e| file_error(path, &e))?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| file_error(dir, &e))?;
+    }
+    crate::io::write_atomic(path, text.as_bytes())
+}
+
+/// An exclusive lock on `calibration.lock` beside `path`, held until the
+/// file is dropped; `None` (no lock, logged) where the folder cannot hold
+/// one.
+fn lock_calibrations(path: &Path) -> Option<std::fs::File> {
+    let locked = || -> std::io::Result<std::fs::File> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir)?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("calibration.lock"))?;
+        file.lock()?;
+        Ok(file)
+    };
+    locked()
+        .map_err(|e| tracing::warn!("calibration: not locked against other processes: {e}"))
+        .ok()
 }
 
 fn measure_cpu() -> Result<Calibration> {

@@ -1052,3 +1052,25 @@ fn child_huge_pages() {
         .unwrap_or_else(|| panic!("no VmFlags for the mapping at {inside:#x}"));
     assert_eq!(advised, expected, "the 16 MiB output at {inside:#x}");
 }
+
+#[test]
+fn a_calibration_that_cannot_be_saved_still_applies() {
+    let blocker = std::env::temp_dir().join(format!("gpu-compute-blocker-{}", std::process::id()));
+    std::fs::write(&blocker, b"a file where the cache folder should be").unwrap();
+    let dir = blocker.join("cache");
+    run_child(
+        "api::child_calibrate_unsaved",
+        &[("GPU_COMPUTE_CACHE_DIR", dir.to_str().unwrap())],
+    );
+    std::fs::remove_file(&blocker).unwrap();
+}
+
+#[test]
+#[ignore = "run by a_calibration_that_cannot_be_saved_still_applies in a child process"]
+fn child_calibrate_unsaved() {
+    let c = gpu::calibrate().unwrap();
+    let model = Context::new(Backend::Auto).unwrap().cost_model().clone();
+    assert_eq!(model.cpu_work_per_s, c.cpu_work_per_s);
+    assert_eq!(model.cpu_bytes_per_s_all, c.cpu_bytes_per_s_all);
+    assert_eq!(gpu::calibration::saved(), None);
+}

@@ -42,8 +42,13 @@ impl std::fmt::Debug for DeviceArray {
 
 impl DeviceArray {
     /// Device buffers for `len` values, contents unspecified; an error when
-    /// the device cannot allocate them.
+    /// the device cannot allocate them, even once the pool's idle buffers
+    /// are freed (as [`Device::checked`] does after an error).
     fn allocate(device: &'static Device, len: usize) -> Result<DeviceArray> {
+        DeviceArray::allocate_once(device, len).or_else(|_| DeviceArray::allocate_once(device, len))
+    }
+
+    fn allocate_once(device: &'static Device, len: usize) -> Result<DeviceArray> {
         let what = || {
             format!(
                 "allocating {len} values ({} bytes) on {}",

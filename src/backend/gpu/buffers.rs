@@ -99,6 +99,20 @@ impl BufferPool {
         }
     }
 
+    /// Bytes of idle buffers held.
+    #[cfg(test)]
+    pub fn idle_bytes(&self) -> u64 {
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        idle.iter().map(|(_, b, _)| b.size()).sum()
+    }
+
+    /// Frees every idle buffer (their device memory with them): for an
+    /// allocation the device refused while the pool held memory.
+    pub fn release_idle(&self) {
+        let idle = std::mem::take(&mut *self.idle.lock().unwrap_or_else(|e| e.into_inner()));
+        drop(idle);
+    }
+
     fn give_back(
         &self,
         usage: wgpu::BufferUsages,

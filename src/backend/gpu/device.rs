@@ -129,10 +129,16 @@ impl Device {
         let invalid = pollster::block_on(validation.pop());
         let out_of_memory = pollster::block_on(memory.pop());
         match out_of_memory.or(invalid) {
-            Some(e) => Err(Error::Gpu {
-                what: what(),
-                reason: e.to_string(),
-            }),
+            Some(e) => {
+                // Buffers the failed work made went back to the pool, and
+                // one wgpu could not create would fail every later user;
+                // idle memory may also be what the device lacked.
+                super::buffers::POOL.release_idle();
+                Err(Error::Gpu {
+                    what: what(),
+                    reason: e.to_string(),
+                })
+            }
             None => result,
         }
     }
@@ -330,6 +336,11 @@ mod tests {
         let Some(device) = device_or_skip("errors_the_device_reports_inside_checked") else {
             return;
         };
+        // An idle buffer in the pool, freed after the error below.
+        let pool = &super::super::buffers::POOL;
+        let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST;
+        drop(pool.acquire(&device.device, 1 << 16, usage, u64::MAX));
+        assert!(pool.idle_bytes() >= 1 << 16);
         // Mapped both ways: a usage wgpu refuses (a validation error).
         let refused = device.checked(
             || "making a buffer".into(),
@@ -345,6 +356,7 @@ mod tests {
         );
         let err = refused.unwrap_err().to_string();
         assert!(err.starts_with("GPU error in making a buffer: "), "{err}");
+        assert_eq!(pool.idle_bytes(), 0);
         // Nothing reported: the closure's own result, error or not.
         assert_eq!(device.checked(|| unreachable!(), || Ok(7)).unwrap(), 7);
         let own = device.checked(

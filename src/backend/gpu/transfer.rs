@@ -47,10 +47,16 @@ thread_local! {
 /// threads while rayon's workers decode and encode files: a copy handed to
 /// rayon there would wait behind those jobs, with the device idle.
 pub(crate) fn with_serial_copies<T>(f: impl FnOnce() -> T) -> T {
-    let before = SERIAL_COPIES.with(|s| s.replace(true));
-    let result = f();
-    SERIAL_COPIES.with(|s| s.set(before));
-    result
+    /// Puts the thread's setting back, also when `f` panics (tokio reuses
+    /// its blocking threads).
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            SERIAL_COPIES.with(|s| s.set(self.0));
+        }
+    }
+    let _restore = Restore(SERIAL_COPIES.with(|s| s.replace(true)));
+    f()
 }
 
 fn failed(what: &str, reason: impl ToString) -> Error {
