@@ -1008,6 +1008,26 @@ fn the_gpu_pipeline_cache_is_saved_for_the_next_process() {
         "{}",
         said(&second)
     );
+    // A file wgpu refuses (another driver's, or damaged), larger than the
+    // cache: the next process's pipelines replace it.
+    let file = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            !p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("calibration")
+        })
+        .expect("the pipeline cache file");
+    let damaged = vec![0u8; 1 << 20];
+    std::fs::write(&file, &damaged).unwrap();
+    run_child("api::child_compile_kernels", &env);
+    assert!(
+        std::fs::read(&file).unwrap() != damaged,
+        "{} was not replaced",
+        file.display()
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

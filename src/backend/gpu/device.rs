@@ -151,6 +151,18 @@ pub(crate) struct PipelineCacheFile {
     path: std::path::PathBuf,
     /// Bytes read from the file when the device opened (0: a cold start).
     pub loaded_bytes: usize,
+    /// A digest of what the file holds for this cache, as this process last
+    /// saved or read it (`None`: nothing wgpu accepted); held while saving,
+    /// so that saves from several threads take turns.
+    saved: std::sync::Mutex<Option<u64>>,
+}
+
+/// A digest of pipeline cache contents, to tell whether they changed.
+fn digest(data: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    data.hash(&mut h);
+    h.finish()
 }
 
 impl PipelineCacheFile {
@@ -170,24 +182,43 @@ impl PipelineCacheFile {
                 fallback: true,
             })
         };
+        // What the file holds for this cache: nothing when wgpu fell back to
+        // an empty cache (another driver's file, or a damaged one), so that
+        // the next save replaces the file.
+        let accepted = match (&data, cache.get_data()) {
+            (Some(file), Some(now)) if *file == now => Some(digest(file)),
+            _ => None,
+        };
         Some(PipelineCacheFile {
             cache,
             path,
             loaded_bytes: data.map_or(0, |d| d.len()),
+            saved: std::sync::Mutex::new(accepted),
         })
     }
 
     /// Saves the cache for later processes (after new pipelines were
-    /// compiled). Failing to save costs only speed, so it is logged.
+    /// compiled) when its contents changed since the file was last read or
+    /// written (a driver whose cache holds no pipelines never writes).
+    /// Threads take turns, each taking the cache's contents once it has the
+    /// turn, so that a snapshot taken before another thread's pipeline is
+    /// never the last one written. Failing to save costs only speed, so it
+    /// is logged.
     pub fn save(&self) {
+        let mut saved = self.saved.lock().unwrap_or_else(|e| e.into_inner());
         let Some(data) = self.cache.get_data() else {
             return;
         };
+        let now = digest(&data);
+        if *saved == Some(now) {
+            return;
+        }
         if let Some(dir) = self.path.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
-        if let Err(e) = crate::io::write_atomic(&self.path, &data) {
-            tracing::warn!("could not save the GPU pipeline cache: {e}");
+        match crate::io::write_atomic(&self.path, &data) {
+            Ok(()) => *saved = Some(now),
+            Err(e) => tracing::warn!("could not save the GPU pipeline cache: {e}"),
         }
     }
 }
