@@ -354,8 +354,8 @@ static CURRENT: RwLock<Option<Arc<CostModel>>> = RwLock::new(None);
 /// (through a lock file in the cache folder) is waited for, since each
 /// would measure the other's load. Figures that cannot be saved (no cache
 /// folder, or one that cannot be written) still apply to this process, and
-/// a GPU that fails while being measured leaves the CPU's figures; both are
-/// logged as `tracing` warnings.
+/// a GPU that fails while being measured leaves the CPU's figures, for
+/// this process only; both are logged as `tracing` warnings.
 ///
 /// ```no_run
 /// let c = gpu::calibrate()?;
@@ -369,13 +369,16 @@ pub fn calibrate() -> Result<Calibration> {
     let _alone_on_the_machine = path.as_deref().and_then(lock_calibrations);
     let start = Instant::now();
     let mut c = measure_cpu()?;
-    c.gpu = measure_gpu().unwrap_or_else(|e| {
-        tracing::warn!("calibration: the GPU was not measured: {e}");
-        None
-    });
+    let gpu = measure_gpu();
+    if let Err(e) = &gpu {
+        tracing::warn!("calibration: the GPU was not measured, nothing saved: {e}");
+    }
+    c.gpu = gpu.as_ref().ok().cloned().flatten();
     c.measured_in_s = start.elapsed().as_secs_f64();
     *CURRENT.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(c.cost_model()));
-    if let Some(path) = path {
+    // Figures without a GPU that failed would stand for this machine in
+    // later processes, so they are not saved.
+    if let Some(path) = path.filter(|_| gpu.is_ok()) {
         if let Err(e) = save(&c, &path) {
             tracing::warn!("calibration: used by this process only, not saved: {e}");
         }

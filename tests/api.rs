@@ -92,6 +92,7 @@ fn run_child(test: &str, env: &[(&str, &str)]) -> std::process::Output {
         "--test-threads=1",
     ]);
     cmd.env_remove("GPU_BACKEND");
+    cmd.env_remove("GPU_COMPUTE_HUGE_PAGES");
     for (k, v) in env {
         cmd.env(k, v);
     }

@@ -245,28 +245,33 @@ struct Buffers<'a> {
     weights: Pooled<'a>,
 }
 
-fn buffers(device: &Device, pixels: usize, mid_pixels: usize, weights: usize) -> Buffers<'static> {
+fn buffers(
+    device: &Device,
+    pixels: usize,
+    mid_pixels: usize,
+    weights: usize,
+) -> Result<Buffers<'static>> {
     use wgpu::BufferUsages as U;
     let d = &device.device;
     let max = device.limits.max_buffer_size;
     let px = (pixels.max(1) * 4) as u64;
-    Buffers {
+    Ok(Buffers {
         uniform: POOL.acquire(
             d,
             std::mem::size_of::<Params>() as u64,
             U::UNIFORM | U::COPY_DST,
             max,
-        ),
-        a: POOL.acquire(d, px, U::STORAGE | U::COPY_DST | U::COPY_SRC, max),
-        b: POOL.acquire(d, px, U::STORAGE | U::COPY_DST | U::COPY_SRC, max),
-        mid: POOL.acquire(d, (mid_pixels.max(1) * 16) as u64, U::STORAGE, max),
+        )?,
+        a: POOL.acquire(d, px, U::STORAGE | U::COPY_DST | U::COPY_SRC, max)?,
+        b: POOL.acquire(d, px, U::STORAGE | U::COPY_DST | U::COPY_SRC, max)?,
+        mid: POOL.acquire(d, (mid_pixels.max(1) * 16) as u64, U::STORAGE, max)?,
         weights: POOL.acquire(
             d,
             (weights.max(1) * 4) as u64,
             U::STORAGE | U::COPY_DST,
             max,
-        ),
-    }
+        )?,
+    })
 }
 
 /// Most rows per band for an image `width` pixels wide with `halo` rows of
@@ -399,7 +404,7 @@ impl std::fmt::Debug for DeviceImage {
 }
 
 /// Usages of image buffers, so pooled ones are interchangeable.
-fn image_buffer(device: &Device, pixels: usize) -> Pooled<'static> {
+fn image_buffer(device: &Device, pixels: usize) -> Result<Pooled<'static>> {
     use wgpu::BufferUsages as U;
     POOL.acquire(
         &device.device,
@@ -431,7 +436,7 @@ impl DeviceImage {
             )
         };
         device.checked(what, || {
-            let pixels = image_buffer(device, width * height);
+            let pixels = image_buffer(device, width * height)?;
             transfer::upload(device, &pixels, 0, img.as_raw())?;
             Ok(DeviceImage {
                 device,
@@ -487,8 +492,8 @@ impl DeviceImage {
             return DeviceImage::upload(&current);
         }
         let max_weights = plans.iter().map(|p| p.weights().len()).max().unwrap_or(1);
-        let bufs = buffers(device, 1, w * h, max_weights);
-        let mut targets = [image_buffer(device, w * h), image_buffer(device, w * h)];
+        let bufs = buffers(device, 1, w * h, max_weights)?;
+        let mut targets = [image_buffer(device, w * h)?, image_buffer(device, w * h)?];
         let mut last = None;
         for (i, plan) in plans.iter().enumerate() {
             let src: &wgpu::Buffer = match last {
@@ -515,8 +520,8 @@ impl DeviceImage {
         }
         let [first, second] = &mut targets;
         let pixels = match last {
-            Some(1) => std::mem::replace(second, image_buffer(device, 1)),
-            _ => std::mem::replace(first, image_buffer(device, 1)),
+            Some(1) => std::mem::replace(second, image_buffer(device, 1)?),
+            _ => std::mem::replace(first, image_buffer(device, 1)?),
         };
         Ok(DeviceImage {
             device,
@@ -583,7 +588,7 @@ fn apply_banded(
         (rows + 2 * halo) * w,
         (rows + 2 * halo) * w,
         plan.weights().len(),
-    );
+    )?;
     let mut out = vec![0u8; w * h * 4];
     let raw = img.as_raw();
     for y0 in (0..h).step_by(rows) {

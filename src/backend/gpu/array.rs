@@ -43,12 +43,8 @@ impl std::fmt::Debug for DeviceArray {
 impl DeviceArray {
     /// Device buffers for `len` values, contents unspecified; an error when
     /// the device cannot allocate them, even once the pool's idle buffers
-    /// are freed (as [`Device::checked`] does after an error).
+    /// are freed (see [`BufferPool::acquire`](super::buffers::BufferPool::acquire)).
     fn allocate(device: &'static Device, len: usize) -> Result<DeviceArray> {
-        DeviceArray::allocate_once(device, len).or_else(|_| DeviceArray::allocate_once(device, len))
-    }
-
-    fn allocate_once(device: &'static Device, len: usize) -> Result<DeviceArray> {
         let what = || {
             format!(
                 "allocating {len} values ({} bytes) on {}",
@@ -69,7 +65,7 @@ impl DeviceArray {
                         device.limits.max_buffer_size,
                     )
                 })
-                .collect();
+                .collect::<Result<_>>()?;
             Ok(DeviceArray {
                 device,
                 len,
@@ -81,11 +77,14 @@ impl DeviceArray {
     /// Copies `data` to the device (see [`transfer::upload`]: it happens
     /// before any later submission runs).
     pub fn upload(device: &'static Device, data: &[f32]) -> Result<DeviceArray> {
-        let array = DeviceArray::allocate(device, data.len())?;
-        for (chunk, range) in array.chunks.iter().zip(array.ranges()) {
-            transfer::upload(device, chunk, 0, bytemuck::cast_slice(&data[range]))?;
-        }
-        Ok(array)
+        let what = || format!("uploading {} values to {}", data.len(), device.summary.name);
+        device.checked(what, || {
+            let array = DeviceArray::allocate(device, data.len())?;
+            for (chunk, range) in array.chunks.iter().zip(array.ranges()) {
+                transfer::upload(device, chunk, 0, bytemuck::cast_slice(&data[range]))?;
+            }
+            Ok(array)
+        })
     }
 
     /// Device buffers for `len` values, to be filled with [`DeviceArray::write`].
@@ -129,7 +128,7 @@ impl DeviceArray {
         (0..self.chunks.len()).map(move |c| c * per..((c + 1) * per).min(self.len))
     }
 
-    fn uniform(&self) -> Pooled<'static> {
+    fn uniform(&self) -> Result<Pooled<'static>> {
         POOL.acquire(
             &self.device.device,
             std::mem::size_of::<Params>() as u64,
@@ -159,7 +158,7 @@ impl DeviceArray {
         let mut uniforms = Vec::with_capacity(out.chunks.len());
         let mut commands = Vec::with_capacity(out.chunks.len());
         for (c, range) in out.ranges().enumerate() {
-            let uniform = out.uniform();
+            let uniform = out.uniform()?;
             let bind_group = Bindings {
                 uniform: &uniform,
                 in0: &inputs[0].chunks[c],
@@ -205,14 +204,15 @@ impl DeviceArray {
         let (d, max) = (&device.device, device.limits.max_buffer_size);
         let per_chunk = (MAX_GROUPS * 4) as u64;
         let chunks = first.chunks.len();
-        let readback = POOL.acquire(d, per_chunk * chunks as u64, U::MAP_READ | U::COPY_DST, max);
+        let readback =
+            POOL.acquire(d, per_chunk * chunks as u64, U::MAP_READ | U::COPY_DST, max)?;
         // Each chunk's parameters and results, alive until the submission.
         let mut held = Vec::with_capacity(chunks);
         let mut groups = Vec::with_capacity(chunks);
         let mut commands = Vec::with_capacity(chunks);
         for (c, range) in first.ranges().enumerate() {
-            let uniform = first.uniform();
-            let partials = POOL.acquire(d, per_chunk, U::STORAGE | U::COPY_SRC, max);
+            let uniform = first.uniform()?;
+            let partials = POOL.acquire(d, per_chunk, U::STORAGE | U::COPY_SRC, max)?;
             let bind_group = Bindings {
                 uniform: &uniform,
                 in0: &inputs[0].chunks[c],
@@ -249,13 +249,21 @@ impl DeviceArray {
     /// A device-side copy (the yardstick for resident kernels: the card's
     /// copy bandwidth), submitted without waiting.
     pub fn copy(&self) -> Result<DeviceArray> {
-        let out = DeviceArray::allocate(self.device, self.len)?;
-        let mut encoder = self.encoder("gpu-compute array copy");
-        for ((from, to), range) in self.chunks.iter().zip(&out.chunks).zip(self.ranges()) {
-            encoder.copy_buffer_to_buffer(from, 0, to, 0, (range.len() * 4) as u64);
-        }
-        self.device.queue.submit([encoder.finish()]);
-        Ok(out)
+        let what = || {
+            format!(
+                "copying {} values on {}",
+                self.len, self.device.summary.name
+            )
+        };
+        self.device.checked(what, || {
+            let out = DeviceArray::allocate(self.device, self.len)?;
+            let mut encoder = self.encoder("gpu-compute array copy");
+            for ((from, to), range) in self.chunks.iter().zip(&out.chunks).zip(self.ranges()) {
+                encoder.copy_buffer_to_buffer(from, 0, to, 0, (range.len() * 4) as u64);
+            }
+            self.device.queue.submit([encoder.finish()]);
+            Ok(out)
+        })
     }
 
     fn encoder(&self, label: &'static str) -> wgpu::CommandEncoder {

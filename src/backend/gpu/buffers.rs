@@ -8,6 +8,8 @@
 //! freed, so that a loop over large arrays keeps reusing its own buffers
 //! (a new buffer also costs wgpu a clear before its first use).
 
+use super::device::scoped;
+use crate::error::{Error, Result};
 use std::ops::Deref;
 use std::sync::Mutex;
 
@@ -52,14 +54,17 @@ impl BufferPool {
         }
     }
 
-    /// A buffer of at least `size` bytes with exactly `usage`.
+    /// A buffer of at least `size` bytes with exactly `usage`: an idle one,
+    /// or a new one. When the device cannot make one, the idle buffers are
+    /// freed and it is tried once more; a buffer the device failed to make
+    /// is an error, and never enters the pool.
     pub fn acquire<'a>(
         &'a self,
         device: &wgpu::Device,
         size: u64,
         usage: wgpu::BufferUsages,
         max_size: u64,
-    ) -> Pooled<'a> {
+    ) -> Result<Pooled<'a>> {
         let rounded = size.max(MIN_SIZE).next_power_of_two();
         let rounded = if rounded > max_size {
             size.max(MIN_SIZE)
@@ -82,21 +87,22 @@ impl BufferPool {
                 (buffer, last_use)
             })
         };
-        let (buffer, last_use) = reused.unwrap_or_else(|| {
-            let buffer = device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("gpu-compute pooled"),
-                size: rounded,
-                usage,
-                mapped_at_creation: false,
-            });
-            (buffer, None)
-        });
-        Pooled {
+        let (buffer, last_use) = match reused {
+            Some(found) => found,
+            None => {
+                let made = create(device, rounded, usage).or_else(|_| {
+                    self.release_idle();
+                    create(device, rounded, usage)
+                });
+                (made?, None)
+            }
+        };
+        Ok(Pooled {
             pool: self,
             usage,
             buffer: Some(buffer),
             last_use,
-        }
+        })
     }
 
     /// Bytes of idle buffers held.
@@ -129,6 +135,25 @@ impl BufferPool {
             // Freed (the device memory with it) when dropped here.
             held -= idle.remove(0).1.size();
         }
+    }
+}
+
+/// A new buffer of `size` bytes, or the error the device reported making it.
+fn create(device: &wgpu::Device, size: u64, usage: wgpu::BufferUsages) -> Result<wgpu::Buffer> {
+    let (buffer, error) = scoped(device, || {
+        device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("gpu-compute pooled"),
+            size,
+            usage,
+            mapped_at_creation: false,
+        })
+    });
+    match error {
+        None => Ok(buffer),
+        Some(e) => Err(Error::Gpu {
+            what: format!("allocating {size} bytes on the GPU"),
+            reason: e.to_string(),
+        }),
     }
 }
 

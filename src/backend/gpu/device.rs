@@ -122,26 +122,32 @@ impl Device {
         what: impl FnOnce() -> String,
         f: impl FnOnce() -> Result<T>,
     ) -> Result<T> {
-        let memory = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let result = f();
-        // Popped in the reverse order of pushing.
-        let invalid = pollster::block_on(validation.pop());
-        let out_of_memory = pollster::block_on(memory.pop());
-        match out_of_memory.or(invalid) {
-            Some(e) => {
-                // Buffers the failed work made went back to the pool, and
-                // one wgpu could not create would fail every later user;
-                // idle memory may also be what the device lacked.
+        match scoped(&self.device, f) {
+            (result, None) => result,
+            (result, Some(e)) => {
+                // The failed work's buffers go back to the pool, then the
+                // idle ones are freed: device memory may be what it lacked.
+                drop(result);
                 super::buffers::POOL.release_idle();
                 Err(Error::Gpu {
                     what: what(),
                     reason: e.to_string(),
                 })
             }
-            None => result,
         }
     }
+}
+
+/// `f`'s result, and the first out-of-memory or validation error the device
+/// reported on this thread while it ran (wgpu's error scopes are per thread).
+pub(crate) fn scoped<T>(device: &wgpu::Device, f: impl FnOnce() -> T) -> (T, Option<wgpu::Error>) {
+    let memory = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+    let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
+    let result = f();
+    // Popped in the reverse order of pushing.
+    let invalid = pollster::block_on(validation.pop());
+    let out_of_memory = pollster::block_on(memory.pop());
+    (result, out_of_memory.or(invalid))
 }
 
 /// A wgpu pipeline cache and the file it is saved in
@@ -370,7 +376,10 @@ mod tests {
         // An idle buffer in the pool, freed after the error below.
         let pool = &super::super::buffers::POOL;
         let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST;
-        drop(pool.acquire(&device.device, 1 << 16, usage, u64::MAX));
+        drop(
+            pool.acquire(&device.device, 1 << 16, usage, u64::MAX)
+                .unwrap(),
+        );
         assert!(pool.idle_bytes() >= 1 << 16);
         // Mapped both ways: a usage wgpu refuses (a validation error).
         let refused = device.checked(
@@ -387,6 +396,19 @@ mod tests {
         );
         let err = refused.unwrap_err().to_string();
         assert!(err.starts_with("GPU error in making a buffer: "), "{err}");
+        assert_eq!(pool.idle_bytes(), 0);
+        // A buffer the pool fails to make is an error, and never pooled
+        // (a later borrower would get an invalid buffer).
+        let refused_usage = wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::MAP_WRITE;
+        let err = pool
+            .acquire(&device.device, 1 << 16, refused_usage, u64::MAX)
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("GPU error in allocating 65536 bytes on the GPU: "),
+            "{err}"
+        );
         assert_eq!(pool.idle_bytes(), 0);
         // Nothing reported: the closure's own result, error or not.
         assert_eq!(device.checked(|| unreachable!(), || Ok(7)).unwrap(), 7);

@@ -87,16 +87,18 @@ impl Streamed {
         inputs: usize,
         input_bytes: u64,
         output_bytes: u64,
-    ) -> Streamed {
+    ) -> Result<Streamed> {
         use wgpu::BufferUsages as U;
         let (d, max) = (&device.device, device.limits.max_buffer_size);
         let uniform = std::mem::size_of::<Params>() as u64;
-        Streamed {
-            uniform: POOL.acquire(d, uniform, U::UNIFORM | U::COPY_DST, max),
-            in0: POOL.acquire(d, input_bytes, U::STORAGE | U::COPY_DST, max),
-            in1: (inputs > 1).then(|| POOL.acquire(d, input_bytes, U::STORAGE | U::COPY_DST, max)),
-            out: POOL.acquire(d, output_bytes, U::STORAGE | U::COPY_SRC, max),
-        }
+        Ok(Streamed {
+            uniform: POOL.acquire(d, uniform, U::UNIFORM | U::COPY_DST, max)?,
+            in0: POOL.acquire(d, input_bytes, U::STORAGE | U::COPY_DST, max)?,
+            in1: (inputs > 1)
+                .then(|| POOL.acquire(d, input_bytes, U::STORAGE | U::COPY_DST, max))
+                .transpose()?,
+            out: POOL.acquire(d, output_bytes, U::STORAGE | U::COPY_SRC, max)?,
+        })
     }
 
     /// The kernel's bindings over these buffers.

@@ -69,7 +69,7 @@ fn map_unchecked(
     let pipeline = pipeline(device, kernel, Family::Map)?;
     let chunk = chunk_elements(device).min(n);
     let bytes = (chunk * 4) as u64;
-    let bufs = Streamed::acquire(device, inputs.len(), bytes, bytes);
+    let bufs = Streamed::acquire(device, inputs.len(), bytes, bytes)?;
     let bind_group = bufs.bindings().bind_group(device, &pipeline);
     let max_groups = device.limits.max_compute_workgroups_per_dimension;
     for start in (0..n).step_by(chunk) {

@@ -138,9 +138,9 @@ pub fn profile_map(device: &Device, kernel: &Kernel, x: &[f32]) -> Result<MapPro
         std::mem::size_of::<Params>() as u64,
         U::UNIFORM | U::COPY_DST,
         max,
-    );
-    let input = POOL.acquire(d, bytes, U::STORAGE | U::COPY_DST, max);
-    let output = POOL.acquire(d, bytes, U::STORAGE | U::COPY_SRC, max);
+    )?;
+    let input = POOL.acquire(d, bytes, U::STORAGE | U::COPY_DST, max)?;
+    let output = POOL.acquire(d, bytes, U::STORAGE | U::COPY_SRC, max)?;
     let bind_group = Bindings {
         uniform: &uniform,
         in0: &input,
@@ -255,9 +255,9 @@ pub fn profile_resident(device: &Device, n: usize) -> Result<ResidentProfile> {
     let (d, max) = (&device.device, device.limits.max_buffer_size);
     let bytes = (n * 4) as u64;
     let usage = U::STORAGE | U::COPY_SRC | U::COPY_DST;
-    let input = POOL.acquire(d, bytes, usage, max);
-    let output = POOL.acquire(d, bytes, usage, max);
-    let partials = POOL.acquire(d, (MAX_GROUPS * 4) as u64, U::STORAGE | U::COPY_SRC, max);
+    let input = POOL.acquire(d, bytes, usage, max)?;
+    let output = POOL.acquire(d, bytes, usage, max)?;
+    let partials = POOL.acquire(d, (MAX_GROUPS * 4) as u64, U::STORAGE | U::COPY_SRC, max)?;
     let values: Vec<f32> = (0..n).map(|i| (i % 1000) as f32 * 1e-3).collect();
     device
         .queue
@@ -269,16 +269,16 @@ pub fn profile_resident(device: &Device, n: usize) -> Result<ResidentProfile> {
             std::mem::size_of::<Params>() as u64,
             U::UNIFORM | U::COPY_DST,
             max,
-        );
+        )?;
         device
             .queue
             .write_buffer(&u, 0, bytemuck::bytes_of(&params));
-        u
+        Ok::<_, crate::Error>(u)
     };
     let (gx, gy) = grid(n, device.limits.max_compute_workgroups_per_dimension);
-    let map_uniform = uniform(Params::new(n as u32, gx * WORKGROUP_SIZE));
+    let map_uniform = uniform(Params::new(n as u32, gx * WORKGROUP_SIZE))?;
     let groups = super::reduce::groups_for(n);
-    let reduce_uniform = uniform(Params::new(n as u32, groups * WORKGROUP_SIZE));
+    let reduce_uniform = uniform(Params::new(n as u32, groups * WORKGROUP_SIZE))?;
     let copy_kernel = Kernel::identity();
     let affine_kernel = Kernel::unary(|v| v * 2.0 + 1.0)?;
     let passes = [

@@ -52,14 +52,14 @@ fn reduce_unchecked(
         inputs.len(),
         (chunk * 4) as u64,
         (MAX_GROUPS * 4) as u64,
-    );
+    )?;
     let bind_group = bufs.bindings().bind_group(device, &pipeline);
     let readback = super::buffers::POOL.acquire(
         &device.device,
         (MAX_GROUPS * 4) as u64,
         wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
         device.limits.max_buffer_size,
-    );
+    )?;
     let mut partials = Vec::new();
     for start in (0..n).step_by(chunk) {
         let end = (start + chunk).min(n);

@@ -85,7 +85,7 @@ pub(crate) fn upload(device: &Device, dst: &wgpu::Buffer, offset: u64, bytes: &[
         device,
         wgpu::BufferUsages::MAP_WRITE | wgpu::BufferUsages::COPY_SRC,
         pieces,
-    );
+    )?;
     for (k, piece) in bytes.chunks(STAGING_BYTES).enumerate() {
         let buffer = &mut ring[k % SLOTS];
         let len = piece.len() as u64;
@@ -125,7 +125,7 @@ pub(crate) fn download(
             len,
             wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             device.limits.max_buffer_size,
-        );
+        )?;
         encoder.copy_buffer_to_buffer(src, offset, &readback, 0, len);
         let submission = device.queue.submit([encoder.finish()]);
         return read_mapped(device, &readback, Some(submission), out).map_err(|e| failed(what, e));
@@ -135,7 +135,7 @@ pub(crate) fn download(
         device,
         wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
         pieces,
-    );
+    )?;
     // Piece k's copy into its staging buffer; the first goes with `encoder`.
     let mut first = Some(encoder);
     let total = out.len();
@@ -170,7 +170,11 @@ fn new_encoder(device: &Device, label: &'static str) -> wgpu::CommandEncoder {
 
 /// The ring's staging buffers for a transfer of `pieces` pieces, from the
 /// pool.
-fn staging(device: &Device, usage: wgpu::BufferUsages, pieces: usize) -> Vec<Pooled<'static>> {
+fn staging(
+    device: &Device,
+    usage: wgpu::BufferUsages,
+    pieces: usize,
+) -> Result<Vec<Pooled<'static>>> {
     (0..SLOTS.min(pieces))
         .map(|_| {
             POOL.acquire(
