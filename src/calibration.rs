@@ -399,9 +399,13 @@ fn save(c: &Calibration, path: &Path) -> Result<()> {
     crate::io::write_atomic(path, text.as_bytes())
 }
 
+/// Longest wait for another process's calibration: a few of them, with a
+/// GPU's. Past it the other process is taken to be stuck.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// An exclusive lock on `calibration.lock` beside `path`, held until the
 /// file is dropped; `None` (no lock, logged) where the folder cannot hold
-/// one.
+/// one, or another process held it for [`LOCK_WAIT`].
 fn lock_calibrations(path: &Path) -> Option<std::fs::File> {
     let locked = || -> std::io::Result<std::fs::File> {
         let dir = path.parent().unwrap_or(Path::new("."));
@@ -411,8 +415,22 @@ fn lock_calibrations(path: &Path) -> Option<std::fs::File> {
             .truncate(false)
             .write(true)
             .open(dir.join("calibration.lock"))?;
-        file.lock()?;
-        Ok(file)
+        let start = Instant::now();
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(file),
+                Err(std::fs::TryLockError::WouldBlock) if start.elapsed() < LOCK_WAIT => {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(std::io::Error::other(format!(
+                        "another process held it for {} s",
+                        LOCK_WAIT.as_secs()
+                    )))
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(e),
+            }
+        }
     };
     locked()
         .map_err(|e| tracing::warn!("calibration: not locked against other processes: {e}"))

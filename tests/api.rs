@@ -1080,18 +1080,60 @@ fn a_calibration_that_cannot_be_saved_still_applies() {
     std::fs::write(&blocker, b"a file where the cache folder should be").unwrap();
     let dir = blocker.join("cache");
     run_child(
-        "api::child_calibrate_unsaved",
+        "api::child_calibrate_and_use",
         &[("GPU_COMPUTE_CACHE_DIR", dir.to_str().unwrap())],
     );
     std::fs::remove_file(&blocker).unwrap();
 }
 
 #[test]
-#[ignore = "run by a_calibration_that_cannot_be_saved_still_applies in a child process"]
-fn child_calibrate_unsaved() {
+#[ignore = "run by a_calibration_that_cannot_be_saved_still_applies and a_calibration_waits_for_another_process_holding_the_lock"]
+fn child_calibrate_and_use() {
     let c = gpu::calibrate().unwrap();
     let model = Context::new(Backend::Auto).unwrap().cost_model().clone();
     assert_eq!(model.cpu_work_per_s, c.cpu_work_per_s);
     assert_eq!(model.cpu_bytes_per_s_all, c.cpu_bytes_per_s_all);
-    assert_eq!(gpu::calibration::saved(), None);
+    // Saved where the folder can be written (the lock test's child).
+    let expect_saved = std::env::var("EXPECT_SAVED").is_ok_and(|v| v == "1");
+    assert_eq!(gpu::calibration::saved().is_some(), expect_saved);
+}
+
+#[test]
+fn a_calibration_waits_for_another_process_holding_the_lock() {
+    let dir = std::env::temp_dir().join(format!("gpu-compute-locked-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // The lock another process would hold while it calibrates.
+    let lock = std::fs::File::create(dir.join("calibration.lock")).unwrap();
+    lock.lock().unwrap();
+    let released = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        let at = std::time::SystemTime::now();
+        drop(lock);
+        at
+    });
+    run_child(
+        "api::child_calibrate_and_use",
+        &[
+            ("GPU_COMPUTE_CACHE_DIR", dir.to_str().unwrap()),
+            ("EXPECT_SAVED", "1"),
+        ],
+    );
+    let released = released.join().unwrap();
+    let saved = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("calibration-")
+        })
+        .expect("the child saved its calibration");
+    let written = std::fs::metadata(&saved).unwrap().modified().unwrap();
+    assert!(
+        written >= released,
+        "saved while another process held the lock"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }

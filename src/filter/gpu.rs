@@ -57,16 +57,23 @@ struct Pipelines {
     point: wgpu::ComputePipeline,
 }
 
+/// The filter pipelines, compiled on first use. A failed compile is not
+/// kept: the next call tries again (two threads may both compile, which
+/// only wastes a little work).
 fn pipelines(device: &Device) -> Result<&'static Pipelines> {
-    static PIPELINES: OnceLock<Result<Pipelines>> = OnceLock::new();
-    PIPELINES
-        .get_or_init(|| compile(device))
-        .as_ref()
-        .map_err(Clone::clone)
+    static PIPELINES: OnceLock<Pipelines> = OnceLock::new();
+    if let Some(p) = PIPELINES.get() {
+        return Ok(p);
+    }
+    let compiled = compile(device)?;
+    Ok(PIPELINES.get_or_init(|| compiled))
 }
 
 fn compile(device: &Device) -> Result<Pipelines> {
     let d = &device.device;
+    // Out of memory too: pipelines made without memory would be kept,
+    // failing every later filter.
+    let memory = d.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
     let scope = d.push_error_scope(wgpu::ErrorFilter::Validation);
     let module = d.create_shader_module(wgpu::ShaderModuleDescriptor {
         label: Some("gpu-compute filters"),
@@ -117,7 +124,8 @@ fn compile(device: &Device) -> Result<Pipelines> {
         point: make("point"),
         layout,
     };
-    if let Some(err) = pollster::block_on(scope.pop()) {
+    let invalid = pollster::block_on(scope.pop());
+    if let Some(err) = invalid.or(pollster::block_on(memory.pop())) {
         return Err(Error::Gpu {
             what: "compiling shaders/filter.wgsl".into(),
             reason: err.to_string(),

@@ -82,6 +82,9 @@ fn compile(device: &Device, kernel: &Kernel, family: Family) -> Result<Pipeline>
         }
     };
     let d = &device.device;
+    // Out of memory too: a pipeline made without memory would be cached
+    // invalid, failing every later call of the kernel.
+    let memory = d.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
     let scope = d.push_error_scope(wgpu::ErrorFilter::Validation);
     let module = d.create_shader_module(wgpu::ShaderModuleDescriptor {
         label: Some("gpu-compute kernel"),
@@ -121,7 +124,8 @@ fn compile(device: &Device, kernel: &Kernel, family: Family) -> Result<Pipeline>
         },
         cache: device.pipeline_cache.as_ref().map(|c| &c.cache),
     });
-    if let Some(err) = pollster::block_on(scope.pop()) {
+    let invalid = pollster::block_on(scope.pop());
+    if let Some(err) = invalid.or(pollster::block_on(memory.pop())) {
         return Err(Error::Gpu {
             what: format!("compiling the {family:?} kernel {kernel}"),
             reason: err.to_string(),
