@@ -71,70 +71,60 @@ fn pipelines(device: &Device) -> Result<&'static Pipelines> {
 
 fn compile(device: &Device) -> Result<Pipelines> {
     let d = &device.device;
-    // Out of memory too: pipelines made without memory would be kept,
-    // failing every later filter.
-    let memory = d.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-    let scope = d.push_error_scope(wgpu::ErrorFilter::Validation);
-    let module = d.create_shader_module(wgpu::ShaderModuleDescriptor {
-        label: Some("gpu-compute filters"),
-        source: wgpu::ShaderSource::Wgsl(FILTER_SHADER.into()),
-    });
-    let entry = |binding: u32, ty: wgpu::BufferBindingType| wgpu::BindGroupLayoutEntry {
-        binding,
-        visibility: wgpu::ShaderStages::COMPUTE,
-        ty: wgpu::BindingType::Buffer {
-            ty,
-            has_dynamic_offset: false,
-            min_binding_size: None,
+    device.compile(
+        || "compiling shaders/filter.wgsl".into(),
+        || {
+            let module = d.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some("gpu-compute filters"),
+                source: wgpu::ShaderSource::Wgsl(FILTER_SHADER.into()),
+            });
+            let entry = |binding: u32, ty: wgpu::BufferBindingType| wgpu::BindGroupLayoutEntry {
+                binding,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty,
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                count: None,
+            };
+            use wgpu::BufferBindingType::{Storage, Uniform};
+            let layout = d.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some("gpu-compute filters"),
+                entries: &[
+                    entry(0, Uniform),
+                    entry(1, Storage { read_only: true }),
+                    entry(2, Storage { read_only: false }),
+                    entry(3, Storage { read_only: false }),
+                    entry(4, Storage { read_only: true }),
+                ],
+            });
+            let pipeline_layout = d.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some("gpu-compute filters"),
+                bind_group_layouts: &[Some(&layout)],
+                immediate_size: 0,
+            });
+            let make = |name: &str| {
+                d.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(name),
+                    layout: Some(&pipeline_layout),
+                    module: &module,
+                    entry_point: Some(name),
+                    compilation_options: Default::default(),
+                    cache: device.pipeline_cache.as_ref().map(|c| &c.cache),
+                })
+            };
+            Pipelines {
+                rows: make("rows"),
+                rows_wide: make("rows_wide"),
+                columns: make("columns"),
+                convolve: make("convolve"),
+                sobel: make("sobel"),
+                point: make("point"),
+                layout,
+            }
         },
-        count: None,
-    };
-    use wgpu::BufferBindingType::{Storage, Uniform};
-    let layout = d.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-        label: Some("gpu-compute filters"),
-        entries: &[
-            entry(0, Uniform),
-            entry(1, Storage { read_only: true }),
-            entry(2, Storage { read_only: false }),
-            entry(3, Storage { read_only: false }),
-            entry(4, Storage { read_only: true }),
-        ],
-    });
-    let pipeline_layout = d.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-        label: Some("gpu-compute filters"),
-        bind_group_layouts: &[Some(&layout)],
-        immediate_size: 0,
-    });
-    let make = |name: &str| {
-        d.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(name),
-            layout: Some(&pipeline_layout),
-            module: &module,
-            entry_point: Some(name),
-            compilation_options: Default::default(),
-            cache: device.pipeline_cache.as_ref().map(|c| &c.cache),
-        })
-    };
-    let pipelines = Pipelines {
-        rows: make("rows"),
-        rows_wide: make("rows_wide"),
-        columns: make("columns"),
-        convolve: make("convolve"),
-        sobel: make("sobel"),
-        point: make("point"),
-        layout,
-    };
-    let invalid = pollster::block_on(scope.pop());
-    if let Some(err) = invalid.or(pollster::block_on(memory.pop())) {
-        return Err(Error::Gpu {
-            what: "compiling shaders/filter.wgsl".into(),
-            reason: err.to_string(),
-        });
-    }
-    if let Some(cache) = &device.pipeline_cache {
-        cache.save();
-    }
-    Ok(pipelines)
+    )
 }
 
 /// How a filter runs on the GPU.

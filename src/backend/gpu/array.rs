@@ -45,32 +45,23 @@ impl DeviceArray {
     /// the device cannot allocate them, even once the pool's idle buffers
     /// are freed (see [`BufferPool::acquire`](super::buffers::BufferPool::acquire)).
     fn allocate(device: &'static Device, len: usize) -> Result<DeviceArray> {
-        let what = || {
-            format!(
-                "allocating {len} values ({} bytes) on {}",
-                len as u64 * 4,
-                device.summary.name
-            )
-        };
-        device.checked(what, || {
-            let per = chunk_elements(device);
-            let chunks = (0..len)
-                .step_by(per.max(1))
-                .map(|start| {
-                    let n = per.min(len - start);
-                    POOL.acquire(
-                        &device.device,
-                        (n * 4) as u64,
-                        CHUNK_USAGE,
-                        device.limits.max_buffer_size,
-                    )
-                })
-                .collect::<Result<_>>()?;
-            Ok(DeviceArray {
-                device,
-                len,
-                chunks,
+        let per = chunk_elements(device);
+        let chunks = (0..len)
+            .step_by(per.max(1))
+            .map(|start| {
+                let n = per.min(len - start);
+                POOL.acquire(
+                    &device.device,
+                    (n * 4) as u64,
+                    CHUNK_USAGE,
+                    device.limits.max_buffer_size,
+                )
             })
+            .collect::<Result<_>>()?;
+        Ok(DeviceArray {
+            device,
+            len,
+            chunks,
         })
     }
 

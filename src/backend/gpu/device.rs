@@ -138,6 +138,31 @@ impl Device {
     }
 }
 
+impl Device {
+    /// Pipelines `make` builds, or the error the device reported building
+    /// them (out of memory included: a pipeline made without memory would
+    /// be kept, failing every later call), named `what`; saves the pipeline
+    /// cache after a success.
+    pub(crate) fn compile<T>(
+        &self,
+        what: impl FnOnce() -> String,
+        make: impl FnOnce() -> T,
+    ) -> Result<T> {
+        match scoped(&self.device, make) {
+            (_, Some(e)) => Err(Error::Gpu {
+                what: what(),
+                reason: e.to_string(),
+            }),
+            (made, None) => {
+                if let Some(cache) = &self.pipeline_cache {
+                    cache.save();
+                }
+                Ok(made)
+            }
+        }
+    }
+}
+
 /// `f`'s result, and the first out-of-memory or validation error the device
 /// reported on this thread while it ran (wgpu's error scopes are per thread).
 pub(crate) fn scoped<T>(device: &wgpu::Device, f: impl FnOnce() -> T) -> (T, Option<wgpu::Error>) {

@@ -9,7 +9,7 @@
 
 use super::codegen;
 use super::device::Device;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::expr::Kernel;
 use crate::reduce::Reduce;
 use std::collections::HashMap;
@@ -82,57 +82,46 @@ fn compile(device: &Device, kernel: &Kernel, family: Family) -> Result<Pipeline>
         }
     };
     let d = &device.device;
-    // Out of memory too: a pipeline made without memory would be cached
-    // invalid, failing every later call of the kernel.
-    let memory = d.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-    let scope = d.push_error_scope(wgpu::ErrorFilter::Validation);
-    let module = d.create_shader_module(wgpu::ShaderModuleDescriptor {
-        label: Some("gpu-compute kernel"),
-        source: wgpu::ShaderSource::Wgsl(source.into()),
-    });
-    let layout = d.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-        label: Some("gpu-compute map"),
-        entries: &[
-            wgpu::BindGroupLayoutEntry {
-                binding: 0,
-                visibility: wgpu::ShaderStages::COMPUTE,
-                ty: wgpu::BindingType::Buffer {
-                    ty: wgpu::BufferBindingType::Uniform,
-                    has_dynamic_offset: false,
-                    min_binding_size: None,
-                },
-                count: None,
-            },
-            storage_entry(1, true),
-            storage_entry(2, true),
-            storage_entry(3, false),
-        ],
-    });
-    let pipeline_layout = d.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-        label: Some("gpu-compute map"),
-        bind_group_layouts: &[Some(&layout)],
-        immediate_size: 0,
-    });
-    let pipeline = d.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-        label: Some("gpu-compute map"),
-        layout: Some(&pipeline_layout),
-        module: &module,
-        entry_point: Some("main"),
-        compilation_options: wgpu::PipelineCompilationOptions {
-            constants: &constants,
-            ..Default::default()
-        },
-        cache: device.pipeline_cache.as_ref().map(|c| &c.cache),
-    });
-    let invalid = pollster::block_on(scope.pop());
-    if let Some(err) = invalid.or(pollster::block_on(memory.pop())) {
-        return Err(Error::Gpu {
-            what: format!("compiling the {family:?} kernel {kernel}"),
-            reason: err.to_string(),
+    let what = || format!("compiling the {family:?} kernel {kernel}");
+    device.compile(what, || {
+        let module = d.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("gpu-compute kernel"),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
         });
-    }
-    if let Some(cache) = &device.pipeline_cache {
-        cache.save();
-    }
-    Ok(Pipeline { pipeline, layout })
+        let layout = d.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("gpu-compute map"),
+            entries: &[
+                wgpu::BindGroupLayoutEntry {
+                    binding: 0,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                    count: None,
+                },
+                storage_entry(1, true),
+                storage_entry(2, true),
+                storage_entry(3, false),
+            ],
+        });
+        let pipeline_layout = d.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("gpu-compute map"),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let pipeline = d.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some("gpu-compute map"),
+            layout: Some(&pipeline_layout),
+            module: &module,
+            entry_point: Some("main"),
+            compilation_options: wgpu::PipelineCompilationOptions {
+                constants: &constants,
+                ..Default::default()
+            },
+            cache: device.pipeline_cache.as_ref().map(|c| &c.cache),
+        });
+        Pipeline { pipeline, layout }
+    })
 }
