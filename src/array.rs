@@ -705,15 +705,20 @@ enum Building {
 }
 
 impl ArrayBuilder {
-    /// A builder for `len` values on `backend` (`Gpu`, `Cpu` or `Scalar`).
-    pub fn new(backend: Backend, len: usize) -> Result<ArrayBuilder> {
+    /// A builder for `len` values of the file `name` on `backend` (`Gpu`,
+    /// `Cpu` or `Scalar`). Host memory the machine cannot give is an
+    /// [`Error::File`] naming the file, not an abort.
+    pub fn new(backend: Backend, len: usize, name: &str) -> Result<ArrayBuilder> {
         debug_assert_ne!(backend, Backend::Auto, "loaded arrays live on one device");
         let store = match backend {
             Backend::Gpu => Building::Device(gpu::array::DeviceArray::with_len(
                 gpu::device::shared()?,
                 len,
             )?),
-            _ => Building::Host(HOST_POOL.take_empty(len)),
+            _ => Building::Host(HOST_POOL.try_take_empty(len).map_err(|why| Error::File {
+                path: name.to_string(),
+                reason: format!("cannot hold its {len} values on the host: {why}"),
+            })?),
         };
         Ok(ArrayBuilder {
             len,
@@ -729,8 +734,10 @@ impl ArrayBuilder {
         self.len - self.filled
     }
 
-    /// Appends `values`; the caller never passes more than [`ArrayBuilder::remaining`].
-    pub fn push(&mut self, values: &[f32]) {
+    /// Appends `values`; the caller never passes more than
+    /// [`ArrayBuilder::remaining`]. An error where the device refuses the
+    /// copy (its staging memory ran out).
+    pub fn push(&mut self, values: &[f32]) -> Result<()> {
         assert!(
             values.len() <= self.remaining(),
             "more values than the array holds"
@@ -738,15 +745,16 @@ impl ArrayBuilder {
         match &mut self.store {
             Building::Host(v) => v.extend_from_slice(values),
             Building::Device(d) => {
-                d.write(self.filled, values);
+                d.write(self.filled, values)?;
                 self.queued += values.len();
                 if self.queued >= FLUSH_VALUES {
-                    d.flush();
+                    d.flush()?;
                     self.queued = 0;
                 }
             }
         }
         self.filled += values.len();
+        Ok(())
     }
 
     /// Appends whole `dtype` elements from `bytes`, converted to `f32`
@@ -758,7 +766,7 @@ impl ArrayBuilder {
         big_endian: bool,
         bytes: &[u8],
         scratch: &mut Vec<f32>,
-    ) {
+    ) -> Result<()> {
         if let (crate::io::NpyDtype::F32, false, Building::Host(v)) =
             (dtype, big_endian, &mut self.store)
         {
@@ -773,22 +781,23 @@ impl ArrayBuilder {
                     .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
             );
             self.filled += n;
-            return;
+            return Ok(());
         }
         scratch.clear();
         crate::io::convert_npy(dtype, big_endian, bytes, scratch);
-        self.push(scratch);
+        self.push(scratch)
     }
 
-    /// The array, once every value has been pushed.
-    pub fn finish(self) -> Array {
+    /// The array, once every value has been pushed (an error where the
+    /// device refuses the last copies).
+    pub fn finish(self) -> Result<Array> {
         assert_eq!(self.filled, self.len, "every value is pushed before finish");
-        match self.store {
+        Ok(match self.store {
             Building::Host(v) => Array::stored_host(self.backend, v),
             Building::Device(d) => {
-                d.flush();
+                d.flush()?;
                 Array::stored_device(d)
             }
-        }
+        })
     }
 }

@@ -153,6 +153,59 @@ pub fn advised_onto_huge_pages(address: usize) -> Option<bool> {
     Some(flags.split_whitespace().any(|f| f == "hg"))
 }
 
+/// Refuses `len` values (`f32`) that need more bytes than the machine's
+/// memory and swap together: such an array can never be held, and where
+/// Linux promises memory freely (`vm.overcommit_memory=1`) the allocation
+/// would succeed and the process be killed while filling it. Where the
+/// totals cannot be read, nothing is refused here.
+fn check_host_room(len: usize) -> Result<(), String> {
+    let bytes = (len as u64).saturating_mul(4);
+    match host_memory_bytes() {
+        Some(total) if bytes > total => Err(format!(
+            "{} of values is more than this machine's {} of memory and swap",
+            byte_size(bytes),
+            byte_size(total)
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The machine's memory and swap together, in bytes (`sysinfo`); `None`
+/// off Linux or where that fails.
+fn host_memory_bytes() -> Option<u64> {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: `sysinfo` only fills in the zeroed struct it is given.
+        let mut info: libc::sysinfo = unsafe { std::mem::zeroed() };
+        if unsafe { libc::sysinfo(&mut info) } != 0 {
+            return None;
+        }
+        let unit = u64::from(info.mem_unit.max(1));
+        Some(
+            (info.totalram as u64)
+                .saturating_add(info.totalswap as u64)
+                .saturating_mul(unit),
+        )
+    }
+    #[cfg(not(target_os = "linux"))]
+    None
+}
+
+/// `bytes` for a message: `"2.0 TiB"`, `"512.0 MiB"`, `"12 bytes"`.
+fn byte_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024 {
+        return format!("{bytes} bytes");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
 /// Idle bytes [`HOST_POOL`] keeps for reuse.
 const MAX_IDLE_BYTES: usize = 1 << 30;
 
@@ -194,15 +247,30 @@ impl HostPool {
     }
 
     /// Room for `len` values on a cache line, none there yet: for values
-    /// appended one piece after another (nothing is written first).
-    pub fn take_empty(&self, len: usize) -> HostValues {
-        let room = len + LINE - 1;
-        let buf = self.reuse(len, room).unwrap_or_else(|| {
-            let v = Vec::with_capacity(room);
-            prefer_huge_pages(&v);
-            v
-        });
-        HostValues::aligned(buf, 0)
+    /// appended one piece after another (nothing is written first). An
+    /// error, saying why, where the host cannot hold them
+    /// ([`check_host_room`], or an allocation the system refuses), where
+    /// `Vec` would abort the process.
+    pub fn try_take_empty(&self, len: usize) -> Result<HostValues, String> {
+        let room = len
+            .checked_add(LINE - 1)
+            .ok_or_else(|| format!("{len} values are more than any host can hold"))?;
+        let buf = match self.reuse(len, room) {
+            Some(v) => v,
+            None => {
+                check_host_room(room)?;
+                let mut v = Vec::new();
+                v.try_reserve_exact(room).map_err(|e| {
+                    format!(
+                        "allocating {} of host memory failed: {e}",
+                        byte_size(room as u64 * 4)
+                    )
+                })?;
+                prefer_huge_pages(&v);
+                v
+            }
+        };
+        Ok(HostValues::aligned(buf, 0))
     }
 
     /// An idle vector for `len` values with `room` for them and the
@@ -314,7 +382,7 @@ mod tests {
         assert_eq!(reused.as_ptr() as usize % 64, 0);
         pool.give_back(reused);
         for len in [3, MIN_LEN + 2] {
-            let mut empty = pool.take_empty(len);
+            let mut empty = pool.try_take_empty(len).unwrap();
             assert_eq!((empty.len(), empty.as_ptr() as usize % 64), (0, 0));
             let at = empty.buf.as_ptr();
             empty.extend(std::iter::repeat_n(1.0, len));
@@ -327,5 +395,30 @@ mod tests {
         }
         let adopted = HostValues::adopt(vec![1.0, 2.0]);
         assert_eq!(&*adopted, &[1.0, 2.0]);
+    }
+
+    #[test]
+    fn more_values_than_the_host_holds_are_an_error_not_an_abort() {
+        let pool = HostPool::new(1 << 30);
+        // 2^47 values are 512 TiB: past any host's memory and past a 47-bit
+        // address space, so refused whether or not Linux overcommits.
+        let why = pool.try_take_empty(1 << 47).err().expect("512 TiB refused");
+        assert!(
+            why.contains("512.0 TiB"),
+            "the message names the size: {why}"
+        );
+        let why = pool.try_take_empty(usize::MAX).err().expect("refused");
+        assert!(why.contains(&usize::MAX.to_string()), "{why}");
+        // An ordinary size still works, and starts empty on a cache line.
+        let v = pool.try_take_empty(MIN_LEN).expect("256 KiB");
+        assert_eq!((v.len(), v.as_ptr() as usize % 64), (0, 0));
+    }
+
+    #[test]
+    fn byte_sizes_read_in_binary_units() {
+        assert_eq!(byte_size(12), "12 bytes");
+        assert_eq!(byte_size(1536), "1.5 KiB");
+        assert_eq!(byte_size(512 << 20), "512.0 MiB");
+        assert_eq!(byte_size(2 << 40), "2.0 TiB");
     }
 }

@@ -316,6 +316,53 @@ fn permission_denied_names_the_file() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// The machine's memory and swap together, from `/proc/meminfo`.
+#[cfg(target_os = "linux")]
+fn memory_and_swap_bytes() -> u64 {
+    let info = std::fs::read_to_string("/proc/meminfo").expect("/proc/meminfo");
+    let kib = |key: &str| -> u64 {
+        let line = info
+            .lines()
+            .find(|l| l.starts_with(key))
+            .unwrap_or_else(|| panic!("{key} in /proc/meminfo"));
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    };
+    (kib("MemTotal:") + kib("SwapTotal:")) * 1024
+}
+
+/// A raw array file longer than the machine's memory and swap (sparse, so
+/// it takes no disk) is an error naming the file and its size, not an
+/// aborted process; the small file beside it loads.
+#[cfg(target_os = "linux")]
+#[test]
+fn an_array_larger_than_the_host_is_an_error_not_an_abort() {
+    let dir = scratch("loaders-huge");
+    let huge = dir.join("huge.f32");
+    let bytes = (memory_and_swap_bytes() * 2).next_multiple_of(4);
+    let file = std::fs::File::create(&huge).unwrap();
+    file.set_len(bytes)
+        .unwrap_or_else(|e| panic!("a sparse file of {bytes} bytes in {dir:?}: {e}"));
+    drop(file);
+    let small = dir.join("small.f32");
+    std::fs::write(&small, raw(&[1.0, 2.0])).unwrap();
+    let loader = Loader::new(Backend::Cpu).unwrap();
+    let mut loaded: Vec<Loaded> =
+        runtime().block_on(loader.load_paths([huge.clone(), small.clone()]).collect());
+    loaded.sort_by_key(|l| l.index);
+    let msg = loaded[0].result.as_ref().expect_err("refused").to_string();
+    assert!(
+        msg.contains("huge.f32")
+            && msg.contains(&format!("{} values", bytes / 4))
+            && msg.contains("memory and swap"),
+        "{msg}"
+    );
+    match &loaded[1].result {
+        Ok(Item::Values { array, .. }) => assert_eq!(array.to_vec().unwrap(), [1.0, 2.0]),
+        other => panic!("small.f32: {other:?}"),
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// An `AsyncRead` that hands out its bytes a few at a time, counting how
 /// many such readers are being read at once.
 struct Trickle {

@@ -253,7 +253,7 @@ impl Batch {
         mut on_file: impl FnMut(&FileReport),
     ) -> Result<BatchSummary> {
         let start = Instant::now();
-        let (loader, inputs, mut summary) = self.begin(inputs, &mut on_file)?;
+        let (loader, inputs, mut summary) = self.begin(inputs, &mut on_file).await?;
         let n = self.concurrency;
         let inputs = largest_first(inputs).await;
         let loads = stream::iter(inputs)
@@ -284,7 +284,7 @@ impl Batch {
         mut on_file: impl FnMut(&FileReport),
     ) -> Result<BatchSummary> {
         let start = Instant::now();
-        let (loader, inputs, mut summary) = self.begin(inputs, &mut on_file)?;
+        let (loader, inputs, mut summary) = self.begin(inputs, &mut on_file).await?;
         for path in inputs {
             let (item, read) = timed_load(&loader, &path).await;
             let (report, stages) = self.finish(path, item, read).await;
@@ -323,15 +323,22 @@ impl Batch {
     /// What both ways of running do first: check the job, make the output
     /// folder and the loader, and report inputs whose result would replace
     /// an input or an earlier input's result. Returns the loader, the
-    /// inputs left, and the summary so far.
-    fn begin(
+    /// inputs left, and the summary so far. The setup waits on the disk
+    /// (and, for the GPU, on opening the device): it runs on tokio's
+    /// blocking pool, not on an async worker.
+    async fn begin(
         &self,
         inputs: Vec<PathBuf>,
         on_file: &mut impl FnMut(&FileReport),
     ) -> Result<(Loader, Vec<PathBuf>, BatchSummary)> {
-        let loader = self.prepare()?;
+        let batch = self.clone();
+        let folder = self.out_dir.display().to_string();
+        let (loader, (inputs, clashes)) = waiting(&folder, move || {
+            let loader = batch.prepare()?;
+            Ok((loader, batch.without_clashes(inputs)))
+        })
+        .await?;
         let mut summary = BatchSummary::default();
-        let (inputs, clashes) = self.without_clashes(inputs);
         for report in clashes {
             summary.add(&report, StageTimes::default());
             on_file(&report);

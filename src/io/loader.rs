@@ -7,12 +7,14 @@
 //! reading one file overlaps uploading another. Images are read whole
 //! (into a buffer of the file's size, when it has one), decoded on rayon's
 //! pool, off the async threads (see `cpu_task`), and
-//! placed on the device as an [`Image`](crate::Image). At most
+//! placed on the device as an [`Image`](crate::Image). Steps that may wait
+//! on the GPU (opening it, placing an array or an image there) run on
+//! tokio's blocking pool, so that no async worker or core's worker waits. At most
 //! `concurrency` sources are in flight, and the stream only starts a new one
 //! when it is polled, so memory grows with the concurrency, not with the
 //! number of sources. Dropping the stream drops the loads in flight.
 
-use super::cpu_task::{on_cores, timed};
+use super::cpu_task::{on_cores, timed, waiting};
 use super::image_file;
 use super::npy::{self, HeaderError};
 use crate::array::{Array, ArrayBuilder};
@@ -283,13 +285,29 @@ impl Loader {
                 }
                 let owned = name.to_string();
                 let ctx = self.ctx.clone();
-                let decode_and_place = move || {
-                    let img = super::image_file::decode(Path::new(&owned), &buf)?;
+                let place = move |img: image::RgbaImage| {
                     let n = img.width() as usize * img.height() as usize;
                     crate::Image::place_owned(ctx.place_image("load", n), img)
                 };
-                let (img, decoding) = on_cores(name, timed(decode_and_place)).await?;
-                *busy += decoding;
+                let decode = move || super::image_file::decode(Path::new(&owned), &buf);
+                let img = match self.ctx.backend() {
+                    // Decoded and kept on the host, on the cores.
+                    Backend::Cpu | Backend::Scalar => {
+                        let (img, decoding) =
+                            on_cores(name, timed(move || place(decode()?))).await?;
+                        *busy += decoding;
+                        img
+                    }
+                    // Decoded on the cores; placed on tokio's blocking pool,
+                    // since placing may open the GPU device and uploading
+                    // waits for it: neither holds a core's worker.
+                    Backend::Gpu | Backend::Auto => {
+                        let (decoded, decoding) = on_cores(name, timed(decode)).await?;
+                        let (img, placing) = waiting(name, timed(move || place(decoded))).await?;
+                        *busy += decoding + placing;
+                        img
+                    }
+                };
                 Ok(Item::Image(img))
             }
             Format::Npy => self.load_npy(name, reader, buf, size, busy).await,
@@ -370,7 +388,7 @@ impl Loader {
             return Err(length_error(total));
         }
         Ok(Item::Values {
-            array: builder.finish(),
+            array: builder.finish()?,
             shape: header.shape,
             format: Format::Npy,
         })
@@ -415,7 +433,7 @@ impl Loader {
             ));
         }
         Ok(Item::Values {
-            array: builder.finish(),
+            array: builder.finish()?,
             shape: vec![len],
             format: Format::RawF32,
         })
@@ -436,13 +454,13 @@ impl Loader {
         busy: &mut Duration,
     ) -> Result<(ArrayBuilder, usize)> {
         let size = dtype.size();
-        let mut builder = self.builder(len)?;
+        let mut builder = self.builder(len, name).await?;
         let mut converted = Vec::new();
         let mut total = pending.len();
         loop {
             let whole = (pending.len() / size * size).min(builder.remaining() * size);
             let t = Instant::now();
-            builder.push_elements(dtype, big_endian, &pending[..whole], &mut converted);
+            builder.push_elements(dtype, big_endian, &pending[..whole], &mut converted)?;
             pending.drain(..whole);
             *busy += t.elapsed();
             if builder.remaining() == 0 && !pending.is_empty() {
@@ -458,8 +476,19 @@ impl Loader {
         }
     }
 
-    fn builder(&self, len: usize) -> Result<ArrayBuilder> {
-        ArrayBuilder::new(self.ctx.place_array("load", len), len)
+    /// A builder for the `len` values of `name`, where the context places
+    /// them. Placing may open the GPU device (seconds, the first time) and
+    /// allocating on it waits for the device's answer: unless the values
+    /// surely stay on the host, that runs on tokio's blocking pool, never
+    /// on an async worker that other loads are waiting on.
+    async fn builder(&self, len: usize, name: &str) -> Result<ArrayBuilder> {
+        let ctx = self.ctx.clone();
+        let owned = name.to_string();
+        let make = move || ArrayBuilder::new(ctx.place_array("load", len), len, &owned);
+        match self.ctx.backend() {
+            Backend::Cpu | Backend::Scalar => make(),
+            Backend::Gpu | Backend::Auto => waiting(name, make).await,
+        }
     }
 }
 

@@ -85,27 +85,41 @@ impl DeviceArray {
 
     /// Queues a copy of `values` to positions `offset..offset + values.len()`
     /// through wgpu's staging memory; [`DeviceArray::flush`] sends what is
-    /// queued to the device.
-    pub fn write(&self, offset: usize, values: &[f32]) {
+    /// queued to the device. An error where the device refuses it (no
+    /// staging memory left).
+    pub fn write(&self, offset: usize, values: &[f32]) -> Result<()> {
         let per = chunk_elements(self.device);
-        let mut done = 0;
-        while done < values.len() {
-            let at = offset + done;
-            let (chunk, within) = (at / per, at % per);
-            let n = (per - within).min(values.len() - done);
-            self.device.queue.write_buffer(
-                &self.chunks[chunk],
-                (within * 4) as u64,
-                bytemuck::cast_slice(&values[done..done + n]),
-            );
-            done += n;
-        }
+        self.device.checked(
+            || format!("writing {} values to the GPU", values.len()),
+            || {
+                let mut done = 0;
+                while done < values.len() {
+                    let at = offset + done;
+                    let (chunk, within) = (at / per, at % per);
+                    let n = (per - within).min(values.len() - done);
+                    self.device.queue.write_buffer(
+                        &self.chunks[chunk],
+                        (within * 4) as u64,
+                        bytemuck::cast_slice(&values[done..done + n]),
+                    );
+                    done += n;
+                }
+                Ok(())
+            },
+        )
     }
 
     /// Submits the queued writes (an empty submission carries them), which
-    /// frees their staging memory once the device has copied them.
-    pub fn flush(&self) {
-        self.device.queue.submit([]);
+    /// frees their staging memory once the device has copied them; an error
+    /// where the device refuses the submission.
+    pub fn flush(&self) -> Result<()> {
+        self.device.checked(
+            || "submitting writes to the GPU".to_string(),
+            || {
+                self.device.queue.submit([]);
+                Ok(())
+            },
+        )
     }
 
     /// Number of values.
