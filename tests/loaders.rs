@@ -316,7 +316,9 @@ fn permission_denied_names_the_file() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// The machine's memory and swap together, from `/proc/meminfo`.
+/// The machine's memory and swap together: the larger of what
+/// `/proc/meminfo` and `sysinfo` say (a container may show either its own
+/// or the host's).
 #[cfg(target_os = "linux")]
 fn memory_and_swap_bytes() -> u64 {
     let info = std::fs::read_to_string("/proc/meminfo").expect("/proc/meminfo");
@@ -327,12 +329,19 @@ fn memory_and_swap_bytes() -> u64 {
             .unwrap_or_else(|| panic!("{key} in /proc/meminfo"));
         line.split_whitespace().nth(1).unwrap().parse().unwrap()
     };
-    (kib("MemTotal:") + kib("SwapTotal:")) * 1024
+    // SAFETY: `sysinfo` only fills in the zeroed struct it is given.
+    let mut sys: libc::sysinfo = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::sysinfo(&mut sys) }, 0, "sysinfo");
+    let unit = u64::from(sys.mem_unit.max(1));
+    let from_sysinfo = (sys.totalram as u64 + sys.totalswap as u64) * unit;
+    ((kib("MemTotal:") + kib("SwapTotal:")) * 1024).max(from_sysinfo)
 }
 
 /// A raw array file longer than the machine's memory and swap (sparse, so
 /// it takes no disk) is an error naming the file and its size, not an
-/// aborted process; the small file beside it loads.
+/// aborted process; the small file beside it loads. Needs a temporary
+/// folder whose filesystem holds sparse files of twice that size (ext4: up
+/// to 16 TiB) and no `ulimit -f`: else it fails at making the file.
 #[cfg(target_os = "linux")]
 #[test]
 fn an_array_larger_than_the_host_is_an_error_not_an_abort() {
@@ -489,6 +498,40 @@ fn a_network_like_pipe_streams_an_npy() {
     };
     assert_eq!(shape, vec![50, 100]);
     assert_eq!(array.to_vec().unwrap(), v);
+}
+
+/// Readers need no tokio runtime: a GPU loader's steps that go to tokio's
+/// blocking pool under tokio (an image's upload) run on the polling
+/// thread under another executor.
+#[test]
+fn readers_load_onto_the_gpu_without_a_tokio_runtime() {
+    let test = "loaders::readers_load_onto_the_gpu_without_a_tokio_runtime";
+    if context(Backend::Gpu, test).is_none() {
+        return;
+    }
+    let pic = picture(64, 48, 5);
+    let mut png = Vec::new();
+    pic.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    let v = values(300, 1);
+    let loader = Loader::new(Backend::Gpu).unwrap();
+    let sources = [
+        ("pic.png", std::io::Cursor::new(png)),
+        ("v.f32", std::io::Cursor::new(raw(&v))),
+    ];
+    let mut loaded: Vec<Loaded> = pollster::block_on(loader.load_readers(sources).collect());
+    loaded.sort_by_key(|l| l.index);
+    match &loaded[0].result {
+        Ok(Item::Image(img)) => {
+            assert_eq!(img.backend(), Backend::Gpu);
+            assert_eq!(img.to_rgba().unwrap(), pic);
+        }
+        other => panic!("pic.png: {other:?}"),
+    }
+    match &loaded[1].result {
+        Ok(Item::Values { array, .. }) => assert_eq!(array.to_vec().unwrap(), v),
+        other => panic!("v.f32: {other:?}"),
+    }
 }
 
 fn write_pictures(dir: &Path, n: usize) -> Vec<PathBuf> {

@@ -6,10 +6,11 @@
 //! file name are an error for the second, never a silent overwrite.
 //!
 //! Files are read by a [`Loader`] (`concurrency` in flight, tokio for the
-//! disk, the blocking pool for decoding); each loaded file is computed (a
-//! filter chain or a map, on the blocking pool so the async threads stay
-//! free) and written (encoded on the blocking pool, written to a temporary
-//! name and renamed) while the next files are being read and computed. At
+//! disk, rayon's pool for decoding); each loaded file is computed (a
+//! filter chain or a map: on rayon's pool on the CPU, on tokio's blocking
+//! pool on the GPU, whose calls wait for the device) and written (encoded
+//! on rayon's pool; written to a temporary name and renamed on the
+//! blocking pool) while the next files are being read and computed. At
 //! most `concurrency` files are being read and `concurrency` computed or
 //! written at once, so memory grows with the concurrency, not with the
 //! number of files.
@@ -29,7 +30,8 @@
 //! A file that fails is reported with its path and reason, and the others
 //! go on. Dropping the future of [`Batch::run`] stops the work: no new file
 //! is started, and writes already under way finish or leave nothing (no
-//! partial files).
+//! partial files). A setup already under way (making the output folder,
+//! opening the GPU device) finishes.
 
 use super::cpu_task::{on_cores, timed, waiting};
 use super::image_file::{encode, write_atomic};

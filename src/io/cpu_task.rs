@@ -29,14 +29,19 @@ pub(crate) async fn on_cores<T: Send + 'static>(
 }
 
 /// Runs `f` on tokio's blocking pool (for steps that wait on the disk or
-/// the GPU).
+/// the GPU); outside a tokio runtime (a stream of readers polled by
+/// another executor), on the calling thread.
 pub(crate) async fn waiting<T: Send + 'static>(
     name: &str,
     f: impl FnOnce() -> Result<T> + Send + 'static,
 ) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| file_error(name, format!("the worker stopped: {e}")))?
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => runtime
+            .spawn_blocking(f)
+            .await
+            .map_err(|e| file_error(name, format!("the worker stopped: {e}")))?,
+        Err(_) => f(),
+    }
 }
 
 /// `f`, made to return how long it ran too (the stage's busy time).

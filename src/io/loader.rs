@@ -7,9 +7,11 @@
 //! reading one file overlaps uploading another. Images are read whole
 //! (into a buffer of the file's size, when it has one), decoded on rayon's
 //! pool, off the async threads (see `cpu_task`), and
-//! placed on the device as an [`Image`](crate::Image). Steps that may wait
-//! on the GPU (opening it, placing an array or an image there) run on
-//! tokio's blocking pool, so that no async worker or core's worker waits. At most
+//! placed on the device as an [`Image`](crate::Image). Opening the GPU
+//! device (the first placement that may use it) and uploading an image
+//! run on tokio's blocking pool, so that no async or core's worker waits
+//! for them; an array's pieces are queued to the device from the async
+//! workers, which only waits for the device's staging memory. At most
 //! `concurrency` sources are in flight, and the stream only starts a new one
 //! when it is polled, so memory grows with the concurrency, not with the
 //! number of sources. Dropping the stream drops the loads in flight.
@@ -18,6 +20,7 @@ use super::cpu_task::{on_cores, timed, waiting};
 use super::image_file;
 use super::npy::{self, HeaderError};
 use crate::array::{Array, ArrayBuilder};
+use crate::backend::gpu::transfer::with_serial_copies;
 use crate::backend::Backend;
 use crate::context::Context;
 use crate::error::{Error, Result};
@@ -233,7 +236,23 @@ impl Loader {
         self.load_reader(&name, file, size, busy).await
     }
 
+    /// Loads `reader`'s item; every error names `name` (a device's error
+    /// is wrapped in one that does).
     async fn load_reader<R: AsyncRead + Unpin>(
+        &self,
+        name: &str,
+        reader: R,
+        size: Option<u64>,
+        busy: &mut Duration,
+    ) -> Result<Item> {
+        match self.read_item(name, reader, size, busy).await {
+            Err(e @ (Error::File { .. } | Error::Image { .. })) => Err(e),
+            Err(e) => Err(file_error(name, e)),
+            ok => ok,
+        }
+    }
+
+    async fn read_item<R: AsyncRead + Unpin>(
         &self,
         name: &str,
         mut reader: R,
@@ -284,30 +303,28 @@ impl Loader {
                     }
                 }
                 let owned = name.to_string();
-                let ctx = self.ctx.clone();
-                let place = move |img: image::RgbaImage| {
-                    let n = img.width() as usize * img.height() as usize;
-                    crate::Image::place_owned(ctx.place_image("load", n), img)
-                };
                 let decode = move || super::image_file::decode(Path::new(&owned), &buf);
-                let img = match self.ctx.backend() {
-                    // Decoded and kept on the host, on the cores.
-                    Backend::Cpu | Backend::Scalar => {
-                        let (img, decoding) =
-                            on_cores(name, timed(move || place(decode()?))).await?;
-                        *busy += decoding;
-                        img
+                let (img, decoding) = on_cores(name, timed(decode)).await?;
+                let n = img.width() as usize * img.height() as usize;
+                // Placed here when that is known to keep it on the host;
+                // else on tokio's blocking pool, since placing may open the
+                // GPU device and uploading waits for it (its staging copies
+                // stay on that thread, see `with_serial_copies`).
+                let known = (!self.may_open_device()).then(|| self.ctx.place_image("load", n));
+                let (img, placing) = match known {
+                    Some(host) if host != Backend::Gpu => {
+                        timed(move || crate::Image::place_owned(host, img))()?
                     }
-                    // Decoded on the cores; placed on tokio's blocking pool,
-                    // since placing may open the GPU device and uploading
-                    // waits for it: neither holds a core's worker.
-                    Backend::Gpu | Backend::Auto => {
-                        let (decoded, decoding) = on_cores(name, timed(decode)).await?;
-                        let (img, placing) = waiting(name, timed(move || place(decoded))).await?;
-                        *busy += decoding + placing;
-                        img
+                    _ => {
+                        let ctx = self.ctx.clone();
+                        let place = move || {
+                            let backend = known.unwrap_or_else(|| ctx.place_image("load", n));
+                            with_serial_copies(|| crate::Image::place_owned(backend, img))
+                        };
+                        waiting(name, timed(place)).await?
                     }
                 };
+                *busy += decoding + placing;
                 Ok(Item::Image(img))
             }
             Format::Npy => self.load_npy(name, reader, buf, size, busy).await,
@@ -410,7 +427,12 @@ impl Loader {
         };
         let len = match size {
             Some(size) if size % 4 != 0 => return Err(not_whole(size)),
-            Some(size) => (size / 4) as usize,
+            Some(size) => usize::try_from(size / 4).map_err(|_| {
+                file_error(
+                    name,
+                    format!("{size} bytes are more than this platform can address"),
+                )
+            })?,
             None => {
                 // A stream of unknown length: gather it first.
                 while read_piece(&mut reader, &mut buf, name).await? > 0 {}
@@ -477,18 +499,25 @@ impl Loader {
     }
 
     /// A builder for the `len` values of `name`, where the context places
-    /// them. Placing may open the GPU device (seconds, the first time) and
-    /// allocating on it waits for the device's answer: unless the values
-    /// surely stay on the host, that runs on tokio's blocking pool, never
-    /// on an async worker that other loads are waiting on.
+    /// them: on tokio's blocking pool while placing may open the GPU device
+    /// (seconds, the first time), never on an async worker that other
+    /// loads are waiting on.
     async fn builder(&self, len: usize, name: &str) -> Result<ArrayBuilder> {
         let ctx = self.ctx.clone();
         let owned = name.to_string();
         let make = move || ArrayBuilder::new(ctx.place_array("load", len), len, &owned);
-        match self.ctx.backend() {
-            Backend::Cpu | Backend::Scalar => make(),
-            Backend::Gpu | Backend::Auto => waiting(name, make).await,
+        if self.may_open_device() {
+            waiting(name, make).await
+        } else {
+            make()
         }
+    }
+
+    /// Whether placing data may open the GPU device: a context that may
+    /// use it, before anything has tried to open it.
+    fn may_open_device(&self) -> bool {
+        matches!(self.ctx.backend(), Backend::Gpu | Backend::Auto)
+            && !crate::backend::gpu::device::touched()
     }
 }
 

@@ -88,6 +88,9 @@ impl DeviceArray {
     /// queued to the device. An error where the device refuses it (no
     /// staging memory left).
     pub fn write(&self, offset: usize, values: &[f32]) -> Result<()> {
+        if values.is_empty() {
+            return Ok(());
+        }
         let per = chunk_elements(self.device);
         self.device.checked(
             || format!("writing {} values to the GPU", values.len()),
