@@ -196,10 +196,17 @@ fn host_memory_bytes() -> Option<u64> {
 /// `memory.limit_in_bytes` (v1); `None` where none is set or readable.
 #[cfg(target_os = "linux")]
 fn cgroup_memory_limit() -> Option<u64> {
-    use std::path::PathBuf;
     let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    cgroup_limit_under(std::path::Path::new("/sys/fs/cgroup"), &own)
+}
+
+/// [`cgroup_memory_limit`] for the cgroups listed in `own` (as
+/// `/proc/self/cgroup` lists them), with the hierarchies mounted under
+/// `root`.
+#[cfg(target_os = "linux")]
+fn cgroup_limit_under(root: &std::path::Path, own: &str) -> Option<u64> {
     // Lines are `id:controllers:path`; v2's has id 0 and no controllers.
-    let mut places: Vec<(PathBuf, &str, &str)> = Vec::new();
+    let mut places = Vec::new();
     for line in own.lines() {
         let mut fields = line.splitn(3, ':');
         let (Some(id), Some(controllers), Some(path)) =
@@ -208,13 +215,9 @@ fn cgroup_memory_limit() -> Option<u64> {
             continue;
         };
         if id == "0" && controllers.is_empty() {
-            places.push(("/sys/fs/cgroup".into(), "memory.max", path));
+            places.push((root.to_path_buf(), "memory.max", path));
         } else if controllers.split(',').any(|c| c == "memory") {
-            places.push((
-                "/sys/fs/cgroup/memory".into(),
-                "memory.limit_in_bytes",
-                path,
-            ));
+            places.push((root.join("memory"), "memory.limit_in_bytes", path));
         }
     }
     let mut tightest: Option<u64> = None;
@@ -467,5 +470,33 @@ mod tests {
         assert_eq!(byte_size(1536), "1.5 KiB");
         assert_eq!(byte_size(512 << 20), "512.0 MiB");
         assert_eq!(byte_size(2 << 40), "2.0 TiB");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_tightest_cgroup_limit_above_the_process_counts() {
+        let root = std::env::temp_dir().join(format!("gpu-compute-cgroup-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let put = |dir: &str, file: &str, text: &str| {
+            let dir = root.join(dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join(file), text).unwrap();
+        };
+        // v2: the process's own cgroup says "max"; its parent limits it.
+        put("app", "memory.max", "4294967296\n");
+        put("app/worker", "memory.max", "max\n");
+        assert_eq!(cgroup_limit_under(&root, "0::/app/worker\n"), Some(4 << 30));
+        // v1 (a hybrid layout, as on the development machine): its "no
+        // limit" value is ignored, a tighter v1 limit wins.
+        put("memory", "memory.limit_in_bytes", "9223372036854771712\n");
+        let hybrid = "4:memory:/box\n0::/app/worker\n";
+        assert_eq!(cgroup_limit_under(&root, hybrid), Some(4 << 30));
+        put("memory/box", "memory.limit_in_bytes", "1073741824\n");
+        assert_eq!(cgroup_limit_under(&root, hybrid), Some(1 << 30));
+        // A cgroup whose folder is not there (another namespace's path)
+        // counts only the limits above it, here v1's "none": `None`.
+        assert_eq!(cgroup_limit_under(&root, "4:memory:/gone/x\n"), None);
+        assert_eq!(cgroup_limit_under(&root, "0::/elsewhere\n"), None);
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }
