@@ -153,18 +153,18 @@ pub fn advised_onto_huge_pages(address: usize) -> Option<bool> {
     Some(flags.split_whitespace().any(|f| f == "hg"))
 }
 
-/// Refuses `len` values (`f32`) that need more bytes than the machine's
-/// memory and swap together (memory as limited by the process's cgroup, in
+/// Refuses `len` values (`f32`) that need more bytes than the memory and
+/// swap this process may use (the machine's, within its cgroup's limits in
 /// a container): such an array can never be held, and where Linux promises
 /// memory freely (`vm.overcommit_memory=1`, or a container's limit, which
 /// allocation does not see) the allocation would succeed and the process
 /// be killed while filling it. Where the totals cannot be read, nothing is
 /// refused here.
-fn check_host_room(len: usize) -> Result<(), String> {
+pub(crate) fn check_host_room(len: usize) -> Result<(), String> {
     let bytes = (len as u64).saturating_mul(4);
     match host_memory_bytes() {
         Some(total) if bytes > total => Err(format!(
-            "{} of values is more than this machine's {} of memory and swap",
+            "{} of values is more than the {} of memory and swap this process may use",
             byte_size(bytes),
             byte_size(total)
         )),
@@ -172,8 +172,9 @@ fn check_host_room(len: usize) -> Result<(), String> {
     }
 }
 
-/// The machine's memory, at most the cgroup's limit, and its swap, in
-/// bytes (`sysinfo`); `None` off Linux or where that fails.
+/// The memory and swap this process may use, in bytes: the machine's
+/// (`sysinfo`) within its cgroups' limits; `None` off Linux or where
+/// `sysinfo` fails.
 fn host_memory_bytes() -> Option<u64> {
     #[cfg(target_os = "linux")]
     {
@@ -184,60 +185,107 @@ fn host_memory_bytes() -> Option<u64> {
         }
         let unit = u64::from(info.mem_unit.max(1));
         let memory = (info.totalram as u64).saturating_mul(unit);
-        let memory = cgroup_memory_limit().map_or(memory, |limit| limit.min(memory));
-        Some(memory.saturating_add((info.totalswap as u64).saturating_mul(unit)))
+        let swap = (info.totalswap as u64).saturating_mul(unit);
+        let limits = std::fs::read_to_string("/proc/self/cgroup")
+            .map(|own| CgroupLimits::under(std::path::Path::new("/sys/fs/cgroup"), &own))
+            .unwrap_or_default();
+        Some(limits.cap(memory, swap))
     }
     #[cfg(not(target_os = "linux"))]
     None
 }
 
-/// The tightest memory limit on this process's cgroup and the cgroups
-/// above it, in bytes: `memory.max` (cgroup v2) or
-/// `memory.limit_in_bytes` (v1); `None` where none is set or readable.
+/// The tightest memory limits on a process's cgroups and the cgroups above
+/// them, in bytes (`None`: none set or readable).
 #[cfg(target_os = "linux")]
-fn cgroup_memory_limit() -> Option<u64> {
-    let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
-    cgroup_limit_under(std::path::Path::new("/sys/fs/cgroup"), &own)
+#[derive(Debug, Default, PartialEq)]
+struct CgroupLimits {
+    /// `memory.max` (v2), `memory.limit_in_bytes` (v1).
+    memory: Option<u64>,
+    /// `memory.swap.max` (v2).
+    swap: Option<u64>,
+    /// `memory.memsw.limit_in_bytes` (v1).
+    memory_and_swap: Option<u64>,
 }
 
-/// [`cgroup_memory_limit`] for the cgroups listed in `own` (as
-/// `/proc/self/cgroup` lists them), with the hierarchies mounted under
-/// `root`.
 #[cfg(target_os = "linux")]
-fn cgroup_limit_under(root: &std::path::Path, own: &str) -> Option<u64> {
-    // Lines are `id:controllers:path`; v2's has id 0 and no controllers.
-    let mut places = Vec::new();
-    for line in own.lines() {
-        let mut fields = line.splitn(3, ':');
-        let (Some(id), Some(controllers), Some(path)) =
-            (fields.next(), fields.next(), fields.next())
-        else {
-            continue;
-        };
-        if id == "0" && controllers.is_empty() {
-            places.push((root.to_path_buf(), "memory.max", path));
-        } else if controllers.split(',').any(|c| c == "memory") {
-            places.push((root.join("memory"), "memory.limit_in_bytes", path));
+impl CgroupLimits {
+    /// The limits on the cgroups listed in `own` (as `/proc/self/cgroup`
+    /// lists them: `id:controllers:path`, v2's with id 0 and no
+    /// controllers), with the hierarchies mounted under `root` (v1's at
+    /// `root/<controllers>`, else `root/memory`).
+    fn under(root: &std::path::Path, own: &str) -> CgroupLimits {
+        let mut limits = CgroupLimits::default();
+        for line in own.lines() {
+            let mut fields = line.splitn(3, ':');
+            let (Some(id), Some(controllers), Some(path)) =
+                (fields.next(), fields.next(), fields.next())
+            else {
+                continue;
+            };
+            // A cgroup outside this namespace's view: nothing to read.
+            if path.split('/').any(|part| part == "..") {
+                continue;
+            }
+            let tightest = |mount: &std::path::Path, file| tightest_limit(mount, path, file);
+            if id == "0" && controllers.is_empty() {
+                at_most(&mut limits.memory, tightest(root, "memory.max"));
+                at_most(&mut limits.swap, tightest(root, "memory.swap.max"));
+            } else if controllers.split(',').any(|c| c == "memory") {
+                let joint = root.join(controllers);
+                let mount = if joint.is_dir() {
+                    joint
+                } else {
+                    root.join("memory")
+                };
+                at_most(
+                    &mut limits.memory,
+                    tightest(&mount, "memory.limit_in_bytes"),
+                );
+                at_most(
+                    &mut limits.memory_and_swap,
+                    tightest(&mount, "memory.memsw.limit_in_bytes"),
+                );
+            }
         }
+        limits
     }
+
+    /// `memory` and `swap` bytes within these limits, together.
+    fn cap(&self, memory: u64, swap: u64) -> u64 {
+        let memory = self.memory.map_or(memory, |limit| limit.min(memory));
+        let swap = self.swap.map_or(swap, |limit| limit.min(swap));
+        let total = memory.saturating_add(swap);
+        self.memory_and_swap.map_or(total, |limit| limit.min(total))
+    }
+}
+
+/// The smallest `file` holds, as a number of bytes, in the cgroup `path`
+/// of the hierarchy mounted at `mount` and in the cgroups above it up to
+/// the mount: a cgroup not there (seen from another namespace) still has
+/// those above it. "max" and v1's huge "no limit" value are none.
+#[cfg(target_os = "linux")]
+fn tightest_limit(mount: &std::path::Path, path: &str, file: &str) -> Option<u64> {
+    let mut dir = mount.join(path.trim_start_matches('/'));
     let mut tightest: Option<u64> = None;
-    for (mount, file, path) in places {
-        let mut dir = mount.join(path.trim_start_matches('/'));
-        loop {
-            // "max" (none) and v1's huge "none" value leave it unset.
-            let limit = std::fs::read_to_string(dir.join(file))
-                .ok()
-                .and_then(|text| text.trim().parse::<u64>().ok())
-                .filter(|&limit| limit < 1 << 60);
-            if let Some(limit) = limit {
-                tightest = Some(tightest.map_or(limit, |t| t.min(limit)));
-            }
-            if dir == mount || !dir.pop() {
-                break;
-            }
+    loop {
+        let limit = std::fs::read_to_string(dir.join(file))
+            .ok()
+            .and_then(|text| text.trim().parse::<u64>().ok())
+            .filter(|&limit| limit < 1 << 60);
+        at_most(&mut tightest, limit);
+        if dir == mount || !dir.pop() {
+            return tightest;
         }
     }
-    tightest
+}
+
+/// Lowers `limit` to `other` where that is set and smaller.
+#[cfg(target_os = "linux")]
+fn at_most(limit: &mut Option<u64>, other: Option<u64>) {
+    if let Some(other) = other {
+        *limit = Some(limit.map_or(other, |l| l.min(other)));
+    }
 }
 
 /// `bytes` for a message: `"2.0 TiB"`, `"512.0 MiB"`, `"12 bytes"`.
@@ -312,7 +360,7 @@ impl HostPool {
                 v.try_reserve_exact(room).map_err(|e| {
                     format!(
                         "allocating {} of host memory failed: {e}",
-                        byte_size(room as u64 * 4)
+                        byte_size((room as u64).saturating_mul(4))
                     )
                 })?;
                 prefer_huge_pages(&v);
@@ -474,7 +522,7 @@ mod tests {
 
     #[cfg(target_os = "linux")]
     #[test]
-    fn the_tightest_cgroup_limit_above_the_process_counts() {
+    fn the_tightest_cgroup_limits_above_the_process_count() {
         let root = std::env::temp_dir().join(format!("gpu-compute-cgroup-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         let put = |dir: &str, file: &str, text: &str| {
@@ -482,21 +530,40 @@ mod tests {
             std::fs::create_dir_all(&dir).unwrap();
             std::fs::write(dir.join(file), text).unwrap();
         };
-        // v2: the process's own cgroup says "max"; its parent limits it.
+        let limits = |own: &str| CgroupLimits::under(&root, own);
+        const GIB: u64 = 1 << 30;
+        // v2: the process's own cgroup says "max"; its parent limits it,
+        // and allows no swap.
         put("app", "memory.max", "4294967296\n");
         put("app/worker", "memory.max", "max\n");
-        assert_eq!(cgroup_limit_under(&root, "0::/app/worker\n"), Some(4 << 30));
-        // v1 (a hybrid layout, as on the development machine): its "no
-        // limit" value is ignored, a tighter v1 limit wins.
+        put("app", "memory.swap.max", "0\n");
+        let v2 = limits("0::/app/worker\n");
+        assert_eq!((v2.memory, v2.swap), (Some(4 * GIB), Some(0)));
+        // 64 GiB and 64 GiB of swap on the machine: 4 GiB for the process.
+        assert_eq!(v2.cap(64 * GIB, 64 * GIB), 4 * GIB);
+        // The namespace's root cgroup, and a path with a colon.
+        put("", "memory.max", "8589934592\n");
+        assert_eq!(limits("0::/\n").memory, Some(8 * GIB));
+        put("a:b/c", "memory.max", "1073741824\n");
+        assert_eq!(limits("0::/a:b/c\n").memory, Some(GIB));
+        // A path outside the namespace's view is not followed.
+        assert_eq!(limits("0::/../app\n"), CgroupLimits::default());
+        // v1: its "no limit" value is none; memory and swap together.
         put("memory", "memory.limit_in_bytes", "9223372036854771712\n");
-        let hybrid = "4:memory:/box\n0::/app/worker\n";
-        assert_eq!(cgroup_limit_under(&root, hybrid), Some(4 << 30));
-        put("memory/box", "memory.limit_in_bytes", "1073741824\n");
-        assert_eq!(cgroup_limit_under(&root, hybrid), Some(1 << 30));
+        put("memory/box", "memory.limit_in_bytes", "2147483648\n");
+        put("memory/box", "memory.memsw.limit_in_bytes", "3221225472\n");
+        let v1 = limits("4:memory:/box\n");
+        assert_eq!(
+            (v1.memory, v1.memory_and_swap),
+            (Some(2 * GIB), Some(3 * GIB))
+        );
+        assert_eq!(v1.cap(64 * GIB, 64 * GIB), 3 * GIB);
         // A cgroup whose folder is not there (another namespace's path)
-        // counts only the limits above it, here v1's "none": `None`.
-        assert_eq!(cgroup_limit_under(&root, "4:memory:/gone/x\n"), None);
-        assert_eq!(cgroup_limit_under(&root, "0::/elsewhere\n"), None);
+        // has only the limits above it, here v1's "none".
+        assert_eq!(limits("4:memory:/gone/x\n"), CgroupLimits::default());
+        // v1's memory controller mounted with another.
+        put("cpuset,memory/job", "memory.limit_in_bytes", "1073741824\n");
+        assert_eq!(limits("3:cpuset,memory:/job\n").memory, Some(GIB));
         std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -341,13 +341,29 @@ fn memory_and_swap_bytes() -> u64 {
 /// it takes no disk) is an error naming the file and its size, not an
 /// aborted process; the small file beside it loads. Needs a temporary
 /// folder whose filesystem holds sparse files of twice that size (ext4: up
-/// to 16 TiB) and no `ulimit -f`: else it fails at making the file.
+/// to 16 TiB) and a `ulimit -f` that allows it: else it fails, saying so,
+/// before making the file.
 #[cfg(target_os = "linux")]
 #[test]
 fn an_array_larger_than_the_host_is_an_error_not_an_abort() {
     let dir = scratch("loaders-huge");
     let huge = dir.join("huge.f32");
     let bytes = (memory_and_swap_bytes() * 2).next_multiple_of(4);
+    // Past `ulimit -f`, making the file would kill the test binary.
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `getrlimit` only fills in the struct it is given.
+    assert_eq!(
+        unsafe { libc::getrlimit(libc::RLIMIT_FSIZE, &mut limit) },
+        0
+    );
+    assert!(
+        limit.rlim_cur == libc::RLIM_INFINITY || limit.rlim_cur >= bytes,
+        "this test makes a sparse file of {bytes} bytes; `ulimit -f` allows {} bytes",
+        limit.rlim_cur
+    );
     let file = std::fs::File::create(&huge).unwrap();
     file.set_len(bytes)
         .unwrap_or_else(|e| panic!("a sparse file of {bytes} bytes in {dir:?}: {e}"));
@@ -498,6 +514,27 @@ fn a_network_like_pipe_streams_an_npy() {
     };
     assert_eq!(shape, vec![50, 100]);
     assert_eq!(array.to_vec().unwrap(), v);
+}
+
+/// A stream of unknown length whose `.npy` header promises more values
+/// than the process may hold is refused from its header, before its data
+/// is gathered.
+#[test]
+fn a_stream_promising_more_than_the_host_holds_is_refused_from_its_header() {
+    let bytes = npy("<f4", "(1099511627776,)", &raw(&[1.0, 2.0]));
+    let loader = Loader::new(Backend::Cpu).unwrap();
+    let got = runtime()
+        .block_on(
+            loader
+                .load_readers([("socket", std::io::Cursor::new(bytes))])
+                .next(),
+        )
+        .unwrap();
+    let msg = got.result.expect_err("refused").to_string();
+    assert!(
+        msg.contains("socket") && msg.contains("cannot hold its 1099511627776 values"),
+        "{msg}"
+    );
 }
 
 /// Readers need no tokio runtime: a GPU loader's steps that go to tokio's

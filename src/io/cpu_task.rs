@@ -40,7 +40,9 @@ pub(crate) async fn waiting<T: Send + 'static>(
             .spawn_blocking(f)
             .await
             .map_err(|e| file_error(name, format!("the worker stopped: {e}")))?,
-        Err(_) => f(),
+        // A panic is this source's error, as on the pool.
+        Err(_) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+            .unwrap_or_else(|_| Err(file_error(name, "the worker panicked"))),
     }
 }
 

@@ -7,11 +7,11 @@
 //! reading one file overlaps uploading another. Images are read whole
 //! (into a buffer of the file's size, when it has one), decoded on rayon's
 //! pool, off the async threads (see `cpu_task`), and
-//! placed on the device as an [`Image`](crate::Image). Opening the GPU
-//! device (the first placement that may use it) and uploading an image
+//! placed on the device as an [`Image`](crate::Image). An `Auto` loader's
+//! first placement, which may open the GPU device, and an image's upload
 //! run on tokio's blocking pool, so that no async or core's worker waits
-//! for them; an array's pieces are queued to the device from the async
-//! workers, which only waits for the device's staging memory. At most
+//! for them; an array's pieces are handed to wgpu from the async workers
+//! (it copies them into staging memory and returns). At most
 //! `concurrency` sources are in flight, and the stream only starts a new one
 //! when it is polled, so memory grows with the concurrency, not with the
 //! number of sources. Dropping the stream drops the loads in flight.
@@ -379,6 +379,9 @@ impl Loader {
                 }
             }
             None => {
+                crate::host_pool::check_host_room(len).map_err(|why| {
+                    file_error(name, format!("cannot hold its {len} values: {why}"))
+                })?;
                 // A stream of unknown length: gather its data first (as much
                 // as it really sends, and at most what the header says).
                 while buf.len() <= expected {
@@ -530,7 +533,12 @@ async fn read_piece<R: AsyncRead + Unpin>(
     name: &str,
 ) -> Result<usize> {
     if buf.len() == buf.capacity() {
-        buf.reserve(PIECE);
+        buf.try_reserve(PIECE).map_err(|e| {
+            file_error(
+                name,
+                format!("holding {} bytes of it in memory: {e}", buf.len() + PIECE),
+            )
+        })?;
     }
     let spare = buf.capacity() - buf.len();
     let mut limited = (&mut *reader).take(spare.min(PIECE) as u64);

@@ -182,9 +182,9 @@ pub(crate) struct PipelineCacheFile {
     path: std::path::PathBuf,
     /// Bytes read from the file when the device opened (0: a cold start).
     pub loaded_bytes: usize,
-    /// A digest of what the file holds for this cache, as this process last
-    /// saved or read it (`None`: nothing wgpu accepted); held while saving,
-    /// so that saves from several threads take turns.
+    /// A digest of what the file holds, as this process last read or saved
+    /// it (`None`: no file); held while saving, so that saves from several
+    /// threads take turns.
     saved: std::sync::Mutex<Option<u64>>,
 }
 
@@ -213,18 +213,17 @@ impl PipelineCacheFile {
                 fallback: true,
             })
         };
-        // What the file holds for this cache: nothing when wgpu fell back to
-        // an empty cache (another driver's file, or a damaged one), so that
-        // the next save replaces the file.
-        let accepted = match (&data, cache.get_data()) {
-            (Some(file), Some(now)) if *file == now => Some(digest(file)),
-            _ => None,
-        };
+        // What the file holds: a save writes only cache contents that
+        // differ from it. A file wgpu refused (another driver's, or damaged)
+        // never matches what the cache holds, so the next save replaces it;
+        // a driver that serialises an imported cache in another order
+        // writes once, then matches.
+        let on_disk = data.as_deref().map(digest);
         Some(PipelineCacheFile {
             cache,
             path,
             loaded_bytes: data.map_or(0, |d| d.len()),
-            saved: std::sync::Mutex::new(accepted),
+            saved: std::sync::Mutex::new(on_disk),
         })
     }
 
