@@ -174,8 +174,14 @@ pub(crate) fn check_host_room(len: usize) -> Result<(), String> {
 
 /// The memory and swap this process may use, in bytes: the machine's
 /// (`sysinfo`) within its cgroups' limits; `None` off Linux or where
-/// `sysinfo` fails.
+/// `sysinfo` fails. Read once per process: each read walks the cgroup
+/// files, which every small array loaded would otherwise pay for.
 fn host_memory_bytes() -> Option<u64> {
+    static TOTAL: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    *TOTAL.get_or_init(read_host_memory_bytes)
+}
+
+fn read_host_memory_bytes() -> Option<u64> {
     #[cfg(target_os = "linux")]
     {
         // SAFETY: `sysinfo` only fills in the zeroed struct it is given.
