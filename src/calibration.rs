@@ -7,10 +7,12 @@
 //! memory bandwidth, the cost of fanning out to rayon's pool, what the CPU
 //! backend's filters cost per pixel on one thread and on all threads
 //! together (a mid-size image's wall time, the fan-out apart), and, where a
-//! hardware GPU exists, its call latency, host-device transfer rate, device
-//! memory bandwidth, arithmetic rate, and what its filters cost per call
-//! and per pixel (by the H200's bench times, some 20 ms there; not yet
-//! measured on it).
+//! hardware GPU exists, its call latency (a map's, and a reduction's with
+//! its result read back), host-device transfer rate, device memory
+//! bandwidth, arithmetic rate, and what its filters cost per call and per
+//! pixel (by the H200's bench times, some 20 ms there; not yet measured on
+//! it). A transfer's fixed cost beyond its bytes is a built-in figure
+//! ([`CostModel::gpu_transfer_latency_s`]).
 //! The GPU is first kept busy for
 //! 0.3 s: an idle GPU lowers its clock (an H200's SM clock falls from 1980
 //! to 345 MHz) and would be measured up to three times slower than it runs
@@ -84,6 +86,8 @@ pub struct GpuFigures {
     pub adapter: String,
     /// One small call, end to end, seconds.
     pub launch_s: f64,
+    /// One small reduction, end to end, its result read back: seconds.
+    pub reduce_launch_s: f64,
     /// Host-device transfer, bytes per second each way.
     pub transfer_bytes_per_s: f64,
     /// Device memory bandwidth (a device-side copy), bytes per second.
@@ -117,6 +121,7 @@ impl Calibration {
         };
         if let Some(g) = &self.gpu {
             model.gpu_launch_s = g.launch_s;
+            model.gpu_reduce_launch_s = g.reduce_launch_s;
             model.gpu_transfer_bytes_per_s = g.transfer_bytes_per_s;
             model.gpu_bytes_per_s = g.bytes_per_s;
             model.gpu_work_per_s = g.work_per_s;
@@ -156,12 +161,13 @@ impl std::fmt::Display for Calibration {
             Some(g) => {
                 writeln!(
                     f,
-                    "  gpu {}: {:.0} us a call, {:.1} GB/s transfers, {:.0} GB/s device memory, {:.0} G work/s",
+                    "  gpu {}: {:.0} us a call, {:.1} GB/s transfers, {:.0} GB/s device memory, {:.0} G work/s, {:.0} us a reduction",
                     g.adapter,
                     g.launch_s * 1e6,
                     g.transfer_bytes_per_s / 1e9,
                     g.bytes_per_s / 1e9,
-                    g.work_per_s / 1e9
+                    g.work_per_s / 1e9,
+                    g.reduce_launch_s * 1e6
                 )?;
                 writeln!(
                     f,
@@ -322,6 +328,7 @@ impl Calibration {
         ];
         let gpu_ok = self.gpu.as_ref().is_none_or(|g| {
             g.launch_s >= 0.0
+                && g.reduce_launch_s >= 0.0
                 && [g.transfer_bytes_per_s, g.bytes_per_s, g.work_per_s]
                     .iter()
                     .all(|&r| r > 0.0)
@@ -594,13 +601,19 @@ fn measure_gpu() -> Result<Option<GpuFigures>> {
     // A call's fixed cost: a tiny map on device-resident data, waited for.
     let tiny = ctx.array(&[1.0f32; 256])?;
     let launch_s = median_try(21, || tiny.map(affine)?.eval()?.wait())?;
+    // A reduction's, with its result read back (at least a map's, so that
+    // the noise of two medians cannot make it the cheaper call).
+    let reduce_launch_s = median_try(21, || tiny.sum().map(drop))?.max(launch_s);
     let n = 1usize << 24;
     let x: Vec<f32> = (0..n).map(|i| (i % 1000) as f32).collect();
     let bytes = 8.0 * n as f64;
     let resident = ctx.array(&x)?;
     let resident_map = median_try(9, || resident.map(affine)?.eval()?.wait())?;
     let mut out = vec![0.0f32; n];
-    let host_map = median_try(5, || ctx.map_into(&x, &mut out, affine))?;
+    // The fastest of seven: the transfers are the steadiest part of a
+    // call, and one H200 calibration's median of five read 13.1 GB/s
+    // during a slow spell, where the bench then measured 19-20 GB/s.
+    let host_map = fastest_try(7, || ctx.map_into(&x, &mut out, affine))?;
     let copy = median_try(9, || crate::array::device_copy(&resident))?;
     let heavy = |v: crate::Expr| {
         let mut x = v;
@@ -622,10 +635,12 @@ fn measure_gpu() -> Result<Option<GpuFigures>> {
         );
         return Ok(None);
     }
+    let transfer_bytes_per_s = bytes / transfer;
     Ok(Some(GpuFigures {
         adapter: device.summary.calibration_name(),
         launch_s,
-        transfer_bytes_per_s: bytes / transfer,
+        reduce_launch_s,
+        transfer_bytes_per_s,
         bytes_per_s: bytes / copy_only,
         work_per_s: n as f64 * work / compute_only,
         filter,

@@ -180,7 +180,9 @@ pub struct Workload {
     pub n: usize,
     /// Bytes read from the host per element (4 per `f32` input).
     pub bytes_in: f64,
-    /// Bytes written to the host per element.
+    /// Bytes written to the host per element. None (`0.0`) for a
+    /// reduction, whose few values of result are read back to the host
+    /// whichever device holds the data ([`CostModel::gpu_reduce_launch_s`]).
     pub bytes_out: f64,
     /// Work per element, in units of one `f32` addition.
     pub work: f64,
@@ -248,8 +250,19 @@ pub struct CostModel {
     pub cpu_parallel_overhead_s: f64,
     /// Submit, dispatch and wait for one GPU call, seconds.
     pub gpu_launch_s: f64,
+    /// The same for a reduction, whose result is read back to the host
+    /// (mapping a buffer and a wait the map call does not have), seconds:
+    /// on the H200 a tiny sum took 15-30 µs more than a tiny map.
+    pub gpu_reduce_launch_s: f64,
     /// Host-device transfer bandwidth, bytes per second (each direction).
     pub gpu_transfer_bytes_per_s: f64,
+    /// A call's transfers' fixed cost beyond their bytes at
+    /// `gpu_transfer_bytes_per_s`, seconds: the upload's and the download's
+    /// submissions and waits, and the host's copies of the first and last
+    /// staging pieces, which no device copy overlaps. Not calibrated: the
+    /// two measurements tried on the H200 read 0 and 0.39 ms where its
+    /// bench lines showed 0.05-0.15 ms (BENCHMARKS.md, eighth session).
+    pub gpu_transfer_latency_s: f64,
     /// Device memory bandwidth, bytes per second.
     pub gpu_bytes_per_s: f64,
     /// Work units the GPU does per second.
@@ -306,7 +319,11 @@ impl CostModel {
             // 2^20-value reductions and 256×256 Gaussian blurs to the GPU,
             // 1.4-2.5 times slower there (`dispatch::replay`).
             gpu_launch_s: 75e-6,
+            gpu_reduce_launch_s: 95e-6,
             gpu_transfer_bytes_per_s: 6e9,
+            // The H200's bench took 0.05-0.15 ms more than the bytes at
+            // the rate to move 3-8 MB, in three runs.
+            gpu_transfer_latency_s: 100e-6,
             gpu_bytes_per_s: 1e12,
             gpu_work_per_s: 1e13,
             cpu_filter: FilterCosts::builtin(),
@@ -410,25 +427,31 @@ impl CostModel {
     }
 
     /// Estimated GPU seconds for `w` with data starting and ending on the
-    /// host: the transfers both ways, then the launch and the kernel
-    /// ([`CostModel::gpu_resident_seconds`]).
+    /// host: the transfers both ways (their fixed cost and their bytes),
+    /// then the launch and the kernel ([`CostModel::gpu_resident_seconds`]).
     ///
     /// ```
     /// use gpu::dispatch::{CostModel, Workload};
     /// let m = CostModel {
     ///     gpu_launch_s: 1e-4,
     ///     gpu_transfer_bytes_per_s: 1e10,
+    ///     gpu_transfer_latency_s: 5e-5,
     ///     gpu_bytes_per_s: 1e12,
     ///     gpu_work_per_s: 1e13,
     ///     ..CostModel::builtin()
     /// };
     /// let w = Workload { n: 1_000_000, bytes_in: 4.0, bytes_out: 4.0, work: 2.0 };
-    /// // 100 µs launch + 8 MB over the bus at 10 GB/s + 8 MB of device memory at 1 TB/s.
-    /// assert!((m.gpu_seconds(&w) - (100e-6 + 800e-6 + 8e-6)).abs() < 1e-12);
+    /// // 100 µs launch + 50 µs and 8 MB over the bus at 10 GB/s + 8 MB of
+    /// // device memory at 1 TB/s.
+    /// assert!((m.gpu_seconds(&w) - (100e-6 + 50e-6 + 800e-6 + 8e-6)).abs() < 1e-12);
     /// ```
     pub fn gpu_seconds(&self, w: &Workload) -> f64 {
-        let n = w.n as f64;
-        let transfer = n * (w.bytes_in + w.bytes_out) / self.gpu_transfer_bytes_per_s;
+        let bytes = w.n as f64 * (w.bytes_in + w.bytes_out);
+        let transfer = if bytes > 0.0 {
+            self.gpu_transfer_latency_s + bytes / self.gpu_transfer_bytes_per_s
+        } else {
+            0.0
+        };
         transfer + self.gpu_resident_seconds(w)
     }
 
@@ -445,7 +468,12 @@ impl CostModel {
     pub fn gpu_resident_seconds(&self, w: &Workload) -> f64 {
         let kernel = w.n as f64
             * ((w.bytes_in + w.bytes_out) / self.gpu_bytes_per_s).max(w.work / self.gpu_work_per_s);
-        self.gpu_launch_s + kernel
+        let launch = if w.bytes_out == 0.0 {
+            self.gpu_reduce_launch_s
+        } else {
+            self.gpu_launch_s
+        };
+        launch + kernel
     }
 
     /// The GPU's workload for `filters` applied in turn to an image of
@@ -528,7 +556,9 @@ impl CostModel {
     pub(crate) fn with_gpu_figures_of(self, other: &CostModel) -> CostModel {
         CostModel {
             gpu_launch_s: other.gpu_launch_s,
+            gpu_reduce_launch_s: other.gpu_reduce_launch_s,
             gpu_transfer_bytes_per_s: other.gpu_transfer_bytes_per_s,
+            gpu_transfer_latency_s: other.gpu_transfer_latency_s,
             gpu_bytes_per_s: other.gpu_bytes_per_s,
             gpu_work_per_s: other.gpu_work_per_s,
             gpu_filter: other.gpu_filter.clone(),
@@ -845,7 +875,9 @@ mod tests {
             cpu_bytes_per_s_all: 183.3e9,
             cpu_parallel_overhead_s: 26.9e-6,
             gpu_launch_s: 68e-6,
+            gpu_reduce_launch_s: 68e-6,
             gpu_transfer_bytes_per_s: 6.7e9,
+            gpu_transfer_latency_s: 0.0,
             gpu_bytes_per_s: 852e9,
             gpu_work_per_s: 7319e9,
             cpu_filter: FilterCosts::builtin(),
@@ -866,6 +898,7 @@ mod tests {
             cpu_bytes_per_s_all: 233.5e9,
             cpu_parallel_overhead_s: 26.6e-6,
             gpu_launch_s: 81e-6,
+            gpu_reduce_launch_s: 81e-6,
             gpu_transfer_bytes_per_s: 6.3e9,
             gpu_bytes_per_s: 829e9,
             gpu_work_per_s: 8418e9,
@@ -1058,6 +1091,7 @@ mod tests {
             cpu_bytes_per_s_all: 270.6e9,
             cpu_parallel_overhead_s: 20.9e-6,
             gpu_launch_s: 75e-6,
+            gpu_reduce_launch_s: 75e-6,
             gpu_bytes_per_s: 917e9,
             gpu_work_per_s: 12308e9,
             ..h200()

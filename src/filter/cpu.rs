@@ -16,32 +16,12 @@
 //! 0.7 µs without it).
 
 use super::kernels::{gaussian, luma_u32, mean};
+use super::output::{image_from, uninit};
 use super::Filter;
 use crate::backend::cpu::simd::simd_fn;
 use image::RgbaImage;
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
-
-/// A buffer for an output image whose every byte the caller writes:
-/// skipping the zeroing of tens of megabytes is measurable.
-fn uninit(len: usize) -> Vec<MaybeUninit<u8>> {
-    let mut v = Vec::with_capacity(len);
-    // SAFETY: `MaybeUninit<u8>` needs no initialisation.
-    unsafe { v.set_len(len) };
-    crate::host_pool::prefer_huge_pages(&v);
-    v
-}
-
-/// The image in `bytes`, every one of which has been written.
-fn image_from(width: usize, height: usize, bytes: Vec<MaybeUninit<u8>>) -> RgbaImage {
-    let mut bytes = std::mem::ManuallyDrop::new(bytes);
-    let (ptr, len, cap) = (bytes.as_mut_ptr(), bytes.len(), bytes.capacity());
-    // SAFETY: the callers write every byte before calling this, and
-    // `MaybeUninit<u8>` has the layout of `u8`; ownership moves to the new Vec.
-    let bytes = unsafe { Vec::from_raw_parts(ptr.cast::<u8>(), len, cap) };
-    RgbaImage::from_raw(width as u32, height as u32, bytes)
-        .expect("the buffer has width × height pixels")
-}
 
 /// Output rows per rayon task.
 const BAND: usize = 8;

@@ -9,6 +9,7 @@
 //! its intermediate images on the device when the image fits one band.
 
 use super::kernels::{gaussian, mean};
+use super::output;
 use super::Filter;
 use crate::backend::gpu::buffers::{Pooled, POOL};
 use crate::backend::gpu::device::{shared, Device};
@@ -453,12 +454,9 @@ impl DeviceImage {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("gpu-compute image download"),
             });
-        let mut out = vec![0u8; self.width * self.height * 4];
-        transfer::download(d, encoder, &self.pixels, 0, &mut out)?;
-        Ok(
-            RgbaImage::from_raw(self.width as u32, self.height as u32, out)
-                .expect("the buffer has width × height pixels"),
-        )
+        let mut out = output::uninit(self.width * self.height * 4);
+        transfer::download_uninit(d, encoder, &self.pixels, 0, &mut out)?;
+        Ok(output::image_from(self.width, self.height, out))
     }
 
     /// Waits until every filter queued on the device has finished.
@@ -587,7 +585,7 @@ fn apply_banded(
         (rows + 2 * halo) * w,
         plan.weights().len(),
     )?;
-    let mut out = vec![0u8; w * h * 4];
+    let mut out = output::uninit(w * h * 4);
     let raw = img.as_raw();
     for y0 in (0..h).step_by(rows) {
         let y1 = (y0 + rows).min(h);
@@ -617,7 +615,7 @@ fn apply_banded(
             params,
             &mut encoder,
         );
-        transfer::download(
+        transfer::download_uninit(
             device,
             encoder,
             &bufs.b,
@@ -625,5 +623,6 @@ fn apply_banded(
             &mut out[y0 * w * 4..y1 * w * 4],
         )?;
     }
-    Ok(RgbaImage::from_raw(w as u32, h as u32, out).expect("the buffer has width × height pixels"))
+    // The bands cover every row.
+    Ok(output::image_from(w, h, out))
 }

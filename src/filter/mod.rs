@@ -6,6 +6,7 @@
 //! * `scalar`: the reference implementation (the oracle in tests).
 //! * `cpu`: separable passes over rows, SIMD along each row, rayon over bands.
 //! * `gpu`: `shaders/filter.wgsl`, band by band, chains kept on the device.
+//! * `output`: uninitialised, huge-page output images for both.
 //!
 //! Every filter matches the OpenCV function named on its [`Filter`] variant
 //! within ±1 per channel (`BORDER_REPLICATE`), on every backend; the tests
@@ -17,6 +18,7 @@
 pub(crate) mod cpu;
 pub(crate) mod gpu;
 pub(crate) mod kernels;
+pub(crate) mod output;
 pub(crate) mod scalar;
 pub mod spec;
 

@@ -21,6 +21,7 @@ use super::device::Device;
 use crate::error::{Error, Result};
 use rayon::prelude::*;
 use std::cell::Cell;
+use std::mem::MaybeUninit;
 use std::sync::mpsc;
 
 /// The largest transfer that takes the direct path.
@@ -107,10 +108,22 @@ pub(crate) fn upload(device: &Device, dst: &wgpu::Buffer, offset: u64, bytes: &[
 /// waits, and writes those bytes to `out`.
 pub(crate) fn download(
     device: &Device,
-    mut encoder: wgpu::CommandEncoder,
+    encoder: wgpu::CommandEncoder,
     src: &wgpu::Buffer,
     offset: u64,
     out: &mut [u8],
+) -> Result<()> {
+    download_uninit(device, encoder, src, offset, as_uninit(out))
+}
+
+/// [`download`] into memory not written yet (an output the caller has not
+/// zeroed): every byte of `out` is written when this returns `Ok`.
+pub(crate) fn download_uninit(
+    device: &Device,
+    mut encoder: wgpu::CommandEncoder,
+    src: &wgpu::Buffer,
+    offset: u64,
+    out: &mut [MaybeUninit<u8>],
 ) -> Result<()> {
     debug_assert!(
         offset.is_multiple_of(4) && out.len().is_multiple_of(4),
@@ -162,6 +175,14 @@ pub(crate) fn download(
     Ok(())
 }
 
+/// `out` as memory to be written, for the paths that write into memory not
+/// written yet.
+fn as_uninit(out: &mut [u8]) -> &mut [MaybeUninit<u8>] {
+    // SAFETY: `MaybeUninit<u8>` has the layout of `u8`, and only
+    // initialised bytes are written through the result.
+    unsafe { &mut *(out as *mut [u8] as *mut [MaybeUninit<u8>]) }
+}
+
 fn new_encoder(device: &Device, label: &'static str) -> wgpu::CommandEncoder {
     device
         .device
@@ -199,7 +220,7 @@ pub(crate) fn read_back(
         device,
         buffer,
         Some(submission),
-        bytemuck::cast_slice_mut(out),
+        as_uninit(bytemuck::cast_slice_mut(out)),
     )
     .map_err(|e| failed("reading back from the GPU", e))
 }
@@ -211,7 +232,7 @@ fn read_mapped(
     device: &Device,
     buffer: &wgpu::Buffer,
     after: Option<wgpu::SubmissionIndex>,
-    out: &mut [u8],
+    out: &mut [MaybeUninit<u8>],
 ) -> std::result::Result<(), String> {
     let read = map(device, buffer, out.len() as u64, wgpu::MapMode::Read, after)
         .and_then(|()| copy_out(buffer, out));
@@ -282,14 +303,25 @@ fn copy_in(buffer: &wgpu::Buffer, src: &[u8]) -> std::result::Result<(), String>
 }
 
 /// Copies mapped `buffer` from its start into `out`, in parallel pieces
-/// unless [`on_this_thread`].
-fn copy_out(buffer: &wgpu::Buffer, out: &mut [u8]) -> std::result::Result<(), String> {
-    let piece_out = |k: usize, piece: &mut [u8]| {
+/// unless [`on_this_thread`], writing every byte of `out`.
+fn copy_out(buffer: &wgpu::Buffer, out: &mut [MaybeUninit<u8>]) -> std::result::Result<(), String> {
+    let piece_out = |k: usize, piece: &mut [MaybeUninit<u8>]| {
         let view = buffer
             .slice(piece_range(k, piece.len()))
             .get_mapped_range()
             .map_err(|e| e.to_string())?;
-        piece.copy_from_slice(&view);
+        if view.len() != piece.len() {
+            return Err(format!(
+                "mapped {} bytes for a piece of {}",
+                view.len(),
+                piece.len()
+            ));
+        }
+        // SAFETY: both are `piece.len()` bytes long, and the mapped range
+        // does not overlap host memory the caller holds.
+        unsafe {
+            std::ptr::copy_nonoverlapping(view.as_ptr(), piece.as_mut_ptr().cast(), piece.len());
+        }
         Ok(())
     };
     if on_this_thread(out.len()) {
