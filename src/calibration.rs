@@ -84,7 +84,7 @@ pub struct Calibration {
 pub struct GpuFigures {
     /// The adapter and driver they were measured on.
     pub adapter: String,
-    /// One small call, end to end, seconds.
+    /// One small map call, end to end, seconds.
     pub launch_s: f64,
     /// One small reduction, end to end, its result read back: seconds.
     pub reduce_launch_s: f64,
@@ -121,7 +121,9 @@ impl Calibration {
         };
         if let Some(g) = &self.gpu {
             model.gpu_launch_s = g.launch_s;
-            model.gpu_reduce_launch_s = g.reduce_launch_s;
+            // At least a map call's, whatever a file says, so that the
+            // map call's launch screens reductions too.
+            model.gpu_reduce_launch_s = g.reduce_launch_s.max(g.launch_s);
             model.gpu_transfer_bytes_per_s = g.transfer_bytes_per_s;
             model.gpu_bytes_per_s = g.bytes_per_s;
             model.gpu_work_per_s = g.work_per_s;
@@ -627,7 +629,8 @@ fn measure_gpu() -> Result<Option<GpuFigures>> {
     let Some(filter) = measure_gpu_filters(&ctx)? else {
         return Ok(None);
     };
-    let transfer = host_map - resident_map;
+    // The built-in fixed cost of a call's transfers is charged apart.
+    let transfer = host_map - resident_map - CostModel::builtin().gpu_transfer_latency_s;
     let (copy_only, compute_only) = (copy - launch_s, compute - launch_s);
     if transfer <= 0.0 || copy_only <= 0.0 || compute_only <= 0.0 {
         tracing::warn!(

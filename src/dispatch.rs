@@ -3,8 +3,9 @@
 //!
 //! For [`Backend::Auto`] the dispatcher estimates the time of a call on the
 //! CPU backend (one thread, or every thread plus the cost of waking the pool)
-//! and on the GPU (launch latency, bytes up and down over the bus, then the
-//! kernel), and runs the cheaper. The GPU is only looked at when its
+//! and on the GPU (launch latency, a reduction's with its result read back;
+//! a fixed cost and the bytes up and down over the bus; then the kernel),
+//! and runs the cheaper. The GPU is only looked at when its
 //! estimate could win, so small calls never open a device; an adapter that
 //! is software (`DeviceType::Cpu`, such as lavapipe) is never chosen over
 //! the native CPU backend. Each decision is returned as a [`Dispatch`]
@@ -456,14 +457,19 @@ impl CostModel {
     }
 
     /// Estimated GPU seconds for `w` with data already on the device and
-    /// left there: launch and kernel, no transfers. How arrays and images
-    /// are placed (see [`Context::array`](crate::Context::array)).
+    /// left there: launch and kernel, no transfers. The launch of a
+    /// reduction (`bytes_out` 0), whose result is read back, is
+    /// [`CostModel::gpu_reduce_launch_s`]. How arrays and images are placed
+    /// (see [`Context::array`](crate::Context::array)).
     ///
     /// ```
     /// use gpu::dispatch::{CostModel, Workload};
     /// let m = CostModel::builtin();
     /// let w = Workload { n: 1 << 24, bytes_in: 4.0, bytes_out: 4.0, work: 2.0 };
     /// assert!(m.gpu_resident_seconds(&w) < m.gpu_seconds(&w));
+    /// let tiny_map = Workload { n: 1, ..w };
+    /// let tiny_sum = Workload { bytes_out: 0.0, ..tiny_map };
+    /// assert!(m.gpu_resident_seconds(&tiny_sum) > m.gpu_resident_seconds(&tiny_map));
     /// ```
     pub fn gpu_resident_seconds(&self, w: &Workload) -> f64 {
         let kernel = w.n as f64

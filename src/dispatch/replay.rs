@@ -364,7 +364,7 @@ fn machine(run: &Run) -> String {
 }
 
 /// Each recorded point's time, as the geometric mean over the runs on the
-/// same machine that recorded it.
+/// same machine, in the same session, that recorded it.
 fn recorded_times() -> std::collections::BTreeMap<Point, f64> {
     let mut logs = std::collections::BTreeMap::<_, (f64, u32)>::new();
     for run in &RUNS {
@@ -384,7 +384,7 @@ fn recorded_times() -> std::collections::BTreeMap<Point, f64> {
 
 /// Each host and resident point of every run, replayed with the figures
 /// `model` gives for the run: a line of report and the regret, the chosen
-/// backend's recorded time (over the runs on its machine) over the faster
+/// backend's recorded time (over its session's runs on its machine) over the faster
 /// one's, less one.
 fn replay(model: impl Fn(&Run) -> CostModel) -> Vec<(String, f64)> {
     let times = recorded_times();
