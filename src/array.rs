@@ -8,7 +8,8 @@
 //! go to a hardware GPU, small ones stay on the host, and in between, where
 //! the faster device depends on the operation, an array is kept on both and
 //! each map or reduction on it runs where it is estimated faster (its result
-//! then lives there). Large host arrays recycle their memory through a pool,
+//! then lives there), or at a near-tie of the estimates where its first
+//! calls were timed faster (`dispatch::ties`). Large host arrays recycle their memory through a pool,
 //! so a loop of maps does not pay the operating system's page faults on
 //! every new array.
 //!
@@ -20,6 +21,7 @@
 //! them); [`Array::to_vec`] brings them to the host.
 
 use crate::backend::{cpu, gpu, scalar, Backend};
+use crate::dispatch::ties::{ties, Choice};
 use crate::dispatch::{CostModel, Workload};
 use crate::error::{Error, Result};
 use crate::expr::{Expr, Kernel};
@@ -27,6 +29,7 @@ use crate::host_pool::{HostValues, HOST_POOL};
 use crate::reduce::Reduce;
 use std::marker::PhantomData;
 use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 /// Element types an [`Array`] can hold. Sealed: only `f32` today, the one
 /// type the kernels compute in.
@@ -401,7 +404,9 @@ impl Array {
             return op.empty_result().ok_or(Error::EmptyInput { op: op.name() });
         }
         let (kernel, inputs) = self.expression();
-        Ok(match reduce_device(&kernel, &inputs, n) {
+        let choice = reduce_device(&kernel, &inputs, n);
+        let started = Instant::now();
+        let result = match choice.backend {
             Backend::Gpu => {
                 let devices = device_inputs(&inputs);
                 gpu::array::DeviceArray::reduce(&kernel, &devices, op, true)?
@@ -412,7 +417,9 @@ impl Array {
                 let parallel = cpu_parallel(n, &kernel, inputs.len(), 0.0, 1.0);
                 cpu::reduce::reduce(program.as_deref(), &host_inputs(&inputs), n, op, parallel)
             }
-        })
+        };
+        choice.report(started);
+        Ok(result)
     }
 
     /// The sum of the values (0 for an empty array).
@@ -538,7 +545,7 @@ fn check_pair(op: &'static str, left: (Backend, usize), right: (Backend, usize))
 }
 
 /// Where a reduction of `kernel(inputs…)` over `n` values runs.
-fn reduce_device(kernel: &Kernel, inputs: &[Array], n: usize) -> Backend {
+fn reduce_device(kernel: &Kernel, inputs: &[Array], n: usize) -> Choice {
     resolve("reduce", backend_of(inputs), inputs, || {
         Workload::reduce(kernel, inputs.len(), n)
     })
@@ -547,54 +554,66 @@ fn reduce_device(kernel: &Kernel, inputs: &[Array], n: usize) -> Backend {
 /// Where an operation `op` on `inputs` runs: `backend`, unless it is `Auto`
 /// (every input kept on both devices), when it is the device the inputs'
 /// figures estimate faster for the operation's `workload` (only then
-/// worked out). That choice is a `tracing` debug event (target
-/// `gpu::dispatch`).
+/// worked out), or at a near-tie the one timed faster (`dispatch::ties`).
+/// That choice is a `tracing` debug event (target `gpu::dispatch`).
 fn resolve(
-    op: &str,
+    op: &'static str,
     backend: Backend,
     inputs: &[Array],
     workload: impl FnOnce() -> Workload,
-) -> Backend {
+) -> Choice {
+    let fixed = |backend| Choice {
+        backend,
+        timed: None,
+    };
     if backend != Backend::Auto {
-        return backend;
+        return fixed(backend);
     }
     let workload = &workload();
+    let Some((cpu_s, gpu_s)) = both_estimates(inputs, workload) else {
+        return fixed(Backend::Cpu);
+    };
+    let choice = ties().choose(op, workload.n, cpu_s, gpu_s);
+    tracing::debug!(
+        target: "gpu::dispatch",
+        "{op} of {} values kept on both devices on {}: cost model: cpu {cpu_s:.2e} s vs gpu {gpu_s:.2e} s{}",
+        workload.n,
+        choice.backend,
+        if choice.timed.is_some() { " (a near-tie, timed)" } else { "" }
+    );
+    choice
+}
+
+/// The estimates on the CPU and on the GPU of `workload` on `inputs`, from
+/// the figures of the first input kept on both devices (`None` when none
+/// is).
+fn both_estimates(inputs: &[Array], workload: &Workload) -> Option<(f64, f64)> {
     let cost = inputs.iter().find_map(|a| match &a.inner.source {
         Source::Stored(Stored::Both { cost, .. }) => Some(cost),
         _ => None,
-    });
-    let Some(cost) = cost else {
-        return Backend::Cpu;
-    };
-    let (cpu_s, gpu_s) = (
+    })?;
+    Some((
         cost.cpu_plan(workload).1,
         cost.gpu_resident_seconds(workload),
-    );
-    let chosen = if cost.gpu_resident_wins(workload) {
-        Backend::Gpu
-    } else {
-        Backend::Cpu
-    };
-    tracing::debug!(
-        target: "gpu::dispatch",
-        "{op} of {} values kept on both devices on {chosen}: cost model: cpu {cpu_s:.2e} s vs gpu {gpu_s:.2e} s",
-        workload.n
-    );
-    chosen
+    ))
 }
 
 /// Computes `kernel(inputs…)` into a new stored array on `backend` (for
 /// `Auto`, the device [`resolve`] picks).
 fn run_map(backend: Backend, n: usize, kernel: &Kernel, inputs: &[Array]) -> Result<Array> {
-    let backend = resolve("map", backend, inputs, || {
+    let choice = resolve("map", backend, inputs, || {
         Workload::map(kernel, inputs.len(), n)
     });
-    match backend {
+    let backend = choice.backend;
+    let started = Instant::now();
+    let computed = match backend {
         Backend::Gpu => {
             let devices = device_inputs(inputs);
-            Ok(Array::stored_device(gpu::array::DeviceArray::map(
-                kernel, &devices,
-            )?))
+            let out = gpu::array::DeviceArray::map(kernel, &devices)?;
+            if choice.timed.is_some() {
+                out.wait()?;
+            }
+            Ok(Array::stored_device(out))
         }
         Backend::Scalar => {
             let mut out = HOST_POOL.take(n);
@@ -612,7 +631,9 @@ fn run_map(backend: Backend, n: usize, kernel: &Kernel, inputs: &[Array]) -> Res
             );
             Ok(Array::stored_host(backend, out))
         }
-    }
+    };
+    choice.report(started);
+    computed
 }
 
 impl Array {
@@ -653,7 +674,17 @@ pub fn device_copy(array: &Array) -> Result<()> {
 #[doc(hidden)]
 pub fn reduce_backend(array: &Array) -> Backend {
     let (kernel, inputs) = array.expression();
-    reduce_device(&kernel, &inputs, array.len())
+    let n = array.len();
+    match backend_of(&inputs) {
+        Backend::Auto => {
+            let workload = Workload::reduce(&kernel, inputs.len(), n);
+            match both_estimates(&inputs, &workload) {
+                Some((cpu_s, gpu_s)) => ties().settled("reduce", n, cpu_s, gpu_s),
+                None => Backend::Cpu,
+            }
+        }
+        b => b,
+    }
 }
 
 /// Keeps the hardware GPU busy with resident maps for `duration`, so that

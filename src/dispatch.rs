@@ -867,6 +867,7 @@ pub(crate) enum Placement {
 
 #[cfg(test)]
 mod replay;
+pub(crate) mod ties;
 
 #[cfg(test)]
 mod tests {

@@ -6,17 +6,20 @@
 //! `Scalar`. `Auto` keeps a mid-size image on both the host and a hardware
 //! GPU, where the faster device depends on the filter
 //! ([`CostModel::image_placement`]), and each filter on it runs where the
-//! cost model estimates it faster; otherwise it places the image on one
+//! cost model estimates it faster (at a near-tie, where its first calls were
+//! timed faster: `dispatch::ties`); otherwise it places the image on one
 //! device. [`Image::filter`] returns a new image on the device the filter
 //! ran on (GPU filters are queued and not waited for); [`Image::to_rgba`]
 //! reads it back.
 
 use crate::backend::Backend;
+use crate::dispatch::ties::ties;
 use crate::dispatch::CostModel;
 use crate::error::Result;
 use crate::filter::{gpu::DeviceImage, Filter};
 use image::RgbaImage;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// An RGBA8 image on a backend's device. Cloning is cheap (the pixels are
 /// shared).
@@ -154,7 +157,11 @@ impl Image {
     /// `filters` applied in order, into a new image on the same device. On
     /// the GPU the intermediate images stay on the device too. An image
     /// kept on both devices runs the whole chain on the device the cost
-    /// model estimates faster for it, and the new image lives there.
+    /// model estimates faster for it, and the new image lives there. Where
+    /// the two estimates are within 30 % of each other, the first calls of
+    /// the chain at this size are timed on each device (the GPU's waited
+    /// for) and the faster is kept for the rest of the process
+    /// (`dispatch::ties`).
     ///
     /// ```
     /// let ctx = gpu::Context::new(gpu::Backend::Cpu)?;
@@ -186,18 +193,27 @@ impl Image {
                 ),
             ),
             Pixels::Both { host, device, cost } => {
-                let (on_gpu, (threads, cpu_s), gpu_s) = cost.filters_on_both(filters, pixels);
-                let chosen = if on_gpu { Backend::Gpu } else { Backend::Cpu };
+                let (_, (threads, cpu_s), gpu_s) = cost.filters_on_both(filters, pixels);
+                let choice = ties().choose("filter", pixels, cpu_s, gpu_s);
+                let chosen = choice.backend;
                 tracing::debug!(
                     target: "gpu::dispatch",
                     "filters on an image of {pixels} pixels kept on both devices on {chosen}: \
-                     cost model: cpu {cpu_s:.2e} s vs gpu {gpu_s:.2e} s"
+                     cost model: cpu {cpu_s:.2e} s vs gpu {gpu_s:.2e} s{}",
+                    if choice.timed.is_some() { " (a near-tie, timed)" } else { "" }
                 );
-                if on_gpu {
-                    (chosen, Pixels::Device(device.apply_chain(filters)?))
+                let started = Instant::now();
+                let pixels = if chosen == Backend::Gpu {
+                    let out = device.apply_chain(filters)?;
+                    if choice.timed.is_some() {
+                        out.wait()?;
+                    }
+                    Pixels::Device(out)
                 } else {
-                    (chosen, on_host(chosen, host, threads > 1))
-                }
+                    on_host(chosen, host, threads > 1)
+                };
+                choice.report(started);
+                (chosen, pixels)
             }
         };
         Ok(Image {

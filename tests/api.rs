@@ -774,6 +774,85 @@ fn child_images_too_tall_for_one_band() {
     assert!(matches!(d.reason, Reason::DeviceResident { .. }), "{d}");
 }
 
+/// Where an image is kept on both devices and the cost model's estimates
+/// for a filter are a near-tie, `Auto` times its first calls on each
+/// device and keeps the faster: on lavapipe, whose calls take far longer
+/// than the CPU's on a small image, the CPU, though the figures saved in
+/// the child process estimate the GPU a little faster.
+#[test]
+fn near_ties_on_an_image_kept_on_both_are_settled_by_timing() {
+    run_child_on_any_gpu(
+        "api::near_ties_on_an_image_kept_on_both_are_settled_by_timing",
+        "api::child_near_tie_timed",
+        "gpu-compute-near-tie",
+    );
+}
+
+#[test]
+#[ignore = "run by near_ties_on_an_image_kept_on_both_are_settled_by_timing in a child process"]
+fn child_near_tie_timed() {
+    use gpu::dispatch::GpuFilterCosts;
+    use gpu::filter::Filter;
+    let (side, invert) = (64, Filter::Invert);
+    let pixels = side * side;
+    // Blurs nearly free and Sobel a second a pixel, so that the image is
+    // kept on both; the colour filters' cost is set below.
+    let figures = |colour_s: f64| gpu::calibration::GpuFigures {
+        adapter: gpu::adapter().unwrap().calibration_name(),
+        launch_s: 1e-9,
+        reduce_launch_s: 1e-9,
+        transfer_bytes_per_s: 1e10,
+        bytes_per_s: 1e13,
+        work_per_s: 1e14,
+        filter: GpuFilterCosts {
+            launch_s: 1e-9,
+            tap_s: 1e-15,
+            separable_s: 1e-15,
+            weight_s: 1e-15,
+            convolve_s: 1e-15,
+            sobel_s: 1.0,
+            colour_s,
+        },
+    };
+    let estimates = |m: &gpu::dispatch::CostModel| {
+        let chain = std::slice::from_ref(&invert);
+        let cpu_s = m.cpu_filter_plan(chain, pixels).1;
+        let gpu_s = m.gpu_resident_seconds(&m.gpu_filter_workload(chain, pixels));
+        (cpu_s, gpu_s)
+    };
+    // An inversion estimated 5 % faster on the GPU than on the CPU.
+    let (cpu_s, _) = estimates(&save_calibration(figures(0.0)).cost_model());
+    save_calibration(figures(0.95 * cpu_s / pixels as f64));
+    let auto = Context::new(Backend::Auto).unwrap();
+    let (cpu_s, gpu_s) = estimates(auto.cost_model());
+    assert!(gpu_s < cpu_s && cpu_s < 1.1 * gpu_s, "{cpu_s} {gpu_s}");
+    let img = image::RgbaImage::from_fn(side as u32, side as u32, |i, j| {
+        image::Rgba([(i * 3) as u8, (j * 5) as u8, (i ^ j) as u8, 255])
+    });
+    let kept = auto.image(&img).unwrap();
+    assert_eq!(kept.backend(), Backend::Auto, "{}", auto.last_dispatch().unwrap());
+    let want = Context::new(Backend::Cpu)
+        .unwrap()
+        .filter(&img, &invert)
+        .unwrap();
+    let ran: Vec<Backend> = (0..12)
+        .map(|_| {
+            let out = kept.filter(&invert).unwrap();
+            assert_eq!(out.to_rgba().unwrap(), want, "on {}", out.backend());
+            out.backend()
+        })
+        .collect();
+    // Four calls on the GPU the model prefers, four on the CPU, then the
+    // CPU, timed faster.
+    use Backend::{Cpu, Gpu};
+    assert_eq!(ran, [Gpu, Gpu, Gpu, Gpu, Cpu, Cpu, Cpu, Cpu, Cpu, Cpu, Cpu, Cpu]);
+    // A filter the model tells apart is not timed: a blur stays on the GPU.
+    let blur: Filter = "blur:2".parse().unwrap();
+    for _ in 0..6 {
+        assert_eq!(kept.filter(&blur).unwrap().backend(), Gpu);
+    }
+}
+
 /// Figures calibrated on one GPU do not hold for another: on a machine
 /// whose saved calibration names an adapter that is not present (and that
 /// measured slow), `Auto` decides with the built-in GPU figures, screening
