@@ -580,13 +580,24 @@ impl CostModel {
         w.n > 0 && self.gpu_resident_seconds(w) < self.cpu_plan(w).1
     }
 
+    /// Whether `w` on data already on the GPU is estimated faster there by
+    /// more than a near-tie (`ties::TIE_RATIO`).
+    fn gpu_resident_clearly_wins(&self, w: &Workload) -> bool {
+        let gpu_s = self.gpu_resident_seconds(w);
+        w.n > 0 && gpu_s < self.cpu_plan(w).1 && !ties::is_near_tie(self.cpu_plan(w).1, gpu_s)
+    }
+
     /// Where `Auto` keeps a new array of `n` values made from host data,
     /// given a hardware GPU these figures hold for:
     /// * on the host when even heavy arithmetic (`HEAVY_MAP_WORK` per
     ///   value) is estimated faster on the CPU;
     /// * on the GPU when even a reduction (each value read once, no
     ///   output) is estimated faster there, since every other operation
-    ///   moves more bytes or does more arithmetic per value;
+    ///   moves more bytes or does more arithmetic per value, and not by so
+    ///   little that it is a near-tie (`ties::TIE_RATIO`): `Auto` times
+    ///   near-ties on data kept on both, and on the H200 the GPU, placed
+    ///   on by a reduction estimated 1.5 % faster there, was 6–23 % slower
+    ///   at 2^22 values;
     /// * on both in between, where the faster device depends on the
     ///   operation, up to `MIRROR_MAX_BYTES` (past that, where a light map
     ///   is faster).
@@ -600,7 +611,7 @@ impl CostModel {
         let typical = workload(4.0, 2.0);
         if !self.gpu_resident_wins(&workload(4.0, HEAVY_MAP_WORK)) {
             Placement::Host
-        } else if self.gpu_resident_wins(&workload(0.0, 1.0)) {
+        } else if self.gpu_resident_clearly_wins(&workload(0.0, 1.0)) {
             Placement::Device
         } else if 4 * n <= MIRROR_MAX_BYTES {
             Placement::Both
@@ -636,7 +647,7 @@ impl CostModel {
     /// * on the host when even a heavy blur (`HEAVY_FILTER`) is estimated
     ///   faster on the CPU;
     /// * on the GPU when even the light filters (`LIGHT_FILTERS`) are
-    ///   estimated faster there;
+    ///   estimated faster there, none by so little that it is a near-tie;
     /// * on both in between, where the filters' crossovers lie (on the
     ///   H200 the bench charted a Gaussian blur's at 1.1·10^5 pixels and a
     ///   box blur's at 0.8–1.0·10^6), up to `MIRROR_MAX_BYTES`; past that,
@@ -644,10 +655,10 @@ impl CostModel {
     pub(crate) fn image_placement(&self, pixels: usize) -> Placement {
         if !self.gpu_filters_win(&[HEAVY_FILTER], pixels) {
             Placement::Host
-        } else if LIGHT_FILTERS
-            .iter()
-            .all(|f| self.gpu_filters_win(std::slice::from_ref(f), pixels))
-        {
+        } else if LIGHT_FILTERS.iter().all(|f| {
+            let (on_gpu, (_, cpu_s), gpu_s) = self.filters_on_both(std::slice::from_ref(f), pixels);
+            on_gpu && !ties::is_near_tie(cpu_s, gpu_s)
+        }) {
             Placement::Device
         } else if 4 * pixels <= MIRROR_MAX_BYTES {
             Placement::Both

@@ -830,7 +830,12 @@ fn child_near_tie_timed() {
         image::Rgba([(i * 3) as u8, (j * 5) as u8, (i ^ j) as u8, 255])
     });
     let kept = auto.image(&img).unwrap();
-    assert_eq!(kept.backend(), Backend::Auto, "{}", auto.last_dispatch().unwrap());
+    assert_eq!(
+        kept.backend(),
+        Backend::Auto,
+        "{}",
+        auto.last_dispatch().unwrap()
+    );
     let want = Context::new(Backend::Cpu)
         .unwrap()
         .filter(&img, &invert)
@@ -845,7 +850,10 @@ fn child_near_tie_timed() {
     // Four calls on the GPU the model prefers, four on the CPU, then the
     // CPU, timed faster.
     use Backend::{Cpu, Gpu};
-    assert_eq!(ran, [Gpu, Gpu, Gpu, Gpu, Cpu, Cpu, Cpu, Cpu, Cpu, Cpu, Cpu, Cpu]);
+    assert_eq!(
+        ran,
+        [Gpu, Gpu, Gpu, Gpu, Cpu, Cpu, Cpu, Cpu, Cpu, Cpu, Cpu, Cpu]
+    );
     // A filter the model tells apart is not timed: a blur stays on the GPU.
     let blur: Filter = "blur:2".parse().unwrap();
     for _ in 0..6 {

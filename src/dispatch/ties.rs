@@ -18,6 +18,11 @@
 //! what the caller of a CPU call waits for; the calls after the decision do
 //! not wait.
 //!
+//! Placement leaves such cases open: an array or image is placed on the
+//! GPU alone only where even the operation most in the CPU's favour is
+//! estimated faster there by more than a near-tie
+//! (`CostModel::placement`, `CostModel::image_placement`).
+//!
 //! A decision is keyed by the operation's name, its size and the two
 //! estimates themselves, so operations the model cannot tell apart share
 //! one. Nothing here is saved between processes.
@@ -195,7 +200,7 @@ impl Ties {
 }
 
 /// Whether two estimates are within [`TIE_RATIO`] of each other.
-fn is_near_tie(cpu_s: f64, gpu_s: f64) -> bool {
+pub(crate) fn is_near_tie(cpu_s: f64, gpu_s: f64) -> bool {
     let (lo, hi) = if cpu_s < gpu_s {
         (cpu_s, gpu_s)
     } else {
