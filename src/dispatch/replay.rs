@@ -1,10 +1,13 @@
 //! Replays the lent H200's recorded bench times through today's cost
 //! model: for every kernel, size and mode the bench measured there with the
 //! GPU at working clocks (calls 4 and 5 of its third session, in
-//! `benchmarks/h200-2026-11-26-b/`, and calls 2 and 3 of the eighth, in
-//! `benchmarks/h200-2026-11-27/`), the backend `Auto` would choose with
-//! that run's calibration, and what the choice would cost against the
-//! faster forced backend by the recorded times.
+//! `benchmarks/h200-2026-11-26-b/`, calls 2 and 3 of the eighth, in
+//! `benchmarks/h200-2026-11-27/`, and the four sweeps of the ninth whose
+//! lines came back, in `benchmarks/h200-2026-11-27-b/`), the backend
+//! `Auto` would choose with that run's calibration, and what the choice
+//! would cost against the faster forced backend by the recorded times.
+//! Near-ties on data kept on both devices are marked: `Auto` times those
+//! (`dispatch::ties`), which a replay cannot.
 //!
 //! This checks the decisions alone, without a GPU: the bench's own regret
 //! also counts `Auto`'s overheads and the noise of its timing. The recorded
