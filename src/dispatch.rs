@@ -1095,6 +1095,37 @@ mod tests {
     }
 
     #[test]
+    fn an_array_whose_reduction_is_a_near_tie_is_kept_on_both() {
+        // A reduction of n values estimated `ratio` times as long on the GPU
+        // as on the CPU; heavy arithmetic far faster there.
+        let n = 1 << 20;
+        let with_ratio = |ratio: f64| {
+            let m = CostModel {
+                gpu_launch_s: 1e-9,
+                gpu_work_per_s: 1e18,
+                gpu_bytes_per_s: 1e18,
+                ..h200()
+            };
+            let sum = Workload {
+                n,
+                bytes_in: 4.0,
+                bytes_out: 0.0,
+                work: 1.0,
+            };
+            let m = CostModel {
+                gpu_reduce_launch_s: ratio * m.cpu_plan(&sum).1,
+                ..m
+            };
+            assert!((m.gpu_resident_seconds(&sum) / m.cpu_plan(&sum).1 - ratio).abs() < 1e-6);
+            m.placement(n)
+        };
+        assert_eq!(with_ratio(0.5), Placement::Device);
+        // 5 % faster on the GPU: a near-tie, timed on data kept on both.
+        assert_eq!(with_ratio(0.95), Placement::Both);
+        assert_eq!(with_ratio(1.05), Placement::Both);
+    }
+
+    #[test]
     fn operations_on_an_array_kept_on_both_choose_as_the_h200_measured() {
         // At 2^20 on the H200 (bench, resident, GPU at working clocks):
         // sin(v) * exp(-v) took 0.082 ms on the GPU and 0.168 ms on 16

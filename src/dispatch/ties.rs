@@ -102,23 +102,13 @@ impl Ties {
     /// apart; at a near-tie, the device being timed or the one that was
     /// timed faster.
     pub(crate) fn choose(&self, op: &'static str, n: usize, cpu_s: f64, gpu_s: f64) -> Choice {
-        let modelled = if gpu_s < cpu_s {
-            Backend::Gpu
-        } else {
-            Backend::Cpu
-        };
+        let (modelled, key) = modelled(op, n, cpu_s, gpu_s);
         let untimed = Choice {
             backend: modelled,
             timed: None,
         };
-        if !is_near_tie(cpu_s, gpu_s) {
+        let Some(key) = key else {
             return untimed;
-        }
-        let key = TieKey {
-            op,
-            n,
-            cpu_s: cpu_s.to_bits(),
-            gpu_s: gpu_s.to_bits(),
         };
         let mut table = self.table.lock().unwrap_or_else(|e| e.into_inner());
         if table.len() >= CAPACITY && !table.contains_key(&key) {
@@ -152,19 +142,9 @@ impl Ties {
     /// the device kept for a near-tie timed already, otherwise the model's
     /// choice. Hands out no call (for reports of where calls run).
     pub(crate) fn settled(&self, op: &'static str, n: usize, cpu_s: f64, gpu_s: f64) -> Backend {
-        let modelled = if gpu_s < cpu_s {
-            Backend::Gpu
-        } else {
-            Backend::Cpu
-        };
-        if !is_near_tie(cpu_s, gpu_s) {
+        let (modelled, key) = modelled(op, n, cpu_s, gpu_s);
+        let Some(key) = key else {
             return modelled;
-        }
-        let key = TieKey {
-            op,
-            n,
-            cpu_s: cpu_s.to_bits(),
-            gpu_s: gpu_s.to_bits(),
         };
         let table = self.table.lock().unwrap_or_else(|e| e.into_inner());
         table.get(&key).and_then(|t| t.decided).unwrap_or(modelled)
@@ -197,6 +177,23 @@ impl Ties {
             tie.decided = Some(backend);
         }
     }
+}
+
+/// The device the model prefers for `op` over `n` elements, and the
+/// near-tie's key when the estimates are one.
+fn modelled(op: &'static str, n: usize, cpu_s: f64, gpu_s: f64) -> (Backend, Option<TieKey>) {
+    let backend = if gpu_s < cpu_s {
+        Backend::Gpu
+    } else {
+        Backend::Cpu
+    };
+    let key = is_near_tie(cpu_s, gpu_s).then(|| TieKey {
+        op,
+        n,
+        cpu_s: cpu_s.to_bits(),
+        gpu_s: gpu_s.to_bits(),
+    });
+    (backend, key)
 }
 
 /// Whether two estimates are within [`TIE_RATIO`] of each other.
