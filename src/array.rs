@@ -29,7 +29,6 @@ use crate::host_pool::{HostValues, HOST_POOL};
 use crate::reduce::Reduce;
 use std::marker::PhantomData;
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
 
 /// Element types an [`Array`] can hold. Sealed: only `f32` today, the one
 /// type the kernels compute in.
@@ -405,21 +404,20 @@ impl Array {
         }
         let (kernel, inputs) = self.expression();
         let choice = reduce_device(&kernel, &inputs, n);
-        let started = Instant::now();
-        let result = match choice.backend {
-            Backend::Gpu => {
-                let devices = device_inputs(&inputs);
-                gpu::array::DeviceArray::reduce(&kernel, &devices, op, true)?
-            }
-            Backend::Scalar => scalar::reduce(&kernel, &host_inputs(&inputs), n, op),
-            Backend::Cpu | Backend::Auto => {
-                let program = (!kernel.is_identity()).then(|| cpu::program(&kernel));
-                let parallel = cpu_parallel(n, &kernel, inputs.len(), 0.0, 1.0);
-                cpu::reduce::reduce(program.as_deref(), &host_inputs(&inputs), n, op, parallel)
-            }
-        };
-        choice.report(started);
-        Ok(result)
+        choice.run(|| {
+            Ok(match choice.backend {
+                Backend::Gpu => {
+                    let devices = device_inputs(&inputs);
+                    gpu::array::DeviceArray::reduce(&kernel, &devices, op, true)?
+                }
+                Backend::Scalar => scalar::reduce(&kernel, &host_inputs(&inputs), n, op),
+                Backend::Cpu | Backend::Auto => {
+                    let program = (!kernel.is_identity()).then(|| cpu::program(&kernel));
+                    let parallel = cpu_parallel(n, &kernel, inputs.len(), 0.0, 1.0);
+                    cpu::reduce::reduce(program.as_deref(), &host_inputs(&inputs), n, op, parallel)
+                }
+            })
+        })
     }
 
     /// The sum of the values (0 for an empty array).
@@ -562,16 +560,12 @@ fn resolve(
     inputs: &[Array],
     workload: impl FnOnce() -> Workload,
 ) -> Choice {
-    let fixed = |backend| Choice {
-        backend,
-        timed: None,
-    };
     if backend != Backend::Auto {
-        return fixed(backend);
+        return Choice::fixed(backend);
     }
     let workload = &workload();
     let Some((cpu_s, gpu_s)) = both_estimates(inputs, workload) else {
-        return fixed(Backend::Cpu);
+        return Choice::fixed(Backend::Cpu);
     };
     let choice = ties().choose(op, workload.n, cpu_s, gpu_s);
     tracing::debug!(
@@ -579,7 +573,7 @@ fn resolve(
         "{op} of {} values kept on both devices on {}: cost model: cpu {cpu_s:.2e} s vs gpu {gpu_s:.2e} s{}",
         workload.n,
         choice.backend,
-        if choice.timed.is_some() { " (a near-tie, timed)" } else { "" }
+        if choice.is_trial() { " (a near-tie, timed)" } else { "" }
     );
     choice
 }
@@ -605,12 +599,11 @@ fn run_map(backend: Backend, n: usize, kernel: &Kernel, inputs: &[Array]) -> Res
         Workload::map(kernel, inputs.len(), n)
     });
     let backend = choice.backend;
-    let started = Instant::now();
-    let computed = match backend {
+    choice.run(|| match backend {
         Backend::Gpu => {
             let devices = device_inputs(inputs);
             let out = gpu::array::DeviceArray::map(kernel, &devices)?;
-            if choice.timed.is_some() {
+            if choice.waits() {
                 out.wait()?;
             }
             Ok(Array::stored_device(out))
@@ -631,9 +624,7 @@ fn run_map(backend: Backend, n: usize, kernel: &Kernel, inputs: &[Array]) -> Res
             );
             Ok(Array::stored_host(backend, out))
         }
-    };
-    choice.report(started);
-    computed
+    })
 }
 
 impl Array {

@@ -598,9 +598,9 @@ impl CostModel {
     ///   near-ties on data kept on both, and on the H200 the GPU, placed
     ///   on by a reduction estimated 1.5 % faster there, was 6–23 % slower
     ///   at 2^22 values;
-    /// * on both in between, where the faster device depends on the
-    ///   operation, up to `MIRROR_MAX_BYTES` (past that, where a light map
-    ///   is faster).
+    /// * on both in between (the values held twice), where the faster
+    ///   device depends on the operation or is a near-tie, up to
+    ///   `MIRROR_MAX_BYTES` (past that, where a light map is faster).
     pub(crate) fn placement(&self, n: usize) -> Placement {
         let workload = |bytes_out: f64, work: f64| Workload {
             n,

@@ -19,7 +19,6 @@ use crate::error::Result;
 use crate::filter::{gpu::DeviceImage, Filter};
 use image::RgbaImage;
 use std::sync::Arc;
-use std::time::Instant;
 
 /// An RGBA8 image on a backend's device. Cloning is cheap (the pixels are
 /// shared).
@@ -158,10 +157,11 @@ impl Image {
     /// the GPU the intermediate images stay on the device too. An image
     /// kept on both devices runs the whole chain on the device the cost
     /// model estimates faster for it, and the new image lives there. Where
-    /// the two estimates are within 30 % of each other, the first calls of
-    /// the chain at this size are timed on each device (the GPU's waited
-    /// for) and the faster is kept for the rest of the process
-    /// (`dispatch::ties`).
+    /// the two estimates are within 30 % of each other, the first eight
+    /// calls of chains with those estimates at this size run four on each
+    /// device, timed (the GPU's waited for), and the faster is kept for the
+    /// rest of the process (`dispatch::ties`); their pixels may differ in
+    /// rounding between the devices.
     ///
     /// ```
     /// let ctx = gpu::Context::new(gpu::Backend::Cpu)?;
@@ -200,19 +200,19 @@ impl Image {
                     target: "gpu::dispatch",
                     "filters on an image of {pixels} pixels kept on both devices on {chosen}: \
                      cost model: cpu {cpu_s:.2e} s vs gpu {gpu_s:.2e} s{}",
-                    if choice.timed.is_some() { " (a near-tie, timed)" } else { "" }
+                    if choice.is_trial() { " (a near-tie, timed)" } else { "" }
                 );
-                let started = Instant::now();
-                let pixels = if chosen == Backend::Gpu {
-                    let out = device.apply_chain(filters)?;
-                    if choice.timed.is_some() {
-                        out.wait()?;
-                    }
-                    Pixels::Device(out)
-                } else {
-                    on_host(chosen, host, threads > 1)
-                };
-                choice.report(started);
+                let pixels = choice.run(|| {
+                    Ok(if chosen == Backend::Gpu {
+                        let out = device.apply_chain(filters)?;
+                        if choice.waits() {
+                            out.wait()?;
+                        }
+                        Pixels::Device(out)
+                    } else {
+                        on_host(chosen, host, threads > 1)
+                    })
+                })?;
                 (chosen, pixels)
             }
         };

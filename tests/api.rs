@@ -861,6 +861,103 @@ fn child_near_tie_timed() {
     }
 }
 
+/// The same for an array kept on both: a sum and a map whose estimates are
+/// near-ties settle on the CPU on lavapipe, and compute the values of the
+/// device they ran on throughout.
+#[test]
+fn near_ties_on_an_array_kept_on_both_are_settled_by_timing() {
+    run_child_on_any_gpu(
+        "api::near_ties_on_an_array_kept_on_both_are_settled_by_timing",
+        "api::child_near_tie_array_timed",
+        "gpu-compute-near-tie-array",
+    );
+}
+
+#[test]
+#[ignore = "run by near_ties_on_an_array_kept_on_both_are_settled_by_timing in a child process"]
+fn child_near_tie_array_timed() {
+    use gpu::dispatch::{GpuFilterCosts, Workload};
+    use Backend::{Cpu, Gpu};
+    let n = 4096;
+    // The GPU's memory `bytes_per_s` fast, its calls and arithmetic free.
+    let figures = |bytes_per_s: f64| gpu::calibration::GpuFigures {
+        adapter: gpu::adapter().unwrap().calibration_name(),
+        launch_s: 1e-9,
+        reduce_launch_s: 1e-9,
+        transfer_bytes_per_s: 1e10,
+        bytes_per_s,
+        work_per_s: 1e18,
+        filter: GpuFilterCosts {
+            launch_s: 1e-9,
+            tap_s: 1e-15,
+            separable_s: 1e-15,
+            weight_s: 1e-15,
+            convolve_s: 1e-15,
+            sobel_s: 1e-15,
+            colour_s: 1e-15,
+        },
+    };
+    let map = Workload {
+        n,
+        bytes_in: 4.0,
+        bytes_out: 4.0,
+        work: 2.0,
+    };
+    let sum = Workload {
+        n,
+        bytes_in: 4.0,
+        bytes_out: 0.0,
+        work: 1.0,
+    };
+    // Both moved 5 % faster on the GPU than the CPU estimates them.
+    let model = save_calibration(figures(1e12)).cost_model();
+    let cpu_map_s = model.cpu_plan(&map).1;
+    save_calibration(figures(8.0 * n as f64 / (0.95 * cpu_map_s)));
+    let auto = Context::new(Backend::Auto).unwrap();
+    let m = auto.cost_model();
+    for w in [&map, &sum] {
+        let ratio = m.gpu_resident_seconds(w) / m.cpu_plan(w).1;
+        assert!((0.9..1.0).contains(&ratio), "{w:?}: {ratio}");
+    }
+    let x = crate::support::random(n, 11, -1.0, 1.0);
+    let a = auto.array(&x).unwrap();
+    assert_eq!(
+        a.backend(),
+        Backend::Auto,
+        "{}",
+        auto.last_dispatch().unwrap()
+    );
+    // Sums: the model's device until the timing is in, then the CPU's.
+    let cpu = Context::new(Cpu).unwrap();
+    let want = cpu.sum(&x).unwrap();
+    assert_eq!(gpu::__private::reduce_backend(&a), Gpu);
+    for _ in 0..2 * 4 {
+        let got = a.sum().unwrap();
+        assert!(
+            (got - want).abs() <= 1e-4 * (1.0 + want.abs()),
+            "{got} {want}"
+        );
+    }
+    assert_eq!(gpu::__private::reduce_backend(&a), Cpu);
+    // Maps: four on the GPU, four on the CPU, then the CPU.
+    let forced_gpu = Context::new(Gpu).unwrap();
+    let ran: Vec<Backend> = (0..12)
+        .map(|_| {
+            let y = a.map(|v| v * 2.0 + 1.0).unwrap().eval().unwrap();
+            let want = match y.backend() {
+                Gpu => forced_gpu.map(&x, |v| v * 2.0 + 1.0).unwrap(),
+                _ => cpu.map(&x, |v| v * 2.0 + 1.0).unwrap(),
+            };
+            assert_eq!(y.to_vec().unwrap(), want, "on {}", y.backend());
+            y.backend()
+        })
+        .collect();
+    assert_eq!(
+        ran,
+        [Gpu, Gpu, Gpu, Gpu, Cpu, Cpu, Cpu, Cpu, Cpu, Cpu, Cpu, Cpu]
+    );
+}
+
 /// Figures calibrated on one GPU do not hold for another: on a machine
 /// whose saved calibration names an adapter that is not present (and that
 /// measured slow), `Auto` decides with the built-in GPU figures, screening

@@ -478,13 +478,14 @@ fn over(replayed: &[Replayed], bound: f64, tie_bound: f64) -> String {
 
 #[test]
 fn the_h200s_recorded_times_replayed_cost_a_calibrated_auto_at_most_a_tenth() {
-    // Near-ties on data kept on both devices are settled by timing; the
-    // model's choice there, replayed, may cost up to the band it calls a
-    // near-tie (on the ninth session's fourth call, whose calibration put
-    // the 2^22 reductions' estimates 1.5 % apart the other way, 10.2 %).
+    // Near-ties on data kept on both devices are settled by timing, which
+    // a replay cannot follow; the model's choice there, replayed, is held
+    // to 15 % (the worst, 10.2 %, is the ninth session's fourth call, whose
+    // calibration put the 2^22 reductions' estimates 1.5 % apart the other
+    // way).
     let replayed = replay(|run| calibrated_model(run.text));
-    let worst = over(&replayed, 0.10, ties::TIE_RATIO - 1.0);
-    assert!(worst.is_empty(), "over 10 % (30 % at near-ties):\n{worst}");
+    let worst = over(&replayed, 0.10, 0.15);
+    assert!(worst.is_empty(), "over 10 % (15 % at near-ties):\n{worst}");
     let ties = replayed.iter().filter(|r| r.near_tie).count();
     assert!(ties < replayed.len() / 10, "{ties} near-ties");
 }

@@ -13,21 +13,30 @@
 //! device the model prefers, then [`RUN`] on the other, the first of each
 //! run untimed (it pays for waking the device the previous calls left idle,
 //! and for a first call's compilation). The device with the lower median of
-//! the timed calls is kept for that operation and size for the rest of the
-//! process. A timed GPU call waits for its result, so that it is charged
-//! what the caller of a CPU call waits for; the calls after the decision do
-//! not wait.
+//! the timed calls is kept for that operation for the rest of the process.
+//! These calls run one at a time: while one is out, other calls of the
+//! operation (from other threads) take the model's device, untimed. A GPU
+//! call among them first waits for the GPU to finish earlier work, which is
+//! not its own, and then for its result, so that it is charged what the
+//! caller of a CPU call waits for; the calls after the decision do not
+//! wait. A call that fails counts as infinitely slow: its device loses.
 //!
-//! Placement leaves such cases open: an array or image is placed on the
-//! GPU alone only where even the operation most in the CPU's favour is
-//! estimated faster there by more than a near-tie
-//! (`CostModel::placement`, `CostModel::image_placement`).
+//! While an operation is timed its calls run on both devices, whose results
+//! may differ in the last bits (a sum's order of addition), and the device
+//! kept may differ from one process to the next.
+//!
+//! Placement leaves such cases open: up to the size kept on both
+//! (`MIRROR_MAX_BYTES`), an array or image is placed on the GPU alone only
+//! where even the operation most in the CPU's favour is estimated faster
+//! there by more than a near-tie (`CostModel::placement`,
+//! `CostModel::image_placement`).
 //!
 //! A decision is keyed by the operation's name, its size and the two
-//! estimates themselves, so operations the model cannot tell apart share
-//! one. Nothing here is saved between processes.
+//! estimates themselves, so operations the model cannot tell apart (a sum
+//! and a maximum, say) share one. Nothing here is saved between processes.
 
-use crate::backend::Backend;
+use crate::backend::{gpu, Backend};
+use crate::error::Result;
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
@@ -37,6 +46,7 @@ pub(crate) const TIE_RATIO: f64 = 1.3;
 
 /// Calls in each device's run while a near-tie is timed (the first untimed).
 pub(crate) const RUN: usize = 4;
+const _: () = assert!(RUN >= 2, "a run needs a timed call");
 
 /// Near-ties tracked at most; past this the table starts again (a process
 /// calling that many different operations at near-ties pays the timing
@@ -53,30 +63,73 @@ pub(crate) struct TieKey {
     gpu_s: u64,
 }
 
+/// One of the calls a near-tie is timed with.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Trial {
+    key: TieKey,
+    /// Whether its time counts (not the first call of a run).
+    timed: bool,
+}
+
 /// Where one call of an operation on data kept on both devices runs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct Choice {
     /// `Gpu` or `Cpu`.
     pub backend: Backend,
-    /// The near-tie this call is timed for: the caller measures the call
-    /// (waiting for a GPU result) and reports it with [`Ties::record`].
-    pub timed: Option<TieKey>,
+    /// The near-tie this call is one of the timing calls of.
+    trial: Option<Trial>,
 }
 
 impl Choice {
-    /// For a timed call, reports the time since `started` (when the call
-    /// began) to the process's near-ties.
-    pub(crate) fn report(&self, started: Instant) {
-        if let Some(key) = self.timed {
-            ties().record(key, self.backend, started.elapsed().as_secs_f64());
+    /// `backend`, decided without the cost model (a forced backend, data on
+    /// one device).
+    pub(crate) fn fixed(backend: Backend) -> Choice {
+        Choice {
+            backend,
+            trial: None,
         }
+    }
+
+    /// Whether this call is one of a near-tie's timing calls.
+    pub(crate) fn is_trial(&self) -> bool {
+        self.trial.is_some()
+    }
+
+    /// Whether `call` must wait for its GPU result before returning (a GPU
+    /// call among a near-tie's timing calls).
+    pub(crate) fn waits(&self) -> bool {
+        self.is_trial() && self.backend == Backend::Gpu
+    }
+
+    /// Runs `call`, the operation on [`Choice::backend`] (waiting for a GPU
+    /// result where [`Choice::waits`] says so). For a near-tie's timing
+    /// call, waits first for earlier GPU work, times `call`, and reports the
+    /// time (or its failure) to the process's near-ties.
+    pub(crate) fn run<T>(&self, call: impl FnOnce() -> Result<T>) -> Result<T> {
+        let Some(trial) = self.trial else {
+            return call();
+        };
+        let idle = match gpu::device::opened() {
+            Some(d) if self.backend == Backend::Gpu => d.wait_idle("a near-tie's timing"),
+            _ => Ok(()),
+        };
+        let started = Instant::now();
+        let result = idle.and_then(|()| call());
+        let seconds = result
+            .as_ref()
+            .ok()
+            .map(|_| started.elapsed().as_secs_f64());
+        ties().finish(trial, self.backend, seconds);
+        result
     }
 }
 
 #[derive(Debug, Default)]
 struct Tie {
-    /// Calls handed out so far while timing.
+    /// Timing calls handed out so far.
     issued: usize,
+    /// Whether one is running now.
+    in_flight: bool,
     /// Timed seconds on the CPU and on the GPU.
     cpu: Vec<f64>,
     gpu: Vec<f64>,
@@ -100,12 +153,12 @@ impl Ties {
     /// Where a call of `op` over `n` elements runs, given the model's
     /// estimates on each device: the faster estimate where they are far
     /// apart; at a near-tie, the device being timed or the one that was
-    /// timed faster.
+    /// timed faster. Run the call with [`Choice::run`].
     pub(crate) fn choose(&self, op: &'static str, n: usize, cpu_s: f64, gpu_s: f64) -> Choice {
         let (modelled, key) = modelled(op, n, cpu_s, gpu_s);
         let untimed = Choice {
             backend: modelled,
-            timed: None,
+            trial: None,
         };
         let Some(key) = key else {
             return untimed;
@@ -118,15 +171,16 @@ impl Ties {
         if let Some(backend) = tie.decided {
             return Choice {
                 backend,
-                timed: None,
+                trial: None,
             };
         }
         let i = tie.issued;
-        if i >= 2 * RUN {
-            // Both runs handed out, some still being timed elsewhere.
+        if tie.in_flight || i >= 2 * RUN {
+            // A timing call is running (or the last ones never reported).
             return untimed;
         }
         tie.issued += 1;
+        tie.in_flight = true;
         let other = if modelled == Backend::Gpu {
             Backend::Cpu
         } else {
@@ -134,13 +188,18 @@ impl Ties {
         };
         Choice {
             backend: if i < RUN { modelled } else { other },
-            timed: (!i.is_multiple_of(RUN)).then_some(key),
+            trial: Some(Trial {
+                key,
+                timed: !i.is_multiple_of(RUN),
+            }),
         }
     }
 
     /// Where the next call of `op` would run once no more of it is timed:
     /// the device kept for a near-tie timed already, otherwise the model's
-    /// choice. Hands out no call (for reports of where calls run).
+    /// choice (also while a near-tie is being timed, though its calls then
+    /// run on each device in turn). Hands out no call (for reports of where
+    /// calls run).
     pub(crate) fn settled(&self, op: &'static str, n: usize, cpu_s: f64, gpu_s: f64) -> Backend {
         let (modelled, key) = modelled(op, n, cpu_s, gpu_s);
         let Some(key) = key else {
@@ -150,32 +209,43 @@ impl Ties {
         table.get(&key).and_then(|t| t.decided).unwrap_or(modelled)
     }
 
-    /// Reports that a timed call (see [`Choice::timed`]) on `backend` took
-    /// `seconds`; once both devices' runs are in, the faster is kept.
-    pub(crate) fn record(&self, key: TieKey, backend: Backend, seconds: f64) {
-        let mut table = self.table.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(tie) = table.get_mut(&key) else {
-            return; // the table started again meanwhile
-        };
-        match backend {
-            Backend::Gpu => tie.gpu.push(seconds),
-            _ => tie.cpu.push(seconds),
-        }
-        if tie.decided.is_none() && tie.cpu.len() >= RUN - 1 && tie.gpu.len() >= RUN - 1 {
+    /// Reports that the timing call `trial` on `backend` finished, in
+    /// `seconds` (`None`: it failed, and counts as infinitely slow); once
+    /// both devices' runs are in, the faster is kept.
+    fn finish(&self, trial: Trial, backend: Backend, seconds: Option<f64>) {
+        let decided = {
+            let mut table = self.table.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(tie) = table.get_mut(&trial.key) else {
+                return; // the table started again meanwhile
+            };
+            tie.in_flight = false;
+            if !trial.timed {
+                return;
+            }
+            let seconds = seconds.unwrap_or(f64::INFINITY);
+            match backend {
+                Backend::Gpu => tie.gpu.push(seconds),
+                _ => tie.cpu.push(seconds),
+            }
+            if tie.decided.is_some() || tie.cpu.len() < RUN - 1 || tie.gpu.len() < RUN - 1 {
+                return;
+            }
             let (cpu, gpu) = (median(&mut tie.cpu), median(&mut tie.gpu));
-            let backend = if gpu < cpu {
+            let kept = if gpu < cpu {
                 Backend::Gpu
             } else {
                 Backend::Cpu
             };
-            tracing::debug!(
-                target: "gpu::dispatch",
-                "near-tie of {} over {} elements timed: cpu {cpu:.2e} s, gpu {gpu:.2e} s; kept on {backend}",
-                key.op,
-                key.n
-            );
-            tie.decided = Some(backend);
-        }
+            tie.decided = Some(kept);
+            (cpu, gpu, kept)
+        };
+        let (cpu, gpu, kept) = decided;
+        tracing::debug!(
+            target: "gpu::dispatch",
+            "near-tie of {} over {} elements timed: cpu {cpu:.2e} s, gpu {gpu:.2e} s; kept on {kept}",
+            trial.key.op,
+            trial.key.n
+        );
     }
 }
 
@@ -216,9 +286,25 @@ fn median(values: &mut [f64]) -> f64 {
 mod tests {
     use super::*;
 
-    /// Runs `calls` calls of an operation through `ties`, each timed call
-    /// taking `cpu_s` or `gpu_s` as `time` says for its index, and returns
-    /// the devices the calls ran on.
+    /// One call through `ties`: its device, and whether it was timed. A
+    /// timing call is finished at once, in `time(device)` seconds (`None`:
+    /// it failed).
+    fn call(
+        ties: &Ties,
+        op: &'static str,
+        est: (f64, f64),
+        time: impl Fn(Backend) -> Option<f64>,
+    ) -> (Backend, bool) {
+        let c = ties.choose(op, 1000, est.0, est.1);
+        let timed = c.trial.is_some_and(|t| t.timed);
+        if let Some(trial) = c.trial {
+            ties.finish(trial, c.backend, time(c.backend));
+        }
+        (c.backend, timed)
+    }
+
+    /// The devices of `calls` calls, the `i`th timing call taking
+    /// `time(i, device)` seconds.
     fn run(
         ties: &Ties,
         est: (f64, f64),
@@ -226,13 +312,7 @@ mod tests {
         time: impl Fn(usize, Backend) -> f64,
     ) -> Vec<Backend> {
         (0..calls)
-            .map(|i| {
-                let c = ties.choose("filter", 1000, est.0, est.1);
-                if let Some(key) = c.timed {
-                    ties.record(key, c.backend, time(i, c.backend));
-                }
-                c.backend
-            })
+            .map(|i| call(ties, "filter", est, |b| Some(time(i, b))).0)
             .collect()
     }
 
@@ -269,7 +349,7 @@ mod tests {
         // first call's compilation.
         let ties = Ties::default();
         let timed: Vec<bool> = (0..2 * RUN)
-            .map(|_| ties.choose("filter", 7, 1.0e-4, 1.1e-4).timed.is_some())
+            .map(|_| call(&ties, "filter", (1.0e-4, 1.1e-4), |_| Some(1.0)).1)
             .collect();
         assert_eq!(timed, [false, true, true, true, false, true, true, true]);
     }
@@ -288,6 +368,30 @@ mod tests {
     }
 
     #[test]
+    fn a_device_whose_calls_fail_loses_the_tie() {
+        let ties = Ties::default();
+        let fails_on_gpu = |b| (b == Backend::Cpu).then_some(1.0);
+        let calls: Vec<Backend> = (0..10)
+            .map(|_| call(&ties, "filter", (1.1e-4, 1.0e-4), fails_on_gpu).0)
+            .collect();
+        assert_eq!(calls[2 * RUN..], [Backend::Cpu, Backend::Cpu]);
+    }
+
+    #[test]
+    fn while_a_timing_call_runs_other_calls_take_the_models_device_untimed() {
+        let ties = Ties::default();
+        let first = ties.choose("map", 5, 1.2e-4, 1.0e-4);
+        assert!(first.trial.is_some());
+        // The first is still running: a second thread's call is not timed.
+        for _ in 0..3 {
+            let other = ties.choose("map", 5, 1.2e-4, 1.0e-4);
+            assert_eq!((other.backend, other.trial), (Backend::Gpu, None));
+        }
+        ties.finish(first.trial.unwrap(), first.backend, Some(1.0));
+        assert!(ties.choose("map", 5, 1.2e-4, 1.0e-4).trial.is_some());
+    }
+
+    #[test]
     fn ties_of_different_operations_or_sizes_are_timed_apart() {
         let ties = Ties::default();
         run(&ties, (1.0e-4, 1.1e-4), 10, measured(2.0, 1.0));
@@ -298,7 +402,10 @@ mod tests {
         // Another size or operation starts on the model's choice.
         let other_size = ties.choose("filter", 1001, 1.0e-4, 1.1e-4);
         assert_eq!(other_size.backend, Backend::Cpu);
-        assert!(other_size.timed.is_none(), "the first call is untimed");
+        assert!(
+            !other_size.trial.unwrap().timed,
+            "the first call is untimed"
+        );
         assert_eq!(
             ties.choose("reduce", 1000, 1.0e-4, 1.1e-4).backend,
             Backend::Cpu
@@ -306,45 +413,21 @@ mod tests {
     }
 
     #[test]
-    fn calls_beyond_the_runs_before_the_timings_are_in_follow_the_model() {
-        let ties = Ties::default();
-        let choices: Vec<Choice> = (0..2 * RUN + 3)
-            .map(|_| ties.choose("map", 5, 1.2e-4, 1.0e-4))
-            .collect();
-        assert!(choices[2 * RUN..]
-            .iter()
-            .all(|c| c.backend == Backend::Gpu && c.timed.is_none()));
-        for c in &choices {
-            if let Some(key) = c.timed {
-                ties.record(
-                    key,
-                    c.backend,
-                    if c.backend == Backend::Cpu { 1.0 } else { 3.0 },
-                );
-            }
-        }
-        assert_eq!(ties.choose("map", 5, 1.2e-4, 1.0e-4).backend, Backend::Cpu);
-    }
-
-    #[test]
     fn where_calls_settle_is_read_without_handing_out_a_call() {
         let ties = Ties::default();
         for _ in 0..5 {
-            assert_eq!(ties.settled("map", 5, 1.2e-4, 1.0e-4), Backend::Gpu);
+            assert_eq!(ties.settled("filter", 1000, 1.2e-4, 1.0e-4), Backend::Gpu);
         }
-        let first = ties.choose("map", 5, 1.2e-4, 1.0e-4);
-        assert!(first.timed.is_none(), "still the first call of the runs");
-        for _ in 1..2 * RUN {
-            let c = ties.choose("map", 5, 1.2e-4, 1.0e-4);
-            if let Some(key) = c.timed {
-                ties.record(
-                    key,
-                    c.backend,
-                    if c.backend == Backend::Cpu { 1.0 } else { 2.0 },
-                );
-            }
-        }
-        assert_eq!(ties.settled("map", 5, 1.2e-4, 1.0e-4), Backend::Cpu);
+        assert!(
+            !ties
+                .choose("filter", 1000, 1.2e-4, 1.0e-4)
+                .trial
+                .unwrap()
+                .timed
+        );
+        let ties = Ties::default();
+        run(&ties, (1.2e-4, 1.0e-4), 2 * RUN, measured(1.0, 2.0));
+        assert_eq!(ties.settled("filter", 1000, 1.2e-4, 1.0e-4), Backend::Cpu);
     }
 
     #[test]
