@@ -791,29 +791,12 @@ fn near_ties_on_an_image_kept_on_both_are_settled_by_timing() {
 #[test]
 #[ignore = "run by near_ties_on_an_image_kept_on_both_are_settled_by_timing in a child process"]
 fn child_near_tie_timed() {
-    use gpu::dispatch::GpuFilterCosts;
     use gpu::filter::Filter;
     let (side, invert) = (64, Filter::Invert);
     let pixels = side * side;
     // Blurs nearly free and Sobel a second a pixel, so that the image is
     // kept on both; the colour filters' cost is set below.
-    let figures = |colour_s: f64| gpu::calibration::GpuFigures {
-        adapter: gpu::adapter().unwrap().calibration_name(),
-        launch_s: 1e-9,
-        reduce_launch_s: 1e-9,
-        transfer_bytes_per_s: 1e10,
-        bytes_per_s: 1e13,
-        work_per_s: 1e14,
-        filter: GpuFilterCosts {
-            launch_s: 1e-9,
-            tap_s: 1e-15,
-            separable_s: 1e-15,
-            weight_s: 1e-15,
-            convolve_s: 1e-15,
-            sobel_s: 1.0,
-            colour_s,
-        },
-    };
+    let figures = |colour_s| near_tie_gpu(1e13, 1.0, colour_s);
     let estimates = |m: &gpu::dispatch::CostModel| {
         let chain = std::slice::from_ref(&invert);
         let cpu_s = m.cpu_filter_plan(chain, pixels).1;
@@ -847,17 +830,11 @@ fn child_near_tie_timed() {
             out.backend()
         })
         .collect();
-    // Four calls on the GPU the model prefers, four on the CPU, then the
-    // CPU, timed faster.
-    use Backend::{Cpu, Gpu};
-    assert_eq!(
-        ran,
-        [Gpu, Gpu, Gpu, Gpu, Cpu, Cpu, Cpu, Cpu, Cpu, Cpu, Cpu, Cpu]
-    );
+    timed_then_kept_on_the_cpu(&ran);
     // A filter the model tells apart is not timed: a blur stays on the GPU.
     let blur: Filter = "blur:2".parse().unwrap();
     for _ in 0..6 {
-        assert_eq!(kept.filter(&blur).unwrap().backend(), Gpu);
+        assert_eq!(kept.filter(&blur).unwrap().backend(), Backend::Gpu);
     }
 }
 
@@ -876,27 +853,11 @@ fn near_ties_on_an_array_kept_on_both_are_settled_by_timing() {
 #[test]
 #[ignore = "run by near_ties_on_an_array_kept_on_both_are_settled_by_timing in a child process"]
 fn child_near_tie_array_timed() {
-    use gpu::dispatch::{GpuFilterCosts, Workload};
+    use gpu::dispatch::Workload;
     use Backend::{Cpu, Gpu};
     let n = 4096;
     // The GPU's memory `bytes_per_s` fast, its calls and arithmetic free.
-    let figures = |bytes_per_s: f64| gpu::calibration::GpuFigures {
-        adapter: gpu::adapter().unwrap().calibration_name(),
-        launch_s: 1e-9,
-        reduce_launch_s: 1e-9,
-        transfer_bytes_per_s: 1e10,
-        bytes_per_s,
-        work_per_s: 1e18,
-        filter: GpuFilterCosts {
-            launch_s: 1e-9,
-            tap_s: 1e-15,
-            separable_s: 1e-15,
-            weight_s: 1e-15,
-            convolve_s: 1e-15,
-            sobel_s: 1e-15,
-            colour_s: 1e-15,
-        },
-    };
+    let figures = |bytes_per_s| near_tie_gpu(bytes_per_s, 1e-15, 1e-15);
     let map = Workload {
         n,
         bytes_in: 4.0,
@@ -939,7 +900,7 @@ fn child_near_tie_array_timed() {
         );
     }
     assert_eq!(gpu::__private::reduce_backend(&a), Cpu);
-    // Maps: four on the GPU, four on the CPU, then the CPU.
+    // Maps: the same.
     let forced_gpu = Context::new(Gpu).unwrap();
     let ran: Vec<Backend> = (0..12)
         .map(|_| {
@@ -952,6 +913,37 @@ fn child_near_tie_array_timed() {
             y.backend()
         })
         .collect();
+    timed_then_kept_on_the_cpu(&ran);
+}
+
+/// Figures for this adapter with calls, arithmetic and blurs nearly free,
+/// memory `bytes_per_s` fast, and Sobel and the colour filters at the
+/// seconds a pixel given.
+fn near_tie_gpu(bytes_per_s: f64, sobel_s: f64, colour_s: f64) -> gpu::calibration::GpuFigures {
+    gpu::calibration::GpuFigures {
+        adapter: gpu::adapter().unwrap().calibration_name(),
+        launch_s: 1e-9,
+        reduce_launch_s: 1e-9,
+        transfer_bytes_per_s: 1e10,
+        bytes_per_s,
+        work_per_s: 1e18,
+        filter: gpu::dispatch::GpuFilterCosts {
+            launch_s: 1e-9,
+            tap_s: 1e-15,
+            separable_s: 1e-15,
+            weight_s: 1e-15,
+            convolve_s: 1e-15,
+            sobel_s,
+            colour_s,
+        },
+    }
+}
+
+/// The devices of twelve calls at a near-tie the model gives to the GPU,
+/// where the CPU is faster (lavapipe): four timed on the GPU, four on the
+/// CPU, then the CPU.
+fn timed_then_kept_on_the_cpu(ran: &[Backend]) {
+    use Backend::{Cpu, Gpu};
     assert_eq!(
         ran,
         [Gpu, Gpu, Gpu, Gpu, Cpu, Cpu, Cpu, Cpu, Cpu, Cpu, Cpu, Cpu]
