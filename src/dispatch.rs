@@ -583,8 +583,8 @@ impl CostModel {
     /// Whether `w` on data already on the GPU is estimated faster there by
     /// more than a near-tie (`ties::TIE_RATIO`).
     fn gpu_resident_clearly_wins(&self, w: &Workload) -> bool {
-        let gpu_s = self.gpu_resident_seconds(w);
-        w.n > 0 && gpu_s < self.cpu_plan(w).1 && !ties::is_near_tie(self.cpu_plan(w).1, gpu_s)
+        let (cpu_s, gpu_s) = (self.cpu_plan(w).1, self.gpu_resident_seconds(w));
+        w.n > 0 && gpu_s < cpu_s && !ties::is_near_tie(cpu_s, gpu_s)
     }
 
     /// Where `Auto` keeps a new array of `n` values made from host data,
