@@ -916,6 +916,98 @@ fn child_near_tie_array_timed() {
     timed_then_kept_on_the_cpu(&ran);
 }
 
+/// The same for host data: a filter of a host image and a sum of a slice
+/// whose estimates (transfers included) are near-ties settle on the CPU on
+/// lavapipe, each call's dispatch saying which calls were timed.
+#[test]
+fn near_ties_on_host_data_are_settled_by_timing() {
+    run_child_on_any_gpu(
+        "api::near_ties_on_host_data_are_settled_by_timing",
+        "api::child_near_tie_host_timed",
+        "gpu-compute-near-tie-host",
+    );
+}
+
+#[test]
+#[ignore = "run by near_ties_on_host_data_are_settled_by_timing in a child process"]
+fn child_near_tie_host_timed() {
+    use gpu::dispatch::{CostModel, Workload};
+    use gpu::filter::Filter;
+    // Sizes whose CPU estimates are above the transfers' fixed cost (and
+    // at which the CPU is faster on lavapipe and on an H200).
+    let (side, invert) = (1024, Filter::Invert);
+    let pixels = side * side;
+    let n = 1 << 22;
+    let sum = Workload {
+        n,
+        bytes_in: 4.0,
+        bytes_out: 0.0,
+        work: 1.0,
+    };
+    // Transfers nearly free, the GPU's memory `bytes_per_s` fast and its
+    // colour filters `colour_s` a pixel.
+    let figures = |bytes_per_s, colour_s| gpu::calibration::GpuFigures {
+        transfer_bytes_per_s: 1e15,
+        ..near_tie_gpu(bytes_per_s, 1.0, colour_s)
+    };
+    let chain = std::slice::from_ref(&invert);
+    let estimates = |m: &CostModel| {
+        let filter = (
+            m.cpu_filter_plan(chain, pixels).1,
+            m.gpu_seconds(&m.gpu_filter_workload(chain, pixels)),
+        );
+        (filter, (m.cpu_plan(&sum).1, m.gpu_seconds(&sum)))
+    };
+    // Both estimated 5 % faster on the GPU than on the CPU.
+    let (filter, sum_s) = estimates(&save_calibration(figures(1e15, 0.0)).cost_model());
+    let gpu_left = |(cpu_s, fixed_s): (f64, f64)| {
+        assert!(fixed_s < 0.9 * cpu_s, "{cpu_s} {fixed_s}");
+        0.95 * cpu_s - fixed_s
+    };
+    save_calibration(figures(
+        4.0 * n as f64 / gpu_left(sum_s),
+        gpu_left(filter) / pixels as f64,
+    ));
+    let auto = Context::new(Backend::Auto).unwrap();
+    let (filter, sum) = estimates(auto.cost_model());
+    for (cpu_s, gpu_s) in [filter, sum] {
+        let ratio = gpu_s / cpu_s;
+        assert!((0.9..1.0).contains(&ratio), "{cpu_s} {gpu_s}: {ratio}");
+    }
+    // Where each of twelve calls ran, after checking its result and that
+    // its dispatch says whether it was timed (the first eight).
+    let ran = |call: &dyn Fn()| -> Vec<Backend> {
+        (0..12)
+            .map(|i| {
+                call();
+                let d = auto.last_dispatch().unwrap();
+                let Reason::NearTie { timed, .. } = d.reason else {
+                    panic!("call {i}: {d}");
+                };
+                assert_eq!(timed, i < 8, "call {i}: {}", d.backend);
+                d.backend
+            })
+            .collect()
+    };
+    let img = image::RgbaImage::from_fn(side as u32, side as u32, |i, j| {
+        image::Rgba([(i * 3) as u8, (j * 5) as u8, (i ^ j) as u8, 255])
+    });
+    let cpu = Context::new(Backend::Cpu).unwrap();
+    let want = cpu.filter(&img, &invert).unwrap();
+    timed_then_kept_on_the_cpu(&ran(&|| {
+        assert_eq!(auto.filter(&img, &invert).unwrap(), want);
+    }));
+    let x = crate::support::random(n, 12, -1.0, 1.0);
+    let want = cpu.sum(&x).unwrap();
+    timed_then_kept_on_the_cpu(&ran(&|| {
+        let got = auto.sum(&x).unwrap();
+        assert!(
+            (got - want).abs() <= 1e-4 * (1.0 + want.abs()),
+            "{got} {want}"
+        );
+    }));
+}
+
 /// Figures for this adapter with calls, arithmetic and blurs nearly free,
 /// memory `bytes_per_s` fast, and Sobel and the colour filters at the
 /// seconds a pixel given.
