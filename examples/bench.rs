@@ -73,6 +73,7 @@ use gpu::io::{Batch, Job};
 use gpu::{Backend, Context, Expr, Reduce};
 use rayon::prelude::*;
 use std::hint::black_box;
+use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 #[derive(Parser)]
@@ -475,6 +476,12 @@ fn reps_for(n: usize, backend: Backend, quick: bool) -> usize {
 }
 
 fn main() -> Result<()> {
+    // `RUST_LOG=gpu::dispatch=info` shows where `Auto` settled near-ties.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
     let args = Args::parse();
     if let Some(count) = args.rss_probe {
         return rss_probe(count);

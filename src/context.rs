@@ -18,6 +18,13 @@ pub const BACKEND_ENV: &str = "GPU_BACKEND";
 /// Runs kernels on one [`Backend`] (or chooses per call, for
 /// [`Backend::Auto`]) and records each decision.
 ///
+/// `Auto` chooses by the cost model ([`crate::dispatch`]). Where its two
+/// estimates for a call are within 30 % of each other and a hardware GPU is
+/// there ([`Reason::NearTie`]), the first ten calls of that kind (a map, a
+/// reduction or a filter chain) with those estimates run five on each
+/// device, timed, and the faster device is kept for the rest of the
+/// process; their results may differ in rounding between the devices.
+///
 /// `Context` is `Send + Sync`: share one between threads freely. Compiled
 /// kernels are cached process-wide, so creating contexts is cheap.
 ///

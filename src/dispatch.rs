@@ -77,7 +77,7 @@ pub enum Reason {
     /// The two estimates (in seconds) were within 30 % of each other, too
     /// close for the model to tell which device is faster on this machine,
     /// and a hardware GPU was there: the first calls of such an operation
-    /// and size (eight) are timed on each device in turn, and the faster is
+    /// and size (ten) are timed on each device in turn, and the faster is
     /// kept for the rest of the process.
     NearTie {
         /// Estimated time on the CPU backend.

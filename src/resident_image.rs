@@ -157,8 +157,8 @@ impl Image {
     /// the GPU the intermediate images stay on the device too. An image
     /// kept on both devices runs the whole chain on the device the cost
     /// model estimates faster for it, and the new image lives there. Where
-    /// the two estimates are within 30 % of each other, the first eight
-    /// calls of chains with those estimates at this size run four on each
+    /// the two estimates are within 30 % of each other, the first ten
+    /// calls of chains with those estimates at this size run five on each
     /// device, timed (the GPU's waited for), and the faster is kept for the
     /// rest of the process (`dispatch::ties`); their pixels may differ in
     /// rounding between the devices.
