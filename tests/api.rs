@@ -950,16 +950,18 @@ fn child_near_tie_host_timed() {
         )
     };
     let sum_at = |m: &CostModel, n| (m.cpu_plan(&sum(n)).1, m.gpu_seconds(&sum(n)));
-    // Transfers nearly free, the GPU's memory `bytes_per_s` fast and its
+    // Transfers and memory nearly free, the GPU's arithmetic `work_per_s`
+    // fast (which a sum's estimate follows and a filter's does not) and its
     // colour filters `colour_s` a pixel.
-    let figures = |bytes_per_s, colour_s| gpu::calibration::GpuFigures {
+    let figures = |work_per_s, colour_s| gpu::calibration::GpuFigures {
         transfer_bytes_per_s: 1e15,
-        ..near_tie_gpu(bytes_per_s, 1.0, colour_s)
+        work_per_s,
+        ..near_tie_gpu(1e15, 1.0, colour_s)
     };
     // The least sizes whose CPU estimates are twice the GPU's fixed costs
     // (the transfers' latency), on this machine's CPU threads. At them the
     // CPU is faster on lavapipe and on an H200's 16-core host.
-    let fixed = save_calibration(figures(1e15, 0.0)).cost_model();
+    let fixed = save_calibration(figures(1e18, 0.0)).cost_model();
     let big_enough = |(cpu_s, fixed_s): (f64, f64)| cpu_s > 2.0 * fixed_s;
     let side = (8..=12)
         .map(|k| 1 << k)
@@ -972,7 +974,7 @@ fn child_near_tie_host_timed() {
     let gpu_left = |(cpu_s, fixed_s): (f64, f64)| 0.95 * cpu_s - fixed_s;
     // Both estimated 5 % faster on the GPU than on the CPU.
     save_calibration(figures(
-        4.0 * n as f64 / gpu_left(sum_at(&fixed, n)),
+        n as f64 / gpu_left(sum_at(&fixed, n)),
         gpu_left(filter_at(&fixed, side)) / (side * side) as f64,
     ));
     let auto = Context::new(Backend::Auto).unwrap();
