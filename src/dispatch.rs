@@ -74,21 +74,6 @@ pub enum Reason {
         /// The adapter's name.
         adapter: String,
     },
-    /// The two estimates (in seconds) were within 30 % of each other, too
-    /// close for the model to tell which device is faster on this machine,
-    /// and a hardware GPU was there: the first calls of such an operation
-    /// and size (ten) are timed on each device in turn, and the faster is
-    /// kept for the rest of the process.
-    NearTie {
-        /// Estimated time on the CPU backend.
-        cpu_s: f64,
-        /// Estimated time on the GPU backend.
-        gpu_s: f64,
-        /// Whether this call was one of the timed ones (otherwise it ran
-        /// where the timing settled, or where the model says while another
-        /// thread's timing call was out).
-        timed: bool,
-    },
     /// The GPU would have been cheaper but the adapter is a software
     /// implementation on the CPU, which the CPU backend beats.
     GpuIsSoftware {
@@ -169,23 +154,6 @@ impl fmt::Display for Dispatch {
                 write!(
                     f,
                     "kept on the host and the hardware gpu {adapter:?}: each operation on it runs where it is estimated faster"
-                )
-            }
-            Reason::NearTie {
-                cpu_s,
-                gpu_s,
-                timed,
-            } => {
-                write!(
-                    f,
-                    "cost model: cpu {} vs gpu {}, a near-tie {}",
-                    seconds(*cpu_s),
-                    seconds(*gpu_s),
-                    if *timed {
-                        "being timed on each device"
-                    } else {
-                        "settled by timing"
-                    }
                 )
             }
             Reason::GpuIsSoftware { adapter } => {

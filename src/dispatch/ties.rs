@@ -1,18 +1,13 @@
 //! Near-ties between the two devices, settled by timing `Auto`'s own calls.
 //!
-//! `Auto` picks a device per call from the cost model: for host data (a
-//! slice or an `image` crate image, whose GPU estimate counts the
-//! transfers; `Context`), and for each operation on data kept on both the
-//! host and the GPU (`Array`, `Image`). Where the two estimates are within
+//! For data kept on both the host and the GPU, `Auto` picks a device per
+//! operation from the cost model. Where the two estimates are within
 //! [`TIE_RATIO`] of each other the model cannot tell which device is faster:
 //! its figures are a few percent off, and the devices' times at such a point
 //! move by more than that from one process to the next. On the H200 a
 //! 1024×768 box blur on an image kept on both took 0.080–0.134 ms on the CPU
 //! and 0.097–0.119 ms on the GPU across four runs, and whichever a fixed
-//! choice named was up to 14 % slower than the other in some run; a
-//! 1920×1080 Gaussian blur (σ 3) of a host image took 0.95–1.28 ms on the
-//! GPU and 1.16–1.34 ms on the CPU across seven, and the model's choice of
-//! the CPU cost 13 % in one.
+//! choice named was up to 14 % slower than the other in some run.
 //!
 //! So the first calls of such an operation are timed: [`RUN`] calls on the
 //! device the model prefers, then [`RUN`] on the other, the first of each
@@ -20,10 +15,11 @@
 //! and for a first call's compilation). The device whose fastest timed call
 //! was the faster is kept for that operation for the rest of the process.
 //! The fastest, not the median: what disturbs a call (another process, a
-//! page fault, a GPU clock still low) only adds time. On the H200 the
-//! median of three timed calls a side kept a 4K Gaussian blur of a host
-//! image on the CPU (5.4 ms a call) though the GPU took 4.2 ms, and 2^22
-//! sums on the GPU (0.115 ms) though the CPU took 0.094 ms.
+//! page fault, a GPU clock still low) only adds time. Neither settles every
+//! near-tie the way the bench's back-to-back calls rank the devices: on the
+//! H200, timed 2^22 sums were 4 % faster on the GPU in one run whose bench
+//! then found the CPU 18 % faster (BENCHMARKS.md, tenth session).
+//!
 //! These calls run one at a time: while one is out, other calls of the
 //! operation (from other threads) take the model's device, untimed. A GPU
 //! call among them first waits for the GPU to finish earlier work, which is
@@ -35,14 +31,21 @@
 //! may differ in the last bits (a sum's order of addition), and the device
 //! kept may differ from one process to the next.
 //!
+//! Calls on host data (`Context`'s slices and `image` images, whose GPU
+//! estimate counts the transfers) are not timed. Tried on the H200, the
+//! timing kept a 4K Gaussian blur of a host image on the CPU in three runs
+//! of three (where logged, its fastest GPU call was 3–10 % slower), while
+//! back to back, as the bench runs it, the GPU was 0–27 % faster, as the
+//! model says, and the CPU cost `Auto` 10–32 %. The model alone chose the
+//! GPU there in six runs of six.
+//!
 //! Placement leaves such cases open: up to the size kept on both
 //! (`MIRROR_MAX_BYTES`), an array or image is placed on the GPU alone only
 //! where even the operation most in the CPU's favour is estimated faster
 //! there by more than a near-tie (`CostModel::placement`,
 //! `CostModel::image_placement`).
 //!
-//! A decision is keyed by the operation's family (a map, reduction or
-//! filter, on host data or on data kept on both), its size and the two
+//! A decision is keyed by the operation's name, its size and the two
 //! estimates themselves, so operations the model cannot tell apart (a sum
 //! and a maximum, say) share one. Nothing here is saved between processes.
 
