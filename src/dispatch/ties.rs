@@ -370,31 +370,26 @@ mod tests {
 
     #[test]
     fn the_fastest_call_of_each_run_decides() {
-        let ties = Ties::default();
-        // Three GPU calls of the four timed took 10x longer (a slow spell);
-        // the GPU's fastest still beats every CPU call, and it is kept.
-        let times = move |i: usize, b: Backend| match (b, i) {
+        // Three GPU calls of the four timed took 10x longer (a slow spell):
+        // the GPU's fastest still beats every CPU call, and it is kept. And
+        // the other way: one fast CPU call wins against steady GPU ones.
+        let slow_spell_on_the_gpu: fn(usize, Backend) -> f64 = |i, b| match (b, i) {
             (Backend::Gpu, 3) => 0.9e-4,
             (Backend::Gpu, _) => 1e-3,
             _ => 1e-4,
         };
-        let calls = run(&ties, (1.1e-4, 1.0e-4), 2 * RUN + 2, times);
-        assert!(
-            calls[2 * RUN..].iter().all(|&b| b == Backend::Gpu),
-            "{calls:?}"
-        );
-        // And the other way: one fast CPU call wins against steady GPU ones.
-        let ties = Ties::default();
-        let times = move |i: usize, b: Backend| match (b, i) {
+        let one_fast_cpu_call: fn(usize, Backend) -> f64 = |i, b| match (b, i) {
             (Backend::Cpu, i) if i == RUN + 2 => 0.8e-4,
             (Backend::Cpu, _) => 2e-4,
             _ => 0.9e-4,
         };
-        let calls = run(&ties, (1.1e-4, 1.0e-4), 2 * RUN + 2, times);
-        assert!(
-            calls[2 * RUN..].iter().all(|&b| b == Backend::Cpu),
-            "{calls:?}"
-        );
+        for (times, kept) in [
+            (slow_spell_on_the_gpu, Backend::Gpu),
+            (one_fast_cpu_call, Backend::Cpu),
+        ] {
+            let calls = run(&Ties::default(), (1.1e-4, 1.0e-4), 2 * RUN + 2, times);
+            assert!(calls[2 * RUN..].iter().all(|&b| b == kept), "{calls:?}");
+        }
     }
 
     #[test]
