@@ -38,6 +38,9 @@ pub struct Context {
     /// Whether the open device's adapter is the one `cost`'s GPU figures
     /// were calibrated on (see `Context::model_for`).
     calibrated_adapter_present: OnceLock<bool>,
+    /// The least launch time of `cost` and `other_adapter`: a call the CPU
+    /// finishes sooner is decided without estimating the GPU's side.
+    screen_launch_s: f64,
     last: Mutex<Option<Dispatch>>,
     gpu_subgroups: bool,
 }
@@ -59,9 +62,14 @@ impl Context {
             gpu::device::shared()?;
         }
         let cost = CostModel::default();
+        let other_adapter = cost.gpu_adapter.is_some().then(|| cost.with_builtin_gpu());
         Ok(Context {
             backend,
-            other_adapter: cost.gpu_adapter.is_some().then(|| cost.with_builtin_gpu()),
+            screen_launch_s: std::iter::once(&cost)
+                .chain(&other_adapter)
+                .map(|m| m.gpu_launch_s)
+                .fold(f64::INFINITY, f64::min),
+            other_adapter,
             cost,
             calibrated_adapter_present: OnceLock::new(),
             last: Mutex::new(None),
@@ -768,7 +776,41 @@ impl Context {
     /// Auto's choice: the CPU plan `cpu` (threads and seconds) against the
     /// GPU's estimate for `gpu`, with the data crossing the bus (`resident`
     /// false) or staying on the device.
+    ///
+    /// Inlined, with the estimates out of line: most calls `Auto` makes are
+    /// small, and the screen that sends them to the CPU is one comparison.
+    /// Made as a call, with the launch time folded over the models each
+    /// time, it cost about 10 ns, 5–7 % of a host call on 2^10 values on
+    /// the development machine (BENCHMARKS.md).
+    #[inline]
     fn choose(&self, cpu: (usize, f64), gpu: GpuWork, resident: bool) -> (Backend, usize, Reason) {
+        if gpu.n() == 0 {
+            return (Backend::Cpu, 1, Reason::Empty);
+        }
+        let (threads, cpu_s) = cpu;
+        // A call the CPU finishes before a GPU call could even start (most
+        // small calls) is decided without estimating the GPU's side. The
+        // adapter is not known before the device is opened, so the screen
+        // takes the fastest figures of any adapter (`screen_launch_s`).
+        if cpu_s <= self.screen_launch_s {
+            return (
+                Backend::Cpu,
+                threads,
+                Reason::CostModel { cpu_s, gpu_s: None },
+            );
+        }
+        self.choose_by_estimates(cpu, gpu, resident)
+    }
+
+    /// [`Context::choose`] for a call the screen did not settle: the GPU's
+    /// estimate, from the figures that hold for the adapter.
+    #[inline(never)]
+    fn choose_by_estimates(
+        &self,
+        cpu: (usize, f64),
+        gpu: GpuWork,
+        resident: bool,
+    ) -> (Backend, usize, Reason) {
         let gpu_estimate = |m: &CostModel| {
             let w = gpu.workload(m);
             if resident {
@@ -777,25 +819,11 @@ impl Context {
                 m.gpu_seconds(&w)
             }
         };
-        if gpu.n() == 0 {
-            return (Backend::Cpu, 1, Reason::Empty);
-        }
         let (threads, cpu_s) = cpu;
-        // A call the CPU finishes before a GPU call could even start (most
-        // small calls) is decided without estimating the GPU's side. The
-        // adapter is not known before the device is opened, so the screen
-        // takes the fastest figures of any adapter.
-        let launch_s = self
+        let gpu_s = self
             .models()
-            .map(|m| m.gpu_launch_s)
+            .map(&gpu_estimate)
             .fold(f64::INFINITY, f64::min);
-        let gpu_s = if cpu_s <= launch_s {
-            f64::INFINITY
-        } else {
-            self.models()
-                .map(&gpu_estimate)
-                .fold(f64::INFINITY, f64::min)
-        };
         if gpu_s >= cpu_s {
             return (
                 Backend::Cpu,
