@@ -640,9 +640,11 @@ fn main() -> Result<()> {
                     median_s,
                     bytes,
                     chose: (*backend == Backend::Auto).then(|| {
-                        // An array kept on both devices chooses per operation.
+                        // An array kept on both devices chooses per operation
+                        // (read without making a call, which could be one of
+                        // a near-tie's timing calls).
                         match k.work {
-                            Work::Map(f) => res.map(f).and_then(|m| m.eval()).map(|m| m.backend()),
+                            Work::Map(f) => res.map(f).map(|m| gpu::__private::map_backend(&m)),
                             Work::Reduce(_, f) => res
                                 .map(f.unwrap_or(|v| v))
                                 .map(|m| gpu::__private::reduce_backend(&m)),
@@ -842,12 +844,12 @@ fn main() -> Result<()> {
                     n: pixels,
                     median_s,
                     bytes: 8.0 * pixels as f64,
-                    // An image kept on both devices chooses per filter.
+                    // An image kept on both devices chooses per filter (read
+                    // without making a call, which could be one of a
+                    // near-tie's timing calls).
                     chose: (*backend == Backend::Auto).then(|| {
-                        let out = on_device.filter(&filter);
-                        let _ = out.as_ref().map(gpu::Image::wait);
-                        out.map_or(on_device.backend(), |out| out.backend())
-                            .to_string()
+                        let filters = std::slice::from_ref(&filter);
+                        gpu::__private::filters_backend(on_device, filters).to_string()
                     }),
                     paired_cpu_s: None,
                     extra,

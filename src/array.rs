@@ -8,8 +8,8 @@
 //! go to a hardware GPU, small ones stay on the host, and in between, where
 //! the faster device depends on the operation, an array is kept on both and
 //! each map or reduction on it runs where it is estimated faster (its result
-//! then lives there), or at a near-tie of the estimates where its first
-//! calls were timed faster (`dispatch::ties`). Large host arrays recycle
+//! then lives there), or at a near-tie of the estimates where its calls
+//! were timed faster, first and then now and again (`dispatch::ties`). Large host arrays recycle
 //! their memory through a pool, so a loop of maps does not pay the
 //! operating system's page faults on every new array.
 //!
@@ -664,13 +664,31 @@ pub fn device_copy(array: &Array) -> Result<()> {
 /// column: an array kept on both devices chooses per operation). Not API.
 #[doc(hidden)]
 pub fn reduce_backend(array: &Array) -> Backend {
+    settled_backend(array, "reduce", Workload::reduce)
+}
+
+/// Where evaluating `array` (a map) runs, like [`reduce_backend`]. Not API.
+#[doc(hidden)]
+pub fn map_backend(array: &Array) -> Backend {
+    settled_backend(array, "map", Workload::map)
+}
+
+/// Where the operation `op` over `array`'s expression runs once no more of
+/// it is timed: for an array kept on both devices, the device the model or
+/// the latest look at a near-tie settled on (`Ties::settled`), without
+/// running or counting a call.
+fn settled_backend(
+    array: &Array,
+    op: &'static str,
+    workload: fn(&Kernel, usize, usize) -> Workload,
+) -> Backend {
     let (kernel, inputs) = array.expression();
     let n = array.len();
     match backend_of(&inputs) {
         Backend::Auto => {
-            let workload = Workload::reduce(&kernel, inputs.len(), n);
+            let workload = workload(&kernel, inputs.len(), n);
             match both_estimates(&inputs, &workload) {
-                Some((cpu_s, gpu_s)) => ties().settled("reduce", n, cpu_s, gpu_s),
+                Some((cpu_s, gpu_s)) => ties().settled(op, n, cpu_s, gpu_s),
                 None => Backend::Cpu,
             }
         }

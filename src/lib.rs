@@ -161,9 +161,10 @@ pub use resident_image::Image;
 pub mod __private {
     //! Internals exposed for the crate's own tests and benches; not part of
     //! the API and free to change.
-    pub use crate::array::{device_copy, reduce_backend, wake_gpu};
+    pub use crate::array::{device_copy, map_backend, reduce_backend, wake_gpu};
     pub use crate::backend::gpu::profile::{MapProfile, ResidentProfile};
     pub use crate::io::encode_npy_f32;
+    pub use crate::resident_image::filters_backend;
 
     /// Times a host-mode GPU map step by step (see `MapProfile`).
     pub fn profile_map(kernel: &crate::Kernel, x: &[f32]) -> crate::Result<MapProfile> {

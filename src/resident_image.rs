@@ -6,11 +6,11 @@
 //! `Scalar`. `Auto` keeps a mid-size image on both the host and a hardware
 //! GPU, where the faster device depends on the filter
 //! ([`CostModel::image_placement`]), and each filter on it runs where the
-//! cost model estimates it faster (at a near-tie, where its first calls were
-//! timed faster: `dispatch::ties`); otherwise it places the image on one
-//! device. [`Image::filter`] returns a new image on the device the filter
-//! ran on (GPU filters are queued and not waited for); [`Image::to_rgba`]
-//! reads it back.
+//! cost model estimates it faster (at a near-tie, where its calls were
+//! timed faster, first and then now and again: `dispatch::ties`);
+//! otherwise it places the image on one device. [`Image::filter`] returns a
+//! new image on the device the filter ran on (GPU filters are queued and
+//! not waited for); [`Image::to_rgba`] reads it back.
 
 use crate::backend::Backend;
 use crate::dispatch::ties::ties;
@@ -159,9 +159,10 @@ impl Image {
     /// model estimates faster for it, and the new image lives there. Where
     /// the two estimates are within 30 % of each other, the first ten
     /// calls of chains with those estimates at this size run five on each
-    /// device, timed (the GPU's waited for), and the faster is kept for the
-    /// rest of the process (`dispatch::ties`); their pixels may differ in
-    /// rounding between the devices.
+    /// device, timed (the GPU's waited for), and the faster is kept until
+    /// the next such timing, 8 calls later, then 32, … up to 8192
+    /// (`dispatch::ties`); their pixels may differ in rounding between the
+    /// devices.
     ///
     /// ```
     /// let ctx = gpu::Context::new(gpu::Backend::Cpu)?;
@@ -277,6 +278,22 @@ impl Image {
             }
             .to_rgba(),
         }
+    }
+}
+
+/// Where `filters` on `image` run once no more of them are timed: for an
+/// image kept on both devices, the device the model or the latest look at
+/// a near-tie settled on, without running or counting a call (for the
+/// benchmark's `chose` column). Not API.
+#[doc(hidden)]
+pub fn filters_backend(image: &Image, filters: &[Filter]) -> Backend {
+    match &*image.pixels {
+        Pixels::Both { cost, .. } if !filters.is_empty() => {
+            let pixels = image.width as usize * image.height as usize;
+            let (_, (_, cpu_s), gpu_s) = cost.filters_on_both(filters, pixels);
+            ties().settled("filter", pixels, cpu_s, gpu_s)
+        }
+        _ => image.backend,
     }
 }
 

@@ -9,19 +9,31 @@
 //! and 0.097–0.119 ms on the GPU across four runs, and whichever a fixed
 //! choice named was up to 14 % slower than the other in some run.
 //!
-//! So the first calls of such an operation are timed: [`RUN`] calls on the
-//! device the model prefers, then [`RUN`] on the other, the first of each
-//! run untimed (it pays for waking the device the previous calls left idle,
-//! and for a first call's compilation). The device whose fastest timed call
-//! was the faster is kept for that operation for the rest of the process.
-//! The fastest, not the median: what disturbs a call (another process, a
-//! page fault, a GPU clock still low) only adds time. Neither settles every
-//! near-tie the way the bench's back-to-back calls rank the devices: on the
-//! H200, timed 2^22 sums were 4 % faster on the GPU in one run whose bench
-//! then found the CPU 18 % faster (BENCHMARKS.md, tenth session).
+//! So the first calls of such an operation are timed (a *look*): [`RUN`]
+//! calls on the device the model prefers, then [`RUN`] on the other, the
+//! first of each run untimed (it pays for waking the device the previous
+//! calls left idle, and for a first call's compilation). The device whose
+//! fastest timed call was the faster is kept for that operation. The
+//! fastest, not the median: what disturbs a call (another process, a page
+//! fault, a GPU clock still low) only adds time.
+//!
+//! A look is taken again after [`FIRST_RELOOK`] further calls, then after
+//! four times as many calls each time, up to [`LAST_RELOOK`] (starting with
+//! the device kept), and the latest look decides. The first calls of a
+//! process run in whatever state it left the devices in, which need not be
+//! the state its later calls meet: on the H200 the first look put 2^22 sums
+//! on the GPU, 4 % faster in its timed calls, while the bench's back-to-back
+//! calls then found the CPU 18 % faster (BENCHMARKS.md, tenth session), and
+//! the bench wakes the GPU for 0.3 s just before. A look costs at most
+//! [`RUN`] calls on the slower device, each at most [`TIE_RATIO`] slower by
+//! the estimates: up to 9 % more time over the [`FIRST_RELOOK`] + 2 ×
+//! [`RUN`] calls from the first look's end to the second's, under 0.1 %
+//! once looks are [`LAST_RELOOK`] calls apart. Looking again also follows
+//! the devices' drift over a long process.
 //!
 //! These calls run one at a time: while one is out, other calls of the
-//! operation (from other threads) take the model's device, untimed. A GPU
+//! operation (from other threads) take the device kept (the model's before
+//! the first look), untimed. A GPU
 //! call among them first waits for the GPU to finish earlier work, which is
 //! not its own, and then for its result, so that it is charged what the
 //! caller of a CPU call waits for; the calls after the decision do not
@@ -61,6 +73,19 @@ pub(crate) const TIE_RATIO: f64 = 1.3;
 /// Calls in each device's run while a near-tie is timed (the first untimed).
 pub(crate) const RUN: usize = 5;
 const _: () = assert!(RUN >= 2, "a run needs a timed call");
+
+/// Calls on the device kept between a near-tie's first look and its second.
+pub(crate) const FIRST_RELOOK: usize = 8;
+
+/// The most calls between two looks at a near-tie (each interval is four
+/// times the one before, from [`FIRST_RELOOK`]).
+pub(crate) const LAST_RELOOK: usize = FIRST_RELOOK << 10;
+
+/// Calls on the device kept before the next look, after `looks` looks.
+fn calls_before_look(looks: u32) -> usize {
+    let quadruplings = 2 * looks.saturating_sub(1).min(5);
+    (FIRST_RELOOK << quadruplings).min(LAST_RELOOK)
+}
 
 /// Near-ties tracked at most; past this the table starts again (a process
 /// calling that many different operations at near-ties pays the timing
@@ -140,15 +165,26 @@ impl Choice {
 
 #[derive(Debug, Default)]
 struct Tie {
-    /// Timing calls handed out so far.
+    /// Timing calls of the current look handed out so far.
     issued: usize,
     /// Whether one is running now.
     in_flight: bool,
-    /// Timed seconds on the CPU and on the GPU.
+    /// The current look's timed seconds on the CPU and on the GPU.
     cpu: Vec<f64>,
     gpu: Vec<f64>,
-    /// The device kept, once both runs are timed.
+    /// The device the latest look kept (`None` before the first is in).
     decided: Option<Backend>,
+    /// Looks taken.
+    looks: u32,
+    /// Calls since the latest look, on the device it kept.
+    since: usize,
+}
+
+impl Tie {
+    /// Whether the next call belongs to a look (the first, or one due).
+    fn looking(&self) -> bool {
+        self.decided.is_none() || self.since >= calls_before_look(self.looks)
+    }
 }
 
 /// The near-ties of one process (see the module docs).
@@ -166,42 +202,46 @@ pub(crate) fn ties() -> &'static Ties {
 impl Ties {
     /// Where a call of `op` over `n` elements runs, given the model's
     /// estimates on each device: the faster estimate where they are far
-    /// apart; at a near-tie, the device being timed or the one that was
-    /// timed faster. Run the call with [`Choice::run`].
+    /// apart; at a near-tie, the device a look is timing or the one the
+    /// latest look kept. Run the call with [`Choice::run`].
     pub(crate) fn choose(&self, op: &'static str, n: usize, cpu_s: f64, gpu_s: f64) -> Choice {
         let (modelled, key) = modelled(op, n, cpu_s, gpu_s);
-        let untimed = Choice {
-            backend: modelled,
-            trial: None,
-        };
         let Some(key) = key else {
-            return untimed;
+            return Choice::fixed(modelled);
         };
         let mut table = self.table.lock().unwrap_or_else(|e| e.into_inner());
         if table.len() >= CAPACITY && !table.contains_key(&key) {
             table.clear();
         }
         let tie = table.entry(key).or_default();
-        if let Some(backend) = tie.decided {
-            return Choice {
-                backend,
-                trial: None,
-            };
+        // The device kept, or the model's before the first look is in.
+        let current = tie.decided.unwrap_or(modelled);
+        let untimed = Choice {
+            backend: current,
+            trial: None,
+        };
+        if !tie.looking() {
+            tie.since += 1;
+            return untimed;
         }
         let i = tie.issued;
         if tie.in_flight || i >= 2 * RUN {
             // A timing call is running (or the last ones never reported).
             return untimed;
         }
+        if i == 0 {
+            tie.cpu.clear();
+            tie.gpu.clear();
+        }
         tie.issued += 1;
         tie.in_flight = true;
-        let other = if modelled == Backend::Gpu {
+        let other = if current == Backend::Gpu {
             Backend::Cpu
         } else {
             Backend::Gpu
         };
         Choice {
-            backend: if i < RUN { modelled } else { other },
+            backend: if i < RUN { current } else { other },
             trial: Some(Trial {
                 key,
                 timed: !i.is_multiple_of(RUN),
@@ -210,10 +250,10 @@ impl Ties {
     }
 
     /// Where the next call of `op` would run once no more of it is timed:
-    /// the device kept for a near-tie timed already, otherwise the model's
-    /// choice (also while a near-tie is being timed, though its calls then
-    /// run on each device in turn). Hands out no call (for reports of where
-    /// calls run).
+    /// the device the latest look at a near-tie kept, otherwise the model's
+    /// choice (also while a look is under way, though its calls then run on
+    /// each device in turn). Hands out no call (for reports of where calls
+    /// run).
     pub(crate) fn settled(&self, op: &'static str, n: usize, cpu_s: f64, gpu_s: f64) -> Backend {
         let (modelled, key) = modelled(op, n, cpu_s, gpu_s);
         let Some(key) = key else {
@@ -225,7 +265,7 @@ impl Ties {
 
     /// Reports that the timing call `trial` on `backend` finished, in
     /// `seconds` (`None`: it failed, and counts as infinitely slow); once
-    /// both devices' runs are in, the faster is kept.
+    /// both devices' runs of the look are in, the faster is kept.
     fn finish(&self, trial: Trial, backend: Backend, seconds: Option<f64>) {
         let decided = {
             let mut table = self.table.lock().unwrap_or_else(|e| e.into_inner());
@@ -241,7 +281,7 @@ impl Ties {
                 Backend::Gpu => tie.gpu.push(seconds),
                 _ => tie.cpu.push(seconds),
             }
-            if tie.decided.is_some() || tie.cpu.len() < RUN - 1 || tie.gpu.len() < RUN - 1 {
+            if tie.cpu.len() < RUN - 1 || tie.gpu.len() < RUN - 1 {
                 return;
             }
             let (cpu, gpu) = (fastest(&tie.cpu), fastest(&tie.gpu));
@@ -250,16 +290,27 @@ impl Ties {
             } else {
                 Backend::Cpu
             };
-            tie.decided = Some(kept);
-            (cpu, gpu, kept)
+            let before = tie.decided.replace(kept);
+            tie.looks += 1;
+            tie.since = 0;
+            tie.issued = 0;
+            (cpu, gpu, kept, before, tie.looks)
         };
-        let (cpu, gpu, kept) = decided;
-        tracing::info!(
-            target: "gpu::dispatch",
-            "near-tie of {} over {} elements timed (fastest calls): cpu {cpu:.2e} s, gpu {gpu:.2e} s; kept on {kept}",
-            trial.key.op,
-            trial.key.n
-        );
+        let (cpu, gpu, kept, before, look) = decided;
+        let (op, n) = (trial.key.op, trial.key.n);
+        // The first decision and a change are worth a line; a look that
+        // keeps the device (every few thousand calls) is not.
+        if before != Some(kept) {
+            tracing::info!(
+                target: "gpu::dispatch",
+                "near-tie of {op} over {n} elements timed (look {look}, fastest calls): cpu {cpu:.2e} s, gpu {gpu:.2e} s; kept on {kept}",
+            );
+        } else {
+            tracing::debug!(
+                target: "gpu::dispatch",
+                "near-tie of {op} over {n} elements timed (look {look}, fastest calls): cpu {cpu:.2e} s, gpu {gpu:.2e} s; still on {kept}",
+            );
+        }
     }
 }
 
@@ -349,11 +400,74 @@ mod tests {
         for (cpu, gpu, kept) in [(1.0, 0.8, Backend::Gpu), (0.8, 1.0, Backend::Cpu)] {
             let ties = Ties::default();
             // The model prefers the GPU by a little.
-            let calls = run(&ties, (1.1e-4, 1.0e-4), 30, measured(cpu, gpu));
+            let calls = run(
+                &ties,
+                (1.1e-4, 1.0e-4),
+                2 * RUN + FIRST_RELOOK,
+                measured(cpu, gpu),
+            );
             assert!(calls[..RUN].iter().all(|&b| b == Backend::Gpu), "{calls:?}");
             assert!(calls[RUN..2 * RUN].iter().all(|&b| b == Backend::Cpu));
             assert!(calls[2 * RUN..].iter().all(|&b| b == kept), "{calls:?}");
         }
+    }
+
+    #[test]
+    fn a_near_tie_is_looked_at_again_and_the_latest_look_decides() {
+        use Backend::{Cpu, Gpu};
+        // The GPU is faster in the first look's calls, the CPU ever after
+        // (the devices' states changed, as after the bench's GPU wake-up).
+        let ties = Ties::default();
+        let first_look_ends = 2 * RUN;
+        let times = move |i: usize, b: Backend| match (b, i < first_look_ends) {
+            (Gpu, true) | (Cpu, false) => 1.0e-4,
+            _ => 1.2e-4,
+        };
+        let second_look = first_look_ends + FIRST_RELOOK;
+        let calls = run(&ties, (1.1e-4, 1.0e-4), second_look + 2 * RUN + 8, times);
+        // First look: the model's device, then the other; the GPU is kept.
+        assert_eq!(calls[..first_look_ends], [[Gpu; RUN], [Cpu; RUN]].concat());
+        assert!(calls[first_look_ends..second_look]
+            .iter()
+            .all(|&b| b == Gpu));
+        // Second look: the device kept first, then the other; the CPU won.
+        assert_eq!(
+            calls[second_look..second_look + 2 * RUN],
+            [[Gpu; RUN], [Cpu; RUN]].concat()
+        );
+        assert!(calls[second_look + 2 * RUN..].iter().all(|&b| b == Cpu));
+        assert_eq!(ties.settled("filter", 1000, 1.1e-4, 1.0e-4), Cpu);
+    }
+
+    #[test]
+    fn looks_come_four_times_further_apart_up_to_the_last_interval() {
+        // Where the timing calls of a steady near-tie fall: each look's
+        // first call, counted from the first call of all.
+        let ties = Ties::default();
+        let starts: Vec<usize> = (0..60_000)
+            .map(|_| {
+                let c = ties.choose("map", 7, 1.0e-4, 1.1e-4);
+                let first_of_look = c.trial.is_some_and(|t| !t.timed) && c.backend == Backend::Cpu;
+                if let Some(trial) = c.trial {
+                    ties.finish(trial, c.backend, Some(1.0));
+                }
+                first_of_look
+            })
+            .enumerate()
+            .filter_map(|(i, first)| first.then_some(i))
+            .collect();
+        let mut want = vec![0];
+        for looks in 1.. {
+            let next = want[looks - 1] + 2 * RUN + calls_before_look(looks as u32);
+            if next >= 60_000 {
+                break;
+            }
+            want.push(next);
+        }
+        assert_eq!(starts, want);
+        let gaps: Vec<usize> = (1..9).map(calls_before_look).collect();
+        assert_eq!(gaps, [8, 32, 128, 512, 2048, 8192, 8192, 8192]);
+        assert_eq!(calls_before_look(u32::MAX), LAST_RELOOK);
     }
 
     #[test]
