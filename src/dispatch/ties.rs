@@ -87,9 +87,9 @@ fn calls_before_look(looks: u32) -> usize {
     (FIRST_RELOOK << quadruplings).min(LAST_RELOOK)
 }
 
-/// Near-ties tracked at most; past this the table starts again (a process
-/// calling that many different operations at near-ties pays the timing
-/// again, which is no worse than a guess).
+/// Near-ties tracked at most; past this the one called least recently is
+/// forgotten (called again, it is timed again, which is no worse than a
+/// guess).
 const CAPACITY: usize = 1024;
 
 /// What a near-tie is known by: the operation, its size, and the model's
@@ -178,6 +178,8 @@ struct Tie {
     looks: u32,
     /// Calls since the latest look, on the device it kept.
     since: usize,
+    /// When it was last called ([`Table::calls`] then).
+    last_call: u64,
 }
 
 impl Tie {
@@ -187,10 +189,18 @@ impl Tie {
     }
 }
 
+/// The near-ties being followed, and when each was last called.
+#[derive(Debug, Default)]
+struct Table {
+    ties: HashMap<TieKey, Tie>,
+    /// Calls handed out so far, the clock of [`Tie::last_call`].
+    calls: u64,
+}
+
 /// The near-ties of one process (see the module docs).
 #[derive(Debug, Default)]
 pub(crate) struct Ties {
-    table: Mutex<HashMap<TieKey, Tie>>,
+    table: Mutex<Table>,
 }
 
 /// The process's near-ties, shared by every context.
@@ -210,10 +220,20 @@ impl Ties {
             return Choice::fixed(modelled);
         };
         let mut table = self.table.lock().unwrap_or_else(|e| e.into_inner());
-        if table.len() >= CAPACITY && !table.contains_key(&key) {
-            table.clear();
+        if table.ties.len() >= CAPACITY && !table.ties.contains_key(&key) {
+            let least_recent = table
+                .ties
+                .iter()
+                .min_by_key(|(_, tie)| tie.last_call)
+                .map(|(&k, _)| k);
+            if let Some(k) = least_recent {
+                table.ties.remove(&k);
+            }
         }
-        let tie = table.entry(key).or_default();
+        table.calls += 1;
+        let now = table.calls;
+        let tie = table.ties.entry(key).or_default();
+        tie.last_call = now;
         // The device kept, or the model's before the first look is in.
         let current = tie.decided.unwrap_or(modelled);
         let untimed = Choice {
@@ -260,7 +280,11 @@ impl Ties {
             return modelled;
         };
         let table = self.table.lock().unwrap_or_else(|e| e.into_inner());
-        table.get(&key).and_then(|t| t.decided).unwrap_or(modelled)
+        table
+            .ties
+            .get(&key)
+            .and_then(|t| t.decided)
+            .unwrap_or(modelled)
     }
 
     /// Reports that the timing call `trial` on `backend` finished, in
@@ -269,8 +293,8 @@ impl Ties {
     fn finish(&self, trial: Trial, backend: Backend, seconds: Option<f64>) {
         let decided = {
             let mut table = self.table.lock().unwrap_or_else(|e| e.into_inner());
-            let Some(tie) = table.get_mut(&trial.key) else {
-                return; // the table started again meanwhile
+            let Some(tie) = table.ties.get_mut(&trial.key) else {
+                return; // forgotten meanwhile
             };
             tie.in_flight = false;
             if !trial.timed {
@@ -392,7 +416,7 @@ mod tests {
         let calls = run(&ties, (2.0, 1.0), 20, |_, _| panic!("timed"));
         assert!(calls.iter().all(|&b| b == Backend::Gpu));
         // Nothing is kept for them.
-        assert!(ties.table.lock().unwrap().is_empty());
+        assert!(ties.table.lock().unwrap().ties.is_empty());
     }
 
     #[test]
@@ -580,11 +604,24 @@ mod tests {
     }
 
     #[test]
-    fn the_table_starts_again_when_full() {
+    fn a_full_table_forgets_the_near_tie_called_least_recently() {
         let ties = Ties::default();
+        // Size 0 is settled on the GPU, then kept in use while the table
+        // fills with other sizes.
+        run(&ties, (1.0e-4, 1.1e-4), 2 * RUN, measured(2.0, 1.0));
+        let settled = |n| ties.settled("filter", n, 1.0e-4, 1.1e-4);
+        assert_eq!(settled(1000), Backend::Gpu);
         for n in 0..CAPACITY + 5 {
             ties.choose("map", n, 1.0, 1.1);
+            call(&ties, "filter", (1.0e-4, 1.1e-4), |b| {
+                Some(if b == Backend::Gpu { 1.0 } else { 2.0 })
+            });
         }
-        assert!(ties.table.lock().unwrap().len() <= CAPACITY);
+        let table = ties.table.lock().unwrap();
+        assert_eq!(table.ties.len(), CAPACITY);
+        // The first sizes of the map went; the filter, called all along, stayed.
+        assert!((0..6).all(|n| !table.ties.keys().any(|k| k.op == "map" && k.n == n)));
+        drop(table);
+        assert_eq!(settled(1000), Backend::Gpu);
     }
 }
