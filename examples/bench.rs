@@ -476,7 +476,8 @@ fn reps_for(n: usize, backend: Backend, quick: bool) -> usize {
 }
 
 fn main() -> Result<()> {
-    // `RUST_LOG=gpu::dispatch=info` shows where `Auto` settled near-ties.
+    // `RUST_LOG=gpu::dispatch::ties=debug` shows every look `Auto` took at
+    // a near-tie (`info`, where it changed device).
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)

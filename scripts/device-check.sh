@@ -46,8 +46,9 @@ bench() { # name, limit in seconds, bench arguments
     shift 2
     echo "== bench $name: $*"
     local t=$SECONDS
-    # The log says where each near-tie settled, and on what timings.
-    RUST_LOG=gpu::dispatch=info timeout "$limit" ./.devbin/bench --json --backend gpu,cpu,auto "$@" >"$OUT/$name.jsonl" 2>&1
+    # The log says where each near-tie settled, and on what timings: every
+    # look at it (`gpu::dispatch::ties` at debug), not every call's choice.
+    RUST_LOG=gpu::dispatch=info,gpu::dispatch::ties=debug timeout "$limit" ./.devbin/bench --json --backend gpu,cpu,auto "$@" >"$OUT/$name.jsonl" 2>&1
     echo "exit $? after $((SECONDS - t)) s" | tee -a "$OUT/$name.jsonl"
 }
 # Maps, reductions and filters over the default sizes (2^10..2^24, images

@@ -33,11 +33,11 @@
 //!
 //! These calls run one at a time: while one is out, other calls of the
 //! operation (from other threads) take the device kept (the model's before
-//! the first look), untimed. A GPU
-//! call among them first waits for the GPU to finish earlier work, which is
-//! not its own, and then for its result, so that it is charged what the
-//! caller of a CPU call waits for; the calls after the decision do not
-//! wait. A call that fails counts as infinitely slow: its device loses.
+//! the first look), untimed. A GPU call among them first waits for the GPU
+//! to finish earlier work, which is not its own, and then for its result,
+//! so that it is charged what the caller of a CPU call waits for; the
+//! calls between looks do not wait. A call that fails counts as infinitely
+//! slow: its device loses.
 //!
 //! While an operation is timed its calls run on both devices, whose results
 //! may differ in the last bits (a sum's order of addition), and the device
@@ -322,16 +322,16 @@ impl Ties {
         };
         let (cpu, gpu, kept, before, look) = decided;
         let (op, n) = (trial.key.op, trial.key.n);
-        // The first decision and a change are worth a line; a look that
-        // keeps the device (every few thousand calls) is not.
+        // The first decision and a change are worth a line at `info`; a
+        // look that keeps the device (every few thousand calls) is `debug`.
         if before != Some(kept) {
             tracing::info!(
-                target: "gpu::dispatch",
+                target: "gpu::dispatch::ties",
                 "near-tie of {op} over {n} elements timed (look {look}, fastest calls): cpu {cpu:.2e} s, gpu {gpu:.2e} s; kept on {kept}",
             );
         } else {
             tracing::debug!(
-                target: "gpu::dispatch",
+                target: "gpu::dispatch::ties",
                 "near-tie of {op} over {n} elements timed (look {look}, fastest calls): cpu {cpu:.2e} s, gpu {gpu:.2e} s; still on {kept}",
             );
         }
@@ -606,8 +606,8 @@ mod tests {
     #[test]
     fn a_full_table_forgets_the_near_tie_called_least_recently() {
         let ties = Ties::default();
-        // Size 0 is settled on the GPU, then kept in use while the table
-        // fills with other sizes.
+        // A filter over 1000 elements is settled on the GPU, then kept in
+        // use while the table fills with maps of other sizes.
         run(&ties, (1.0e-4, 1.1e-4), 2 * RUN, measured(2.0, 1.0));
         let settled = |n| ties.settled("filter", n, 1.0e-4, 1.1e-4);
         assert_eq!(settled(1000), Backend::Gpu);
