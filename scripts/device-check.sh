@@ -101,6 +101,11 @@ if step probe; then
     kill "$sampler"
     cat "$OUT/probe.jsonl"
 fi
+# Where each near-tie on data kept on both devices settled, look by look.
+if [[ -f $OUT/sweep.jsonl ]]; then
+    echo "== near-tie looks (sweep)"
+    grep -h 'near-tie of' "$OUT/sweep.jsonl" | sed 's/^.*near-tie of/near-tie of/' | head -40
+fi
 # Auto's regret: the points over 10 % in each mode, and how many there were.
 if [[ -f $OUT/sweep.jsonl ]]; then
     echo "== regret over 10 % (sweep)"
