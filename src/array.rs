@@ -9,9 +9,9 @@
 //! the faster device depends on the operation, an array is kept on both and
 //! each map or reduction on it runs where it is estimated faster (its result
 //! then lives there), or at a near-tie of the estimates where its calls
-//! were timed faster, first and then now and again (`dispatch::ties`). Large host arrays recycle
-//! their memory through a pool, so a loop of maps does not pay the
-//! operating system's page faults on every new array.
+//! were timed faster, first and then now and again (`dispatch::ties`).
+//! Large host arrays recycle their memory through a pool, so a loop of maps
+//! does not pay the operating system's page faults on every new array.
 //!
 //! [`Array::map`] and [`Array::map2`] compute nothing: they record the
 //! kernel over the arrays they read. A chain of maps is one expression over
