@@ -342,13 +342,17 @@ struct Paired {
 /// samples each (of [`calls_per_sample`] calls, each side its own), timed
 /// in alternating blocks of three (in ABBA order) so that drift on a noisy
 /// machine hits both equally, and how much slower `f` was than `g` in the
-/// same stretch of time ([`Paired::excess`]). Each block starts with an
+/// same stretch of time ([`Paired::excess`]). Blocks go on, past `reps`,
+/// until the pairs have taken `min_s` seconds in all (see
+/// [`REGRET_MIN_S`]); when to stop depends on the clock alone, never on
+/// the times measured, so it does not favour either side. Each block starts with an
 /// untimed call, so that each side is timed in its own steady state: when
 /// `f` and `g` run on different devices, rayon's threads fall asleep during
 /// a GPU call and the GPU's queue drains during a CPU call, and waking them
 /// is a cost of switching devices, not of either call.
 fn median_pair(
     reps: usize,
+    min_s: f64,
     mut f: impl FnMut() -> Result<()>,
     mut g: impl FnMut() -> Result<()>,
 ) -> Result<Paired> {
@@ -356,9 +360,15 @@ fn median_pair(
     let (calls_f, calls_g) = (calls_per_sample(&mut f)?, calls_per_sample(&mut g)?);
     let (mut a, mut b) = (Vec::with_capacity(reps), Vec::with_capacity(reps));
     let mut ratios = Vec::with_capacity(reps.div_ceil(BLOCK));
+    let started = Instant::now();
     // An odd number of block pairs: the first, where neither side has run
     // yet, and whole ABBA cycles after it.
-    for block in 0..(reps.div_ceil(BLOCK) | 1) {
+    let min_blocks = reps.div_ceil(BLOCK) | 1;
+    for block in 0.. {
+        let enough = block >= min_blocks && started.elapsed().as_secs_f64() >= min_s;
+        if enough && block % 2 == 1 {
+            break;
+        }
         let mut medians = [0.0; 2];
         for first in [block % 2 == 0, block % 2 == 1] {
             let (run, times, calls): (&mut dyn FnMut() -> Result<()>, &mut Vec<f64>, usize) =
@@ -446,6 +456,26 @@ fn median(reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
         times.push(sample(calls, &mut f)?);
     }
     Ok(median_of(&mut times))
+}
+
+/// The least time, in seconds, that `Auto`'s alternation with the fastest
+/// forced backend takes at each point (both sides, without `--quick`),
+/// past the repetitions [`reps_for`] and the filters ask for. On the H200's
+/// host (16 vCPUs) the same CPU call on both sides of a pair read +13 … +31 %
+/// at 7 of 104 points in two sweeps, 21 block pairs of calls of 0.05–1 ms
+/// each (BENCHMARKS.md, twelfth session): such a point took 10–200 ms, so a
+/// burst of noise weighed on a few of its ten cycles. Half a second gives
+/// calls of 1 ms about 60 block pairs and calls of 50 µs over a thousand,
+/// for at most about 50 s more over a default sweep's 104 points.
+const REGRET_MIN_S: f64 = 0.5;
+
+/// [`REGRET_MIN_S`], or none with `--quick` (whose regret is noisier).
+fn regret_min_s(quick: bool) -> f64 {
+    if quick {
+        0.0
+    } else {
+        REGRET_MIN_S
+    }
 }
 
 fn reps_for(n: usize, backend: Backend, quick: bool) -> usize {
@@ -615,7 +645,12 @@ fn main() -> Result<()> {
                     .and_then(|b| arrays.iter().find(|(x, _)| x.to_string() == *b))
                 {
                     Some((best, best_array)) => {
-                        let p = median_pair(reps, || run(res), || run(best_array))?;
+                        let p = median_pair(
+                            reps,
+                            regret_min_s(args.quick),
+                            || run(res),
+                            || run(best_array),
+                        )?;
                         extra.push(("regret", format!("{:.3}", p.excess)));
                         let auto_s = p.f_s;
                         extra.push(("fastest", format!("\"{best}\"")));
@@ -692,6 +727,7 @@ fn main() -> Result<()> {
                         let forced = Context::new(b.parse()?)?;
                         let p = median_pair(
                             reps,
+                            regret_min_s(args.quick),
                             || ours(&ctx, k.work, &x, &mut out.borrow_mut()),
                             || ours(&forced, k.work, &x, &mut out.borrow_mut()),
                         )?;
@@ -707,6 +743,7 @@ fn main() -> Result<()> {
                 let yardstick = if backend == Backend::Cpu {
                     let p = median_pair(
                         reps,
+                        0.0,
                         || ours(&ctx, k.work, &x, &mut out.borrow_mut()),
                         || {
                             handwritten(k.name, &x, &mut out.borrow_mut());
@@ -829,8 +866,12 @@ fn main() -> Result<()> {
                 extra.extend(estimate(&cost, *backend, "resident", cpu_s, &gpu_load));
                 let median_s = match best {
                     Some((b, best_image)) => {
-                        let p =
-                            median_pair(reps_of(*backend), || run(on_device), || run(best_image))?;
+                        let p = median_pair(
+                            reps_of(*backend),
+                            regret_min_s(args.quick),
+                            || run(on_device),
+                            || run(best_image),
+                        )?;
                         extra.push(("regret", format!("{:.3}", p.excess)));
                         let auto_s = p.f_s;
                         extra.push(("fastest", format!("\"{b}\"")));
@@ -873,6 +914,7 @@ fn main() -> Result<()> {
                         let forced = Context::new(b.parse()?)?;
                         let p = median_pair(
                             reps,
+                            regret_min_s(args.quick),
                             || {
                                 black_box(ctx.filter(&img, &filter)?);
                                 Ok(())
