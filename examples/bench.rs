@@ -461,12 +461,13 @@ fn median(reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
 /// The least time, in seconds, that `Auto`'s alternation with the fastest
 /// forced backend takes at each point (both sides, without `--quick`),
 /// past the repetitions [`reps_for`] and the filters ask for. On the H200's
-/// host (16 vCPUs) the same CPU call on both sides of a pair read +13 … +31 %
-/// at 7 of 104 points in two sweeps, 21 block pairs of calls of 0.05–1 ms
-/// each (BENCHMARKS.md, twelfth session): such a point took 10–200 ms, so a
+/// host (16 vCPUs) the same code on both sides of a pair read +10 … +32 % at
+/// 7 of 208 points in two sweeps, from 21 block pairs of calls of 0.05–1 ms
+/// (BENCHMARKS.md, twelfth session): such a point took 10–200 ms, so a
 /// burst of noise weighed on a few of its ten cycles. Half a second gives
-/// calls of 1 ms about 60 block pairs and calls of 50 µs over a thousand,
-/// for at most about 50 s more over a default sweep's 104 points.
+/// calls of 1 ms about 60 block pairs and calls of 50 µs over a thousand;
+/// in the next three sweeps the same code on both sides read within ±4.5 %
+/// at 300 of 302 points, and a sweep took 152 s instead of 107–112.
 const REGRET_MIN_S: f64 = 0.5;
 
 /// [`REGRET_MIN_S`], or none with `--quick` (whose regret is noisier).
