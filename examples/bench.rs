@@ -345,11 +345,12 @@ struct Paired {
 /// same stretch of time ([`Paired::excess`]). Blocks go on, past `reps`,
 /// until the pairs have taken `min_s` seconds in all (see
 /// [`REGRET_MIN_S`]); when to stop depends on the clock alone, never on
-/// the times measured, so it does not favour either side. Each block starts with an
-/// untimed call, so that each side is timed in its own steady state: when
-/// `f` and `g` run on different devices, rayon's threads fall asleep during
-/// a GPU call and the GPU's queue drains during a CPU call, and waking them
-/// is a cost of switching devices, not of either call.
+/// the times measured, so it does not favour either side. Each block
+/// starts with an untimed call, so that each side is timed in its own
+/// steady state: when `f` and `g` run on different devices, rayon's threads
+/// fall asleep during a GPU call and the GPU's queue drains during a CPU
+/// call, and waking them is a cost of switching devices, not of either
+/// call.
 fn median_pair(
     reps: usize,
     min_s: f64,
