@@ -3,6 +3,7 @@
 
 use crate::array::Array;
 use crate::backend::{cpu, gpu, scalar, Backend};
+use crate::dispatch::ties::{self, ties, Choice};
 use crate::dispatch::{CostModel, Dispatch, Placement, Reason, Workload};
 use crate::error::{Error, Result};
 use crate::expr::{Expr, Kernel};
@@ -16,6 +17,15 @@ pub const BACKEND_ENV: &str = "GPU_BACKEND";
 
 /// Runs kernels on one [`Backend`] (or chooses per call, for
 /// [`Backend::Auto`]) and records each decision.
+///
+/// `Auto` chooses by the cost model ([`crate::dispatch`]). Where its two
+/// estimates for a call are within 30 % of each other and a hardware GPU is
+/// there ([`Reason::NearTie`]), the first ten calls of that kind (a map, a
+/// reduction or a filter chain) with those estimates run five on each
+/// device, timed, and the faster device is kept; it is timed again after 8
+/// more calls, then 32, 128, … up to every 8192, and the latest timing
+/// decides. Results of the timed calls may differ in rounding between the
+/// devices.
 ///
 /// `Context` is `Send + Sync`: share one between threads freely. Compiled
 /// kernels are cached process-wide, so creating contexts is cheap.
@@ -634,25 +644,27 @@ impl Context {
     ) -> Result<f32> {
         let n = inputs[0].len();
         let workload = Workload::reduce(kernel, inputs.len(), n);
-        let (backend, threads, reason) = self.decide(&workload);
-        self.record(name, kernel, backend, threads, n, reason);
+        let (choice, threads, reason) = self.decide("reduce on host", &workload);
+        self.record(name, kernel, choice.backend, threads, n, reason);
         if n == 0 {
             return op.empty_result().ok_or(Error::EmptyInput { op: name });
         }
-        Ok(match backend {
-            Backend::Scalar => scalar::reduce(kernel, inputs, n, op),
-            Backend::Gpu => gpu::reduce::reduce(
-                gpu::device::shared()?,
-                kernel,
-                inputs,
-                n,
-                op,
-                self.gpu_subgroups,
-            )?,
-            Backend::Cpu | Backend::Auto => {
-                let program = (!kernel.is_identity()).then(|| cpu::program(kernel));
-                cpu::reduce::reduce(program.as_deref(), inputs, n, op, threads > 1)
-            }
+        choice.run(|| {
+            Ok(match choice.backend {
+                Backend::Scalar => scalar::reduce(kernel, inputs, n, op),
+                Backend::Gpu => gpu::reduce::reduce(
+                    gpu::device::shared()?,
+                    kernel,
+                    inputs,
+                    n,
+                    op,
+                    self.gpu_subgroups,
+                )?,
+                Backend::Cpu | Backend::Auto => {
+                    let program = (!kernel.is_identity()).then(|| cpu::program(kernel));
+                    cpu::reduce::reduce(program.as_deref(), inputs, n, op, threads > 1)
+                }
+            })
         })
     }
 
@@ -695,12 +707,19 @@ impl Context {
         }
         let n = img.width() as usize * img.height() as usize;
         let (cpu, gpu) = self.filter_estimates(filters, n);
-        let (backend, threads, reason) = self.decide_apart(cpu, gpu);
-        self.record("filter", &Kernel::identity(), backend, threads, n, reason);
+        let (choice, threads, reason) = self.decide_apart("filter on host", n, cpu, gpu);
+        self.record(
+            "filter",
+            &Kernel::identity(),
+            choice.backend,
+            threads,
+            n,
+            reason,
+        );
         if n == 0 || filters.is_empty() {
             return Ok(img.clone());
         }
-        match backend {
+        choice.run(|| match choice.backend {
             Backend::Gpu => crate::filter::gpu::apply_chain(img, filters),
             host => Ok(crate::filter::apply_chain_on_host(
                 host,
@@ -708,7 +727,7 @@ impl Context {
                 filters,
                 threads > 1,
             )),
-        }
+        })
     }
 
     fn record(
@@ -741,41 +760,80 @@ impl Context {
     ) -> Result<()> {
         let n = out.len();
         let workload = Workload::map(kernel, inputs.len(), n);
-        let (backend, threads, reason) = self.decide(&workload);
-        self.record(op, kernel, backend, threads, n, reason);
-        match backend {
-            Backend::Scalar => scalar::map(kernel, inputs, out),
-            Backend::Gpu => gpu::map::map(gpu::device::shared()?, kernel, inputs, out)?,
-            Backend::Cpu | Backend::Auto => {
-                cpu::map(&cpu::program(kernel), inputs, out, threads > 1)
+        let (choice, threads, reason) = self.decide("map on host", &workload);
+        self.record(op, kernel, choice.backend, threads, n, reason);
+        choice.run(|| {
+            match choice.backend {
+                Backend::Scalar => scalar::map(kernel, inputs, out),
+                Backend::Gpu => gpu::map::map(gpu::device::shared()?, kernel, inputs, out)?,
+                Backend::Cpu | Backend::Auto => {
+                    cpu::map(&cpu::program(kernel), inputs, out, threads > 1)
+                }
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
-    /// Where a call runs, on how many CPU threads, and why.
-    fn decide(&self, w: &Workload) -> (Backend, usize, Reason) {
+    /// Where a call of the family `family` (a near-tie's name in
+    /// `dispatch::ties`) runs, on how many CPU threads, and why.
+    fn decide(&self, family: &'static str, w: &Workload) -> (Choice, usize, Reason) {
         match self.backend {
-            Backend::Scalar => (Backend::Scalar, 1, Reason::Requested),
-            Backend::Gpu => (Backend::Gpu, 0, Reason::Requested),
-            _ => self.decide_apart(self.cost.cpu_plan(w), GpuWork::Kernel(w)),
+            Backend::Scalar => (Choice::fixed(Backend::Scalar), 1, Reason::Requested),
+            Backend::Gpu => (Choice::fixed(Backend::Gpu), 0, Reason::Requested),
+            _ => self.decide_apart(family, w.n, self.cost.cpu_plan(w), GpuWork::Kernel(w)),
         }
     }
 
-    /// [`Context::decide`] for a call whose CPU plan (threads and seconds)
-    /// is estimated apart from its GPU workload (filters).
-    fn decide_apart(&self, cpu: (usize, f64), gpu: GpuWork) -> (Backend, usize, Reason) {
+    /// [`Context::decide`] for a call over `n` elements whose CPU plan
+    /// (threads and seconds) is estimated apart from its GPU workload
+    /// (filters). Where `Auto`'s two estimates are a near-tie on a hardware
+    /// GPU, calls are timed on each device now and then
+    /// (`dispatch::ties`).
+    fn decide_apart(
+        &self,
+        family: &'static str,
+        n: usize,
+        cpu: (usize, f64),
+        gpu: GpuWork,
+    ) -> (Choice, usize, Reason) {
         match self.backend {
-            Backend::Scalar => (Backend::Scalar, 1, Reason::Requested),
-            Backend::Gpu => (Backend::Gpu, 0, Reason::Requested),
-            Backend::Cpu => (Backend::Cpu, cpu.0, Reason::Requested),
-            Backend::Auto => self.choose(cpu, gpu, false),
+            Backend::Scalar => (Choice::fixed(Backend::Scalar), 1, Reason::Requested),
+            Backend::Gpu => (Choice::fixed(Backend::Gpu), 0, Reason::Requested),
+            Backend::Cpu => (Choice::fixed(Backend::Cpu), cpu.0, Reason::Requested),
+            Backend::Auto => match self.choose(cpu, gpu, false) {
+                (
+                    _,
+                    _,
+                    Reason::CostModel {
+                        cpu_s,
+                        gpu_s: Some(gpu_s),
+                    },
+                ) if ties::is_near_tie(cpu_s, gpu_s) => {
+                    let choice = ties().choose(family, n, cpu_s, gpu_s);
+                    let threads = if choice.backend == Backend::Gpu {
+                        0
+                    } else {
+                        cpu.0
+                    };
+                    let reason = Reason::NearTie {
+                        cpu_s,
+                        gpu_s,
+                        timed: choice.is_trial(),
+                    };
+                    (choice, threads, reason)
+                }
+                (backend, threads, reason) => (Choice::fixed(backend), threads, reason),
+            },
         }
     }
 
     /// Auto's choice: the CPU plan `cpu` (threads and seconds) against the
     /// GPU's estimate for `gpu`, with the data crossing the bus (`resident`
-    /// false) or staying on the device.
+    /// false) or staying on the device. For host data, a GPU estimate within
+    /// a near-tie of the CPU's (`ties::TIE_RATIO`) is worked out on the
+    /// device's own figures even where the CPU's is the lower, and returned
+    /// (`Reason::CostModel` with `gpu_s`), so that `Context::decide_apart`
+    /// can time such calls.
     ///
     /// Inlined, with the estimates out of line: most calls `Auto` makes are
     /// small, and the screen that sends them to the CPU is one comparison.
@@ -789,10 +847,11 @@ impl Context {
         }
         let (threads, cpu_s) = cpu;
         // A call the CPU finishes before a GPU call could even start (most
-        // small calls) is decided without estimating the GPU's side. The
-        // adapter is not known before the device is opened, so the screen
-        // takes the fastest figures of any adapter (`screen_launch_s`).
-        if cpu_s <= self.screen_launch_s {
+        // small calls; on host data, with a near-tie's margin) is decided
+        // without estimating the GPU's side. The adapter is not known
+        // before the device is opened, so the screen takes the fastest
+        // figures of any adapter (`screen_launch_s`).
+        if cpu_s * Self::tie_margin(resident) <= self.screen_launch_s {
             return (
                 Backend::Cpu,
                 threads,
@@ -800,6 +859,19 @@ impl Context {
             );
         }
         self.choose_by_estimates(cpu, gpu, resident)
+    }
+
+    /// How much slower than the CPU's a GPU estimate may be and still be
+    /// worked out: a near-tie's margin for host data, whose near-ties are
+    /// timed (`Context::decide_apart`), none for placements, which decide
+    /// once.
+    #[inline]
+    fn tie_margin(resident: bool) -> f64 {
+        if resident {
+            1.0
+        } else {
+            ties::TIE_RATIO
+        }
     }
 
     /// [`Context::choose`] for a call the screen did not settle: the GPU's
@@ -824,14 +896,24 @@ impl Context {
             .models()
             .map(&gpu_estimate)
             .fold(f64::INFINITY, f64::min);
-        if gpu_s >= cpu_s {
+        if gpu_s >= cpu_s * Self::tie_margin(resident) {
             return (
                 Backend::Cpu,
                 threads,
                 Reason::CostModel { cpu_s, gpu_s: None },
             );
         }
-        match gpu::device::shared() {
+        let device = gpu::device::shared();
+        let hardware = device.as_ref().is_ok_and(|d| d.summary.auto_may_use());
+        if !hardware && gpu_s >= cpu_s {
+            // A near-tie let through above, with no GPU to time it on.
+            return (
+                Backend::Cpu,
+                threads,
+                Reason::CostModel { cpu_s, gpu_s: None },
+            );
+        }
+        match device {
             Err(e) => (
                 Backend::Cpu,
                 threads,

@@ -5,7 +5,10 @@
 //! CPU backend (one thread, or every thread plus the cost of waking the pool)
 //! and on the GPU (launch latency, a reduction's with its result read back;
 //! a fixed cost and the bytes up and down over the bus; then the kernel),
-//! and runs the cheaper. The GPU is only looked at when its
+//! and runs the cheaper; where the two are within 30 % of each other on a
+//! hardware GPU (a near-tie), calls are timed on both devices now and then
+//! and run where the latest timing found them faster ([`ties`]). The GPU
+//! is only looked at when its
 //! estimate could win, so small calls never open a device; an adapter that
 //! is software (`DeviceType::Cpu`, such as lavapipe) is never chosen over
 //! the native CPU backend. Each decision is returned as a [`Dispatch`]
@@ -73,6 +76,22 @@ pub enum Reason {
     KeptOnBoth {
         /// The adapter's name.
         adapter: String,
+    },
+    /// The two estimates (in seconds) for a call on host data were within
+    /// 30 % of each other (`TIE_RATIO`), too close for the model to tell
+    /// which device is faster on this machine, and a hardware GPU was
+    /// there: such calls are timed on each device now and then, and run
+    /// where the latest timing found them faster (see
+    /// [`Context`](crate::Context)).
+    NearTie {
+        /// Estimated time on the CPU backend.
+        cpu_s: f64,
+        /// Estimated time on the GPU backend, the transfers included.
+        gpu_s: f64,
+        /// Whether this call was one of the timing calls (otherwise it ran
+        /// where the latest timing settled, or where the model says before
+        /// the first is in).
+        timed: bool,
     },
     /// The GPU would have been cheaper but the adapter is a software
     /// implementation on the CPU, which the CPU backend beats.
@@ -154,6 +173,23 @@ impl fmt::Display for Dispatch {
                 write!(
                     f,
                     "kept on the host and the hardware gpu {adapter:?}: each operation on it runs where it is estimated faster"
+                )
+            }
+            Reason::NearTie {
+                cpu_s,
+                gpu_s,
+                timed,
+            } => {
+                write!(
+                    f,
+                    "cost model: cpu {} vs gpu {}, a near-tie {}",
+                    seconds(*cpu_s),
+                    seconds(*gpu_s),
+                    if *timed {
+                        "being timed on each device"
+                    } else {
+                        "settled by timing"
+                    }
                 )
             }
             Reason::GpuIsSoftware { adapter } => {

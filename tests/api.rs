@@ -924,6 +924,110 @@ fn child_near_tie_array_timed() {
     assert_eq!(settled(), Cpu);
 }
 
+/// The same for host data: a filter of a host image and a sum of a slice
+/// whose estimates (transfers included) are near-ties settle on the CPU on
+/// lavapipe, each call's dispatch saying which calls were timed.
+#[test]
+fn near_ties_on_host_data_are_settled_by_timing() {
+    run_child_on_any_gpu(
+        "api::near_ties_on_host_data_are_settled_by_timing",
+        "api::child_near_tie_host_timed",
+        "gpu-compute-near-tie-host",
+    );
+}
+
+#[test]
+#[ignore = "run by near_ties_on_host_data_are_settled_by_timing in a child process"]
+fn child_near_tie_host_timed() {
+    use gpu::dispatch::{CostModel, Workload};
+    use gpu::filter::Filter;
+    let invert = Filter::Invert;
+    let chain = std::slice::from_ref(&invert);
+    let sum = |n| Workload {
+        n,
+        bytes_in: 4.0,
+        bytes_out: 0.0,
+        work: 1.0,
+    };
+    // Estimates (CPU, GPU) of an inversion of a square image and of a sum.
+    let filter_at = |m: &CostModel, side: usize| {
+        let pixels = side * side;
+        (
+            m.cpu_filter_plan(chain, pixels).1,
+            m.gpu_seconds(&m.gpu_filter_workload(chain, pixels)),
+        )
+    };
+    let sum_at = |m: &CostModel, n| (m.cpu_plan(&sum(n)).1, m.gpu_seconds(&sum(n)));
+    // Transfers and memory nearly free, the GPU's arithmetic `work_per_s`
+    // fast (which a sum's estimate follows and a filter's does not) and its
+    // colour filters `colour_s` a pixel.
+    let figures = |work_per_s, colour_s| gpu::calibration::GpuFigures {
+        transfer_bytes_per_s: 1e15,
+        work_per_s,
+        ..near_tie_gpu(1e15, 1.0, colour_s)
+    };
+    // The least sizes whose CPU estimates are twice the GPU's fixed costs
+    // (the transfers' latency), on this machine's CPU threads. At them the
+    // CPU is faster on lavapipe and on an H200's 16-core host.
+    let fixed = save_calibration(figures(1e18, 0.0)).cost_model();
+    let big_enough = |(cpu_s, fixed_s): (f64, f64)| cpu_s > 2.0 * fixed_s;
+    let side = (8..=12)
+        .map(|k| 1 << k)
+        .find(|&side| big_enough(filter_at(&fixed, side)))
+        .expect("an image of at most 4096×4096");
+    let n = (16..=26)
+        .map(|k| 1 << k)
+        .find(|&n| big_enough(sum_at(&fixed, n)))
+        .expect("a sum of at most 2^26 values");
+    let gpu_left = |(cpu_s, fixed_s): (f64, f64)| 0.95 * cpu_s - fixed_s;
+    // Both estimated 5 % faster on the GPU than on the CPU.
+    save_calibration(figures(
+        n as f64 / gpu_left(sum_at(&fixed, n)),
+        gpu_left(filter_at(&fixed, side)) / (side * side) as f64,
+    ));
+    let auto = Context::new(Backend::Auto).unwrap();
+    for (cpu_s, gpu_s) in [
+        filter_at(auto.cost_model(), side),
+        sum_at(auto.cost_model(), n),
+    ] {
+        let ratio = gpu_s / cpu_s;
+        assert!((0.9..1.0).contains(&ratio), "{cpu_s} {gpu_s}: {ratio}");
+    }
+    // Where each call ran, after checking its result and that its dispatch
+    // says whether it was one of the timing calls (those of the two looks).
+    let ran = |call: &dyn Fn()| -> Vec<Backend> {
+        (0..LOOKED_AT_TWICE)
+            .map(|i| {
+                call();
+                let d = auto.last_dispatch().unwrap();
+                let Reason::NearTie { timed, .. } = d.reason else {
+                    panic!("call {i}: {d}");
+                };
+                let looking = i < 10 || (18..28).contains(&i);
+                assert_eq!(timed, looking, "call {i}: {}", d.backend);
+                d.backend
+            })
+            .collect()
+    };
+    let img = image::RgbaImage::from_fn(side as u32, side as u32, |i, j| {
+        image::Rgba([(i * 3) as u8, (j * 5) as u8, (i ^ j) as u8, 255])
+    });
+    let cpu = Context::new(Backend::Cpu).unwrap();
+    let want = cpu.filter(&img, &invert).unwrap();
+    timed_then_kept_on_the_cpu(&ran(&|| {
+        assert_eq!(auto.filter(&img, &invert).unwrap(), want);
+    }));
+    let x = crate::support::random(n, 12, -1.0, 1.0);
+    let want = cpu.sum(&x).unwrap();
+    timed_then_kept_on_the_cpu(&ran(&|| {
+        let got = auto.sum(&x).unwrap();
+        assert!(
+            (got - want).abs() <= 1e-4 * (1.0 + want.abs()),
+            "{got} {want}"
+        );
+    }));
+}
+
 /// Figures for this adapter with calls, arithmetic and blurs nearly free,
 /// memory `bytes_per_s` fast, and Sobel and the colour filters at the
 /// seconds a pixel given.

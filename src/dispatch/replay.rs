@@ -8,8 +8,8 @@
 //! in `benchmarks/h200-2026-11-28/`), the backend
 //! `Auto` would choose with that run's calibration, and what the choice
 //! would cost against the faster forced backend by the recorded times.
-//! Near-ties on data kept on both devices are marked: `Auto` times those
-//! (`dispatch::ties`), which a replay cannot.
+//! Near-ties (on host data, and on data kept on both devices) are marked:
+//! `Auto` times those (`dispatch::ties`), which a replay cannot.
 //!
 //! This checks the decisions alone, without a GPU: the bench's own regret
 //! also counts `Auto`'s overheads and the noise of its timing. The recorded
@@ -404,11 +404,15 @@ fn op(name: &str, n: usize) -> Option<Op> {
 /// kept on both), as `Context` wires these figures.
 fn choice(m: &CostModel, op: &Op, n: usize, resident: bool) -> (Backend, bool) {
     let (gpu, near_tie) = match (op, resident) {
-        (Op::Kernel(w), false) => (m.gpu_seconds(w) < m.cpu_plan(w).1, false),
+        (Op::Kernel(w), false) => {
+            let (cpu_s, gpu_s) = (m.cpu_plan(w).1, m.gpu_seconds(w));
+            (gpu_s < cpu_s, ties::is_near_tie(cpu_s, gpu_s))
+        }
         (Op::Filter(f), false) => {
             let filters = std::slice::from_ref(f);
             let gpu_s = m.gpu_seconds(&m.gpu_filter_workload(filters, n));
-            (gpu_s < m.cpu_filter_plan(filters, n).1, false)
+            let cpu_s = m.cpu_filter_plan(filters, n).1;
+            (gpu_s < cpu_s, ties::is_near_tie(cpu_s, gpu_s))
         }
         (Op::Kernel(w), true) => match m.placement(n) {
             Placement::Host => (false, false),
@@ -507,8 +511,8 @@ fn replay(model: impl Fn(&Run) -> CostModel) -> Vec<Replayed> {
 }
 
 /// A replayed point: its line of report, the regret of the model's
-/// choice, and whether the point is a near-tie on data kept on both
-/// devices, which `Auto` settles by timing both devices
+/// choice, and whether the point is a near-tie, which `Auto` settles by
+/// timing both devices
 /// ([`super::ties`]) rather than by the model's choice replayed here.
 struct Replayed {
     /// The run's name, the kernel, the mode and the size.
@@ -547,7 +551,9 @@ fn report<'a>(points: impl IntoIterator<Item = &'a Replayed>) -> String {
 ///   filter calls moved about 23 GB/s (a slow spell, as in the eighth
 ///   session's fourth call). In both runs the GPU was the faster there,
 ///   and the bench's `Auto` lost 22 % and 26 % (BENCHMARKS.md, twelfth
-///   session).
+///   session). Both are near-ties, which `Auto` now times (thirteenth
+///   session); the replay still charges the model's choice, which the
+///   devices' recorded times put past a near-tie's 30 %.
 /// - Its call 2 put resident 2^22 sums on the CPU outright (estimates 1.46
 ///   apart, not a near-tie). In that run the CPU was the faster (0.077 ms
 ///   against 0.100) and the bench's `Auto` within 0.7 % and 3.5 %; by the

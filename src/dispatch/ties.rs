@@ -1,13 +1,20 @@
 //! Near-ties between the two devices, settled by timing `Auto`'s own calls.
 //!
-//! For data kept on both the host and the GPU, `Auto` picks a device per
-//! operation from the cost model. Where the two estimates are within
+//! `Auto` picks a device from the cost model per call on host data (a
+//! slice or an `image` crate image, whose GPU estimate counts the
+//! transfers; `Context`), and per operation on data kept on both the host
+//! and the GPU (`Array`, `Image`). Where the two estimates are within
 //! [`TIE_RATIO`] of each other the model cannot tell which device is faster:
 //! its figures are a few percent off, and the devices' times at such a point
 //! move by more than that from one process to the next. On the H200 a
 //! 1024×768 box blur on an image kept on both took 0.080–0.134 ms on the CPU
 //! and 0.097–0.119 ms on the GPU across four runs, and whichever a fixed
-//! choice named was up to 14 % slower than the other in some run.
+//! choice named was up to 14 % slower than the other in some run. A
+//! 1920×1080 Gaussian blur (σ 3) of a host image ran 1.2–1.7 times faster
+//! on the GPU than on the CPU in five runs (BENCHMARKS.md, twelfth
+//! session), and in two of them the model chose the CPU: once its
+//! calibration had caught the transfers in a slow spell, once the CPU ran
+//! 1.55 times slower than calibrated.
 //!
 //! So the first calls of such an operation are timed (a *look*): [`RUN`]
 //! calls on the device the model prefers, then [`RUN`] on the other, the
@@ -43,13 +50,15 @@
 //! may differ in the last bits (a sum's order of addition), and the device
 //! kept may differ from one process to the next.
 //!
-//! Calls on host data (`Context`'s slices and `image` images, whose GPU
-//! estimate counts the transfers) are not timed. Tried on the H200, the
-//! timing kept a 4K Gaussian blur of a host image on the CPU in three runs
-//! of three (where logged, its fastest GPU call was 3–10 % slower), while
-//! back to back, as the bench runs it, the GPU was 0–27 % faster, as the
-//! model says, and the CPU cost `Auto` 10–32 %. The model alone chose the
-//! GPU there in six runs of six.
+//! Calls on host data are timed the same way. They were tried once
+//! before the looks were taken again: on the H200 the single look then
+//! kept a 4K Gaussian blur of a host image on the CPU in three runs of
+//! three, while back to back, as the bench runs it, the GPU was 0–27 %
+//! faster (BENCHMARKS.md, tenth session). Timed call by call in one
+//! process, the two devices then took 4.2–4.9 ms (GPU) and 4.2–5.0 ms
+//! (CPU) in runs of five, either faster by up to 15 % from one run to the
+//! next, with no cost for switching devices (thirteenth session): a
+//! near-tie that one look settles by chance, and later looks follow.
 //!
 //! Placement leaves such cases open: up to the size kept on both
 //! (`MIRROR_MAX_BYTES`), an array or image is placed on the GPU alone only
