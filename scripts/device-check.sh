@@ -16,15 +16,20 @@ mkdir -p "$OUT"
 # SWEEPS=N runs the steps N times in one call, each in $OUT/run-K/ with a
 # calibration of its own: a start costs the session's device time, and a
 # sweep takes about 150 s on the H200, so three fit in one call (with
-# STEPS="sweep", timeout_s about 560).
+# STEPS="sweep", timeout_s about 560). The device tool brings back at most
+# 8 files from $OUT, so a run of several keeps only its lines and its
+# calibration there (no chart, no pipeline cache, the card's description
+# in the log only): with STEPS="sweep", three runs leave six files, room
+# for a tests.txt from a call with STEPS=tests before them.
 SWEEPS=${SWEEPS:-1}
 if ((SWEEPS > 1)); then
     for k in $(seq 1 "$SWEEPS"); do
         echo "==== run $k of $SWEEPS"
-        OUT=$OUT/run-$k SWEEPS=1 bash "$0"
+        OUT=$OUT/run-$k SWEEPS=1 ONE_OF_SEVERAL=1 bash "$0"
     done
     exit 0
 fi
+ONE_OF_SEVERAL=${ONE_OF_SEVERAL:-}
 for f in .gl/*.deb; do dpkg -x "$f" /; done
 ldconfig
 export XDG_RUNTIME_DIR=/tmp
@@ -34,13 +39,14 @@ export XDG_RUNTIME_DIR=/tmp
 # reads the figures the bench prints at the top of the sweep; the file
 # keeps every figure at full precision.
 export GPU_COMPUTE_CACHE_DIR=$OUT/cache
+[[ -n $ONE_OF_SEVERAL ]] && GPU_COMPUTE_CACHE_DIR=$(mktemp -d)
 nvidia_icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 [[ -f $nvidia_icd ]] && export VK_DRIVER_FILES=$nvidia_icd
 {
     nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.mem --format=csv
     nproc
     lscpu | grep -E 'Model name|^CPU\(s\)'
-} 2>&1 | tee "$OUT/gpu.txt"
+} 2>&1 | tee "$(if [[ -n $ONE_OF_SEVERAL ]]; then echo /dev/null; else echo "$OUT/gpu.txt"; fi)"
 
 # The steps to run (all by default): STEPS="tests sweep recheck filters large batch probe".
 STEPS=${STEPS:-tests sweep recheck filters large batch probe}
@@ -65,7 +71,9 @@ bench() { # name, limit in seconds, bench arguments
 }
 # Maps, reductions and filters over the default sizes (2^10..2^24, images
 # 256x256..3840x2160) in both modes, the cold start, and a chart.
-step sweep && bench sweep 260 --plot "$OUT/chart.svg" \
+chart=(--plot "$OUT/chart.svg")
+[[ -n $ONE_OF_SEVERAL ]] && chart=()
+step sweep && bench sweep 260 "${chart[@]}" \
     --kernel device_copy,map_affine,map_transcend,reduce_sum,reduce_max,sum_squares,gaussian_blur_s3,box_blur_r2,sobel,cold_start
 # The sweep's points where Auto's regret was over 10 %, timed again on
 # their own (both modes, the first four kernel and size pairs, 25 s each):
@@ -128,4 +136,8 @@ if [[ -f $OUT/sweep.jsonl ]]; then
           if (r > 0.10) { over[mode]++; print } }
         END { for (m in total) printf "%s: %d of %d over 10 %%\n", m, over[m] + 0, total[m] }'
 fi
-grep -h '"kernel"' "$OUT"/*.jsonl | grep -E '"(regret|of_copy)"' | head -5
+grep -hs '"kernel"' "$OUT"/*.jsonl | grep -E '"(regret|of_copy)"' | head -5
+# A run of several brings back its calibration beside its lines.
+if [[ -n $ONE_OF_SEVERAL ]]; then
+    cp "$GPU_COMPUTE_CACHE_DIR"/calibration-*.json "$OUT"/ 2>/dev/null
+fi

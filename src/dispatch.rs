@@ -7,11 +7,11 @@
 //! a fixed cost and the bytes up and down over the bus; then the kernel),
 //! and runs the cheaper; where the two are within 30 % of each other on a
 //! hardware GPU (a near-tie), calls are timed on both devices now and then
-//! and run where the latest timing found them faster ([`ties`]). The GPU
-//! is only looked at when its
-//! estimate could win, so small calls never open a device; an adapter that
-//! is software (`DeviceType::Cpu`, such as lavapipe) is never chosen over
-//! the native CPU backend. Each decision is returned as a [`Dispatch`]
+//! and run where the latest timing found them faster (`dispatch::ties`).
+//! The GPU is only looked at when its estimate could win or tie, so small
+//! calls never open a device; an adapter that is software
+//! (`DeviceType::Cpu`, such as lavapipe) is never chosen over the native
+//! CPU backend. Each decision is returned as a [`Dispatch`]
 //! record and logged as a `tracing` debug event.
 //!
 //! [`CostModel::default`] is this machine's saved calibration (see

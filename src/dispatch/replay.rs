@@ -4,8 +4,9 @@
 //! `benchmarks/h200-2026-11-26-b/`, calls 2 and 3 of the eighth, in
 //! `benchmarks/h200-2026-11-27/`, the four sweeps of the ninth whose
 //! lines came back, in `benchmarks/h200-2026-11-27-b/`, the five of the
-//! tenth, in `benchmarks/h200-2026-11-27-c/`, and the five of the twelfth,
-//! in `benchmarks/h200-2026-11-28/`), the backend
+//! tenth, in `benchmarks/h200-2026-11-27-c/`, the five of the twelfth,
+//! in `benchmarks/h200-2026-11-28/`, and the three of the thirteenth whose
+//! lines came back, in `benchmarks/h200-2026-11-28-b/`), the backend
 //! `Auto` would choose with that run's calibration, and what the choice
 //! would cost against the faster forced backend by the recorded times.
 //! Near-ties (on host data, and on data kept on both devices) are marked:
@@ -37,7 +38,7 @@ struct Run {
 /// call's bench lines moved 19-20 GB/s, and so sent 4K Gaussian blurs of
 /// host images to the CPU, 20-30 % slower (calibration now takes the
 /// fastest of seven such transfers instead of the median of five).
-const RUNS: [Run; 18] = [
+const RUNS: [Run; 21] = [
     Run {
         name: "call 4",
         session: "2026-11-26",
@@ -127,6 +128,21 @@ const RUNS: [Run; 18] = [
         name: "s12 call 5",
         session: "2026-11-28",
         text: include_str!("../../benchmarks/h200-2026-11-28/sweep-5.jsonl"),
+    },
+    Run {
+        name: "s13 call 1",
+        session: "2026-11-28-b",
+        text: include_str!("../../benchmarks/h200-2026-11-28-b/sweep-1.jsonl"),
+    },
+    Run {
+        name: "s13 call 2",
+        session: "2026-11-28-b",
+        text: include_str!("../../benchmarks/h200-2026-11-28-b/sweep-2.jsonl"),
+    },
+    Run {
+        name: "s13 call 3",
+        session: "2026-11-28-b",
+        text: include_str!("../../benchmarks/h200-2026-11-28-b/sweep-3.jsonl"),
     },
 ];
 

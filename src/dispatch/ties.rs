@@ -55,10 +55,13 @@
 //! kept a 4K Gaussian blur of a host image on the CPU in three runs of
 //! three, while back to back, as the bench runs it, the GPU was 0–27 %
 //! faster (BENCHMARKS.md, tenth session). Timed call by call in one
-//! process, the two devices then took 4.2–4.9 ms (GPU) and 4.2–5.0 ms
-//! (CPU) in runs of five, either faster by up to 15 % from one run to the
-//! next, with no cost for switching devices (thirteenth session): a
-//! near-tie that one look settles by chance, and later looks follow.
+//! process, a 4K blur's calls then took 3.9–6.6 ms on the GPU and
+//! 4.2–5.6 ms on the CPU in runs of five; by each run's fastest timed
+//! call the CPU took 0.97–1.17 times the GPU's time, the order changing
+//! from one pair of runs to the next, and a GPU run's first call (which a
+//! look leaves untimed) was 6–9 % slower than the rest (thirteenth
+//! session): a near-tie that one look settles by chance, and later looks
+//! follow.
 //!
 //! Placement leaves such cases open: up to the size kept on both
 //! (`MIRROR_MAX_BYTES`), an array or image is placed on the GPU alone only
