@@ -374,8 +374,8 @@ impl Context {
     /// on the device) is `gpu`.
     fn place(&self, op: &'static str, n: usize, cpu: (usize, f64), gpu: GpuWork) -> Backend {
         let (backend, reason) = match self.backend {
-            Backend::Auto => match self.choose(cpu, gpu, true) {
-                (Backend::Gpu, _, _) => (
+            Backend::Auto => match self.choose(None, cpu, gpu) {
+                (choice, _, _) if choice.backend == Backend::Gpu => (
                     Backend::Gpu,
                     Reason::DeviceResident {
                         adapter: gpu::device::shared()
@@ -383,7 +383,7 @@ impl Context {
                             .unwrap_or_default(),
                     },
                 ),
-                (backend, _, reason) => (backend, reason),
+                (choice, _, reason) => (choice.backend, reason),
             },
             b => (b, Reason::Requested),
         };
@@ -707,7 +707,7 @@ impl Context {
         }
         let n = img.width() as usize * img.height() as usize;
         let (cpu, gpu) = self.filter_estimates(filters, n);
-        let (choice, threads, reason) = self.decide_apart("filter on host", n, cpu, gpu);
+        let (choice, threads, reason) = self.decide_apart("filter on host", cpu, gpu);
         self.record(
             "filter",
             &Kernel::identity(),
@@ -780,19 +780,15 @@ impl Context {
         match self.backend {
             Backend::Scalar => (Choice::fixed(Backend::Scalar), 1, Reason::Requested),
             Backend::Gpu => (Choice::fixed(Backend::Gpu), 0, Reason::Requested),
-            _ => self.decide_apart(family, w.n, self.cost.cpu_plan(w), GpuWork::Kernel(w)),
+            _ => self.decide_apart(family, self.cost.cpu_plan(w), GpuWork::Kernel(w)),
         }
     }
 
-    /// [`Context::decide`] for a call over `n` elements whose CPU plan
-    /// (threads and seconds) is estimated apart from its GPU workload
-    /// (filters). Where `Auto`'s two estimates are a near-tie on a hardware
-    /// GPU, calls are timed on each device now and then
-    /// (`dispatch::ties`).
+    /// [`Context::decide`] for a call whose CPU plan (threads and seconds)
+    /// is estimated apart from its GPU workload (filters).
     fn decide_apart(
         &self,
         family: &'static str,
-        n: usize,
         cpu: (usize, f64),
         gpu: GpuWork,
     ) -> (Choice, usize, Reason) {
@@ -800,40 +796,18 @@ impl Context {
             Backend::Scalar => (Choice::fixed(Backend::Scalar), 1, Reason::Requested),
             Backend::Gpu => (Choice::fixed(Backend::Gpu), 0, Reason::Requested),
             Backend::Cpu => (Choice::fixed(Backend::Cpu), cpu.0, Reason::Requested),
-            Backend::Auto => match self.choose(cpu, gpu, false) {
-                (
-                    _,
-                    _,
-                    Reason::CostModel {
-                        cpu_s,
-                        gpu_s: Some(gpu_s),
-                    },
-                ) if ties::is_near_tie(cpu_s, gpu_s) => {
-                    let choice = ties().choose(family, n, cpu_s, gpu_s);
-                    let threads = if choice.backend == Backend::Gpu {
-                        0
-                    } else {
-                        cpu.0
-                    };
-                    let reason = Reason::NearTie {
-                        cpu_s,
-                        gpu_s,
-                        timed: choice.is_trial(),
-                    };
-                    (choice, threads, reason)
-                }
-                (backend, threads, reason) => (Choice::fixed(backend), threads, reason),
-            },
+            Backend::Auto => self.choose(Some(family), cpu, gpu),
         }
     }
 
     /// Auto's choice: the CPU plan `cpu` (threads and seconds) against the
-    /// GPU's estimate for `gpu`, with the data crossing the bus (`resident`
-    /// false) or staying on the device. For host data, a GPU estimate within
-    /// a near-tie of the CPU's (`ties::TIE_RATIO`) is worked out on the
-    /// device's own figures even where the CPU's is the lower, and returned
-    /// (`Reason::CostModel` with `gpu_s`), so that `Context::decide_apart`
-    /// can time such calls.
+    /// GPU's estimate for `gpu`, for a call on host data whose near-ties
+    /// are known as `host_family` (`dispatch::ties`; the transfers count),
+    /// or with `None` for data placed on the device (no transfers, and no
+    /// near-tie timed: a placement decides once). On host data, a GPU
+    /// estimate within a near-tie of the CPU's (`ties::TIE_RATIO`) on a
+    /// hardware GPU is a [`Reason::NearTie`], timed on each device now and
+    /// then, even where the CPU's estimate is the lower.
     ///
     /// Inlined, with the estimates out of line: most calls `Auto` makes are
     /// small, and the screen that sends them to the CPU is one comparison.
@@ -841,9 +815,14 @@ impl Context {
     /// time, it cost about 10 ns, 5–7 % of a host call on 2^10 values on
     /// the development machine (BENCHMARKS.md).
     #[inline]
-    fn choose(&self, cpu: (usize, f64), gpu: GpuWork, resident: bool) -> (Backend, usize, Reason) {
+    fn choose(
+        &self,
+        host_family: Option<&'static str>,
+        cpu: (usize, f64),
+        gpu: GpuWork,
+    ) -> (Choice, usize, Reason) {
         if gpu.n() == 0 {
-            return (Backend::Cpu, 1, Reason::Empty);
+            return (Choice::fixed(Backend::Cpu), 1, Reason::Empty);
         }
         let (threads, cpu_s) = cpu;
         // A call the CPU finishes before a GPU call could even start (most
@@ -851,26 +830,25 @@ impl Context {
         // without estimating the GPU's side. The adapter is not known
         // before the device is opened, so the screen takes the fastest
         // figures of any adapter (`screen_launch_s`).
-        if cpu_s * Self::tie_margin(resident) <= self.screen_launch_s {
+        if cpu_s * Self::tie_margin(host_family) <= self.screen_launch_s {
             return (
-                Backend::Cpu,
+                Choice::fixed(Backend::Cpu),
                 threads,
                 Reason::CostModel { cpu_s, gpu_s: None },
             );
         }
-        self.choose_by_estimates(cpu, gpu, resident)
+        self.choose_by_estimates(host_family, cpu, gpu)
     }
 
     /// How much slower than the CPU's a GPU estimate may be and still be
     /// worked out: a near-tie's margin for host data, whose near-ties are
-    /// timed (`Context::decide_apart`), none for placements, which decide
-    /// once.
+    /// timed, none for placements, which decide once.
     #[inline]
-    fn tie_margin(resident: bool) -> f64 {
-        if resident {
-            1.0
-        } else {
+    fn tie_margin(host_family: Option<&'static str>) -> f64 {
+        if host_family.is_some() {
             ties::TIE_RATIO
+        } else {
+            1.0
         }
     }
 
@@ -879,77 +857,72 @@ impl Context {
     #[inline(never)]
     fn choose_by_estimates(
         &self,
+        host_family: Option<&'static str>,
         cpu: (usize, f64),
         gpu: GpuWork,
-        resident: bool,
-    ) -> (Backend, usize, Reason) {
+    ) -> (Choice, usize, Reason) {
         let gpu_estimate = |m: &CostModel| {
             let w = gpu.workload(m);
-            if resident {
-                m.gpu_resident_seconds(&w)
-            } else {
+            if host_family.is_some() {
                 m.gpu_seconds(&w)
+            } else {
+                m.gpu_resident_seconds(&w)
             }
         };
         let (threads, cpu_s) = cpu;
+        let on_cpu = |reason| (Choice::fixed(Backend::Cpu), threads, reason);
         let gpu_s = self
             .models()
             .map(&gpu_estimate)
             .fold(f64::INFINITY, f64::min);
-        if gpu_s >= cpu_s * Self::tie_margin(resident) {
-            return (
-                Backend::Cpu,
-                threads,
-                Reason::CostModel { cpu_s, gpu_s: None },
-            );
+        if gpu_s >= cpu_s * Self::tie_margin(host_family) {
+            return on_cpu(Reason::CostModel { cpu_s, gpu_s: None });
         }
-        let device = gpu::device::shared();
-        let hardware = device.as_ref().is_ok_and(|d| d.summary.auto_may_use());
-        if !hardware && gpu_s >= cpu_s {
+        let device = match gpu::device::shared() {
             // A near-tie let through above, with no GPU to time it on.
-            return (
-                Backend::Cpu,
-                threads,
-                Reason::CostModel { cpu_s, gpu_s: None },
-            );
-        }
-        match device {
-            Err(e) => (
-                Backend::Cpu,
-                threads,
-                Reason::GpuUnavailable { why: e.to_string() },
-            ),
-            Ok(d) if !d.summary.auto_may_use() => (
-                Backend::Cpu,
-                threads,
+            Err(_) if gpu_s >= cpu_s => return on_cpu(Reason::CostModel { cpu_s, gpu_s: None }),
+            Err(e) => return on_cpu(Reason::GpuUnavailable { why: e.to_string() }),
+            Ok(d) => d,
+        };
+        if !device.summary.auto_may_use() {
+            return on_cpu(if gpu_s >= cpu_s {
+                Reason::CostModel { cpu_s, gpu_s: None }
+            } else {
                 Reason::GpuIsSoftware {
-                    adapter: d.summary.name.clone(),
+                    adapter: device.summary.name.clone(),
+                }
+            });
+        }
+        // Calibrated GPU figures hold for the adapter they were measured
+        // on; another one gets the built-in figures.
+        let gpu_s = gpu_estimate(self.model_for(&device.summary));
+        match host_family {
+            Some(family) if ties::is_near_tie(cpu_s, gpu_s) => {
+                let choice = ties().choose(family, gpu.n(), cpu_s, gpu_s);
+                let threads = if choice.backend == Backend::Gpu {
+                    0
+                } else {
+                    threads
+                };
+                let reason = Reason::NearTie {
+                    cpu_s,
+                    gpu_s,
+                    timed: choice.is_trial(),
+                };
+                (choice, threads, reason)
+            }
+            _ if gpu_s >= cpu_s => on_cpu(Reason::CostModel {
+                cpu_s,
+                gpu_s: Some(gpu_s),
+            }),
+            _ => (
+                Choice::fixed(Backend::Gpu),
+                0,
+                Reason::CostModel {
+                    cpu_s,
+                    gpu_s: Some(gpu_s),
                 },
             ),
-            Ok(d) => {
-                // Calibrated GPU figures hold for the adapter they
-                // were measured on; another one gets the built-in
-                // figures.
-                let gpu_s = gpu_estimate(self.model_for(&d.summary));
-                if gpu_s >= cpu_s {
-                    return (
-                        Backend::Cpu,
-                        threads,
-                        Reason::CostModel {
-                            cpu_s,
-                            gpu_s: Some(gpu_s),
-                        },
-                    );
-                }
-                (
-                    Backend::Gpu,
-                    0,
-                    Reason::CostModel {
-                        cpu_s,
-                        gpu_s: Some(gpu_s),
-                    },
-                )
-            }
         }
     }
 }
