@@ -715,11 +715,17 @@ fn save_calibration(gpu: gpu::calibration::GpuFigures) -> gpu::calibration::Cali
         gpu: Some(gpu),
         measured_in_s: 0.0,
     };
-    let path = gpu::calibration::calibration_path(&hardware).unwrap();
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(&path, serde_json::to_string(&saved).unwrap()).unwrap();
-    assert_eq!(gpu::calibration::saved().as_ref(), Some(&saved));
+    save_whole(&saved);
     saved
+}
+
+/// Saves `saved` as this machine's calibration (in a child process's cache
+/// folder).
+fn save_whole(saved: &gpu::calibration::Calibration) {
+    let path = gpu::calibration::calibration_path(&saved.hardware).unwrap();
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, serde_json::to_string(saved).unwrap()).unwrap();
+    assert_eq!(gpu::calibration::saved().as_ref(), Some(saved));
 }
 
 /// An image is kept on both devices only where the GPU filters it in one
@@ -925,8 +931,8 @@ fn child_near_tie_array_timed() {
 }
 
 /// The same for host data: a filter of a host image and a sum of a slice
-/// whose estimates (transfers included) are near-ties settle on the CPU on
-/// lavapipe, each call's dispatch saying which calls were timed.
+/// whose estimates (transfers included) are near-ties settle on the CPU,
+/// each call's dispatch saying which calls were timed.
 #[test]
 fn near_ties_on_host_data_are_settled_by_timing() {
     run_child_on_any_gpu(
@@ -939,57 +945,62 @@ fn near_ties_on_host_data_are_settled_by_timing() {
 #[test]
 #[ignore = "run by near_ties_on_host_data_are_settled_by_timing in a child process"]
 fn child_near_tie_host_timed() {
+    use gpu::calibration::{Calibration, GpuFigures};
     use gpu::dispatch::{CostModel, Workload};
     use gpu::filter::Filter;
+    let (side, n) = (32, 4096);
     let invert = Filter::Invert;
     let chain = std::slice::from_ref(&invert);
-    let sum = |n| Workload {
+    let sum = Workload {
         n,
         bytes_in: 4.0,
         bytes_out: 0.0,
         work: 1.0,
     };
-    // Estimates (CPU, GPU) of an inversion of a square image and of a sum.
-    let filter_at = |m: &CostModel, side: usize| {
+    // Estimates (CPU, GPU) of an inversion of the image and of the sum.
+    let filter_at = |m: &CostModel| {
         let pixels = side * side;
         (
             m.cpu_filter_plan(chain, pixels).1,
             m.gpu_seconds(&m.gpu_filter_workload(chain, pixels)),
         )
     };
-    let sum_at = |m: &CostModel, n| (m.cpu_plan(&sum(n)).1, m.gpu_seconds(&sum(n)));
+    let sum_at = |m: &CostModel| (m.cpu_plan(&sum).1, m.gpu_seconds(&sum));
     // Transfers and memory nearly free, the GPU's arithmetic `work_per_s`
     // fast (which a sum's estimate follows and a filter's does not) and its
     // colour filters `colour_s` a pixel.
-    let figures = |work_per_s, colour_s| gpu::calibration::GpuFigures {
+    let figures = |work_per_s, colour_s| GpuFigures {
         transfer_bytes_per_s: 1e15,
         work_per_s,
         ..near_tie_gpu(1e15, 1.0, colour_s)
     };
-    // The least sizes whose CPU estimates are twice the GPU's fixed costs
-    // (the transfers' latency), on this machine's CPU threads. At them the
-    // CPU is faster on lavapipe and on an H200's 16-core host.
-    let fixed = save_calibration(figures(1e18, 0.0)).cost_model();
-    let big_enough = |(cpu_s, fixed_s): (f64, f64)| cpu_s > 2.0 * fixed_s;
-    let side = (8..=12)
-        .map(|k| 1 << k)
-        .find(|&side| big_enough(filter_at(&fixed, side)))
-        .expect("an image of at most 4096×4096");
-    let n = (16..=26)
-        .map(|k| 1 << k)
-        .find(|&n| big_enough(sum_at(&fixed, n)))
-        .expect("a sum of at most 2^26 values");
-    let gpu_left = |(cpu_s, fixed_s): (f64, f64)| 0.95 * cpu_s - fixed_s;
+    // The CPU's memory at 1 MB/s and its colour filters at 10 µs a pixel:
+    // estimates of milliseconds, far above the GPU's fixed costs, for calls
+    // that take microseconds on the CPU in any build, where a GPU call
+    // (lavapipe's, its transfers included) takes hundreds.
+    let slow_cpu = |gpu: GpuFigures| {
+        let mut c: Calibration = save_calibration(gpu);
+        c.cpu_bytes_per_s = 1e6;
+        c.cpu_bytes_per_s_all = 1e6;
+        c.cpu_filter.colour_s = 1e-5;
+        c.cpu_filter_all.colour_s = 1e-5;
+        save_whole(&c);
+        c
+    };
+    // The GPU's fixed costs (the transfers' latency): its estimates with
+    // everything else nearly free.
+    let fixed = slow_cpu(figures(1e18, 0.0)).cost_model();
+    let gpu_left = |(cpu_s, fixed_s): (f64, f64)| {
+        assert!(cpu_s > 10.0 * fixed_s, "{cpu_s} {fixed_s}");
+        0.95 * cpu_s - fixed_s
+    };
     // Both estimated 5 % faster on the GPU than on the CPU.
-    save_calibration(figures(
-        n as f64 / gpu_left(sum_at(&fixed, n)),
-        gpu_left(filter_at(&fixed, side)) / (side * side) as f64,
+    slow_cpu(figures(
+        n as f64 / gpu_left(sum_at(&fixed)),
+        gpu_left(filter_at(&fixed)) / (side * side) as f64,
     ));
     let auto = Context::new(Backend::Auto).unwrap();
-    for (cpu_s, gpu_s) in [
-        filter_at(auto.cost_model(), side),
-        sum_at(auto.cost_model(), n),
-    ] {
+    for (cpu_s, gpu_s) in [filter_at(auto.cost_model()), sum_at(auto.cost_model())] {
         let ratio = gpu_s / cpu_s;
         assert!((0.9..1.0).contains(&ratio), "{cpu_s} {gpu_s}: {ratio}");
     }
