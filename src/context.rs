@@ -879,20 +879,16 @@ impl Context {
             return on_cpu(Reason::CostModel { cpu_s, gpu_s: None });
         }
         let device = match gpu::device::shared() {
+            Ok(d) if d.summary.auto_may_use() => d,
             // A near-tie let through above, with no GPU to time it on.
-            Err(_) if gpu_s >= cpu_s => return on_cpu(Reason::CostModel { cpu_s, gpu_s: None }),
+            _ if gpu_s >= cpu_s => return on_cpu(Reason::CostModel { cpu_s, gpu_s: None }),
             Err(e) => return on_cpu(Reason::GpuUnavailable { why: e.to_string() }),
-            Ok(d) => d,
+            Ok(d) => {
+                return on_cpu(Reason::GpuIsSoftware {
+                    adapter: d.summary.name.clone(),
+                })
+            }
         };
-        if !device.summary.auto_may_use() {
-            return on_cpu(if gpu_s >= cpu_s {
-                Reason::CostModel { cpu_s, gpu_s: None }
-            } else {
-                Reason::GpuIsSoftware {
-                    adapter: device.summary.name.clone(),
-                }
-            });
-        }
         // Calibrated GPU figures hold for the adapter they were measured
         // on; another one gets the built-in figures.
         let gpu_s = gpu_estimate(self.model_for(&device.summary));
